@@ -1,0 +1,127 @@
+//! signoff-conformance: OpenID Foundation-style conformance plans for any OpenID Provider.
+//!
+//! The runner is an RP (the `openidconnect` crate) and a person (`browser`), configured
+//! only with the issuer, test clients and a test user. See conformance/README.md.
+
+mod browser;
+mod checks;
+mod config;
+mod jwt;
+mod op;
+mod plans;
+mod receiver;
+mod report;
+
+use checks::{Checks, Halt};
+use config::{Config, PLANS, USAGE};
+use report::{ModuleResult, Status, Totals};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// No module may take longer than this (the longest waits 30 seconds by design).
+const MODULE_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cfg = match Config::from_args(&args) {
+        Ok(Some(cfg)) => cfg,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("signoff-conformance: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cfg).await {
+        Ok(failed) if !failed => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("signoff-conformance: {e}");
+            println!("{}", Totals { failed: 1, ..Totals::default() }.line());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs every selected module; returns whether any FAILED.
+async fn run(cfg: Config) -> Result<bool, String> {
+    let rx = receiver::Receiver::start(cfg.receiver_bind).await?;
+    let op = op::Op::discover(cfg.clone(), rx).await?;
+    println!("issuer {}", op.issuer);
+    let mut results = Vec::new();
+    for plan in &cfg.plans {
+        let plan_id = PLANS
+            .iter()
+            .find(|(s, _)| s == plan)
+            .map(|(_, id)| *id)
+            .expect("plans are validated by Config");
+        println!("\n== {plan_id}");
+        for module in plans::modules(plan) {
+            if !cfg.modules.is_empty() && !cfg.modules.iter().any(|m| m == module) {
+                continue;
+            }
+            let result = run_module(&op, plan_id, plan, module).await;
+            println!("{}", result.headline());
+            if cfg.verbose || result.status == Status::Failed {
+                for f in result.findings.iter().filter(|f| f.status != Status::Passed) {
+                    println!("           {} [{}] {}", f.status, f.spec, f.message);
+                }
+            }
+            results.push(result);
+        }
+    }
+    println!("\n{}", report::table(&results));
+    if let Some(path) = &cfg.report {
+        std::fs::write(path, report::json(op.issuer.as_str(), &results))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let totals = Totals::of(&results);
+    println!("{}", totals.line());
+    Ok(totals.failed > 0)
+}
+
+async fn run_module(op: &op::Op, plan_id: &str, plan: &str, module: &str) -> ModuleResult {
+    let started = Instant::now();
+    let mut c = Checks {
+        verbose: op.cfg.verbose,
+        ..Checks::default()
+    };
+    if op.cfg.verbose {
+        eprintln!("  -- {module}");
+    }
+    let outcome =
+        match tokio::time::timeout(MODULE_TIMEOUT, plans::run(plan, module, op, &mut c)).await {
+            Ok(r) => r,
+            Err(_) => Err(Halt::Error(format!(
+                "the module did not finish within {}s",
+                MODULE_TIMEOUT.as_secs()
+            ))),
+        };
+    let mut skipped_because = None;
+    let status = match outcome {
+        Ok(()) | Err(Halt::Failed) => c.verdict(),
+        Err(Halt::Skip(why)) => {
+            skipped_because = Some(why);
+            // A module may only skip before it found anything wrong.
+            match c.verdict() {
+                Status::Failed | Status::Warning => c.verdict(),
+                _ => Status::Skipped,
+            }
+        }
+        Err(Halt::Error(e)) => {
+            c.fail("runner", e);
+            Status::Failed
+        }
+    };
+    ModuleResult {
+        plan: plan_id.to_string(),
+        module: module.to_string(),
+        status,
+        skipped_because,
+        findings: c.findings,
+        duration_ms: started.elapsed().as_millis(),
+    }
+}

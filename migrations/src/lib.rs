@@ -1,0 +1,20 @@
+//! Schema migrations for Signoff. One set serves SQLite and PostgreSQL: every
+//! table is described through `SchemaManager`, never in dialect-specific SQL.
+//!
+//! Conventions: instants are `BIGINT` Unix seconds (the clock is injected, so
+//! the database never decides what "now" is); lists are JSON arrays in `TEXT`;
+//! secrets (passwords, client secrets, codes, tokens, session cookies) are
+//! stored only as hashes.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_init;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_init::Migration)]
+    }
+}

@@ -1,0 +1,240 @@
+//! Administrative operations behind the `signoff` command line (and usable
+//! by tests): registering clients and users, with their validation.
+
+use sea_orm::ConnectionTrait;
+use url::Url;
+
+use crate::config::is_loopback_host;
+use crate::keys::Algorithm;
+use crate::random::{Random, identifier};
+use crate::secrets::hash_password;
+use crate::store::clients::{self, AccessTokenFormat, Client};
+use crate::store::users::{self, NewUser};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+fn invalid<T>(msg: impl Into<String>) -> Result<T, AdminError> {
+    Err(AdminError::Invalid(msg.into()))
+}
+
+pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
+pub const DEFAULT_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
+const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+
+/// Everything needed to register a client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSpec {
+    pub id: String,
+    /// `None` registers a public client.
+    pub secret: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub first_party: bool,
+    pub require_pkce: bool,
+    pub id_token_alg: Option<String>,
+    pub access_token_format: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_uri: Option<String>,
+}
+
+/// Redirect URI registration rules (RFC 6749 §3.1.2, RFC 9700 §4.1.3,
+/// RFC 8252 §7): absolute, no fragment; https, or http on a loopback host, or
+/// a private-use scheme for native apps.
+pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+    let url = Url::parse(uri).map_err(|e| format!("{uri} is not an absolute URI: {e}"))?;
+    if url.fragment().is_some() || uri.contains('#') {
+        return Err(format!("{uri} must not contain a fragment (RFC 6749 §3.1.2)"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(&url) => Ok(()),
+        "http" => Err(format!(
+            "{uri}: plain http is only allowed for loopback hosts (127.0.0.1, [::1], localhost)"
+        )),
+        // RFC 8252 §7.1: private-use schemes are reverse domain names.
+        scheme if scheme.contains('.') => Ok(()),
+        scheme => Err(format!(
+            "{uri}: scheme {scheme} is neither https, loopback http, nor a private-use scheme like com.example.app (RFC 8252 §7.1)"
+        )),
+    }
+}
+
+/// Logout notification URIs (Back-/Front-Channel Logout 1.0 §2.2): https, or
+/// http on a loopback host for development.
+pub fn validate_logout_uri(uri: &str) -> Result<(), String> {
+    let url = Url::parse(uri).map_err(|e| format!("{uri} is not an absolute URI: {e}"))?;
+    if url.fragment().is_some() {
+        return Err(format!("{uri} must not contain a fragment"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(&url) => Ok(()),
+        _ => Err(format!("{uri} must be https (http only for loopback hosts)")),
+    }
+}
+
+pub async fn add_client(db: &impl ConnectionTrait, rng: &dyn Random, spec: ClientSpec, now: i64) -> Result<Client, AdminError> {
+    if spec.id.is_empty() || spec.id.len() > 128 || !spec.id.bytes().all(|b| b.is_ascii_graphic()) {
+        return invalid("client id must be 1-128 visible ASCII characters");
+    }
+    if clients::find(db, &spec.id).await?.is_some() {
+        return invalid(format!("client {} already exists", spec.id));
+    }
+    let grant_types: Vec<String> = if spec.grant_types.is_empty() {
+        DEFAULT_GRANT_TYPES.iter().map(|s| s.to_string()).collect()
+    } else {
+        spec.grant_types.clone()
+    };
+    for g in &grant_types {
+        if !GRANT_TYPES.contains(&g.as_str()) {
+            return invalid(format!("unknown grant type {g}; use one of {}", GRANT_TYPES.join(", ")));
+        }
+    }
+    if spec.secret.is_none() && grant_types.iter().any(|g| g == "client_credentials") {
+        return invalid("a public client cannot use client_credentials (RFC 6749 §4.4)");
+    }
+    if grant_types.iter().any(|g| g == "authorization_code") && spec.redirect_uris.is_empty() {
+        return invalid("a client using authorization_code needs at least one --redirect-uri");
+    }
+    for uri in &spec.redirect_uris {
+        validate_redirect_uri(uri).map_err(AdminError::Invalid)?;
+    }
+    for uri in &spec.post_logout_redirect_uris {
+        validate_redirect_uri(uri).map_err(AdminError::Invalid)?;
+    }
+    for uri in spec.backchannel_logout_uri.iter().chain(spec.frontchannel_logout_uri.iter()) {
+        validate_logout_uri(uri).map_err(AdminError::Invalid)?;
+    }
+    let id_token_alg = match &spec.id_token_alg {
+        None => Algorithm::Rs256,
+        Some(a) => match Algorithm::parse(a) {
+            Some(a) => a,
+            None => return invalid(format!("id token algorithm {a} is not one of RS256, ES256, EdDSA")),
+        },
+    };
+    let access_token_format = match spec.access_token_format.as_deref() {
+        None => AccessTokenFormat::Opaque,
+        Some(f) => match AccessTokenFormat::parse(f) {
+            Some(f) => f,
+            None => return invalid(format!("access token format {f} is not jwt or opaque")),
+        },
+    };
+    if let Some(secret) = &spec.secret
+        && secret.len() < 8
+    {
+        return invalid("a client secret must be at least 8 characters");
+    }
+    let secret_hash = match &spec.secret {
+        Some(s) => Some(hash_password(s, rng)?),
+        None => None,
+    };
+    let scopes = if spec.scopes.is_empty() {
+        DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()
+    } else {
+        spec.scopes.clone()
+    };
+    let client = Client {
+        id: spec.id,
+        secret_hash,
+        redirect_uris: spec.redirect_uris,
+        post_logout_redirect_uris: spec.post_logout_redirect_uris,
+        scopes,
+        grant_types,
+        first_party: spec.first_party,
+        require_pkce: spec.require_pkce,
+        id_token_alg,
+        access_token_format,
+        backchannel_logout_session_required: spec.backchannel_logout_uri.is_some(),
+        backchannel_logout_uri: spec.backchannel_logout_uri,
+        frontchannel_logout_session_required: spec.frontchannel_logout_uri.is_some(),
+        frontchannel_logout_uri: spec.frontchannel_logout_uri,
+        created_at: now,
+    };
+    clients::insert(db, &client).await?;
+    Ok(client)
+}
+
+pub struct UserSpec<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub password: &'a str,
+}
+
+pub async fn add_user(db: &impl ConnectionTrait, rng: &dyn Random, spec: UserSpec<'_>, now: i64) -> Result<String, AdminError> {
+    let username = spec.username.trim();
+    if username.is_empty() || username.len() > 255 {
+        return invalid("username must be 1-255 characters");
+    }
+    if spec.password.len() < 8 {
+        return invalid("password must be at least 8 characters");
+    }
+    if let Some(email) = spec.email
+        && !email.contains('@')
+    {
+        return invalid(format!("{email} is not an email address"));
+    }
+    if users::find_by_username(db, username).await?.is_some() {
+        return invalid(format!("user {username} already exists"));
+    }
+    let id = identifier(rng);
+    let hash = hash_password(spec.password, rng)?;
+    users::insert(
+        db,
+        NewUser {
+            id: &id,
+            username,
+            email: spec.email,
+            name: spec.name,
+            password_hash: &hash,
+            now,
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        for ok in [
+            "https://app.example.com/cb",
+            "http://127.0.0.1:9000/cb",
+            "http://localhost/cb",
+            "http://[::1]:8080/cb",
+            "com.example.app:/oauth2redirect",
+            "https://app.example.com/cb?tenant=1",
+        ] {
+            assert!(validate_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/relative",
+            "http://app.example.com/cb",
+            "https://app.example.com/cb#frag",
+            "javascript:alert(1)",
+            "myapp:/cb",
+        ] {
+            assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn logout_uri_rules() {
+        assert!(validate_logout_uri("https://rp.example.com/logout").is_ok());
+        assert!(validate_logout_uri("http://127.0.0.1:3000/logout").is_ok());
+        assert!(validate_logout_uri("http://rp.example.com/logout").is_err());
+    }
+}

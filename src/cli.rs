@@ -1,0 +1,324 @@
+//! The `signoff` command line.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::admin::{self, ClientSpec, UserSpec};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::keys::{self, Algorithm};
+use crate::random::{OsRandom, secret_token};
+use crate::state::AppState;
+use crate::store::{self, clients, users};
+
+#[derive(Parser)]
+#[command(name = "signoff", version, about = "An OpenID Connect provider")]
+pub struct Cli {
+    /// TOML configuration file; SIGNOFF_* environment variables override it.
+    #[arg(long, global = true, env = "SIGNOFF_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve {
+        /// Create (or reset) a demo client and user and print their credentials.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// Manage relying parties.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Register a client.
+    Add(ClientAddArgs),
+    /// List clients.
+    List,
+    /// Remove a client.
+    Remove { id: String },
+}
+
+#[derive(Args)]
+#[group(id = "kind", required = true, multiple = false, args = ["secret", "public"])]
+pub struct ClientAddArgs {
+    #[arg(long)]
+    pub id: String,
+    /// Confidential client with this secret (stored as an argon2id hash).
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// Public client (no secret; PKCE required).
+    #[arg(long)]
+    pub public: bool,
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Scopes the client may receive (default: openid profile email address phone offline_access).
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// Grant types (default: authorization_code refresh_token).
+    #[arg(long = "grant-type")]
+    pub grant_types: Vec<String>,
+    /// Trusted first-party application: no consent page.
+    #[arg(long)]
+    pub first_party: bool,
+    /// Require PKCE even though the client is confidential.
+    #[arg(long)]
+    pub require_pkce: bool,
+    /// id_token_signed_response_alg: RS256 (default), ES256 or EdDSA.
+    #[arg(long)]
+    pub id_token_alg: Option<String>,
+    /// Access token format: opaque (default) or jwt.
+    #[arg(long)]
+    pub access_token_format: Option<String>,
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+    #[arg(long)]
+    pub frontchannel_logout_uri: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Disable a user: no more logins, and their tokens stop working.
+    Disable { username: String },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys.
+    List,
+    /// Replace the signing key of every algorithm with a new one.
+    Rotate,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    init_tracing(&config);
+    let db = store::connect(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open database {}", config.database_url))?;
+    store::migrate(&db).await.context("database migration failed")?;
+    let now = SystemClock.now();
+    let rng = OsRandom;
+    match cli.command {
+        Command::Migrate => println!("database is up to date"),
+        Command::Serve { demo } => serve(config, db, demo).await?,
+        Command::Client(ClientCommand::Add(a)) => {
+            let spec = ClientSpec {
+                id: a.id,
+                secret: if a.public { None } else { a.secret },
+                redirect_uris: a.redirect_uris,
+                post_logout_redirect_uris: a.post_logout_redirect_uris,
+                scopes: a.scopes,
+                grant_types: a.grant_types,
+                first_party: a.first_party,
+                require_pkce: a.require_pkce,
+                id_token_alg: a.id_token_alg,
+                access_token_format: a.access_token_format,
+                backchannel_logout_uri: a.backchannel_logout_uri,
+                frontchannel_logout_uri: a.frontchannel_logout_uri,
+            };
+            let c = admin::add_client(&db, &rng, spec, now).await?;
+            println!("client {} added ({})", c.id, if c.is_public() { "public" } else { "confidential" });
+        }
+        Command::Client(ClientCommand::List) => {
+            for c in clients::list(&db).await? {
+                println!(
+                    "{}\t{}\tgrants={}\tredirect_uris={}",
+                    c.id,
+                    if c.is_public() { "public" } else { "confidential" },
+                    c.grant_types.join(","),
+                    c.redirect_uris.join(",")
+                );
+            }
+        }
+        Command::Client(ClientCommand::Remove { id }) => {
+            if !clients::remove(&db, &id).await? {
+                bail!("no client {id}");
+            }
+            println!("client {id} removed");
+        }
+        Command::User(UserCommand::Add {
+            username,
+            email,
+            name,
+            password_stdin: _,
+        }) => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).context("reading the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let spec = UserSpec {
+                username: &username,
+                email: email.as_deref(),
+                name: name.as_deref(),
+                password,
+            };
+            let id = admin::add_user(&db, &rng, spec, now).await?;
+            println!("user {username} added (sub {id})");
+        }
+        Command::User(UserCommand::List) => {
+            for u in users::list(&db).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    u.username,
+                    u.id,
+                    u.email.as_deref().unwrap_or("-"),
+                    if u.disabled { "disabled" } else { "active" }
+                );
+            }
+        }
+        Command::User(UserCommand::Disable { username }) => {
+            if !users::set_disabled(&db, &username, true, now).await? {
+                bail!("no user {username}");
+            }
+            println!("user {username} disabled");
+        }
+        Command::Keys(KeysCommand::List) => {
+            for k in store::keys::list_all(&db).await? {
+                let status = match (k.removed_at, k.retires_at) {
+                    (Some(_), _) => "removed",
+                    (None, Some(r)) if r <= now => "retired",
+                    _ if k.activates_at > now => "next",
+                    _ => "current",
+                };
+                println!("{}\t{}\t{}\tactivates_at={}", k.kid, k.alg, status, k.activates_at);
+            }
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            for alg in Algorithm::ALL {
+                let kid = keys::rotate(&db, &rng, alg, now).await?;
+                println!("{alg}: new signing key {kid}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn serve(config: Config, db: sea_orm::DatabaseConnection, demo: bool) -> anyhow::Result<()> {
+    if demo {
+        demo_setup(&config, &db).await?;
+    }
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let issuer = config.issuer_str().to_owned();
+    let state = AppState::production(config, db).await?;
+    tracing::info!(%issuer, addr = %listener.local_addr()?, "signoff is listening");
+    crate::serve(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+pub const DEMO_CLIENT: &str = "demo";
+pub const DEMO_USER: &str = "demo";
+
+/// `--demo`: a confidential client and a user to try the flow with. Fresh
+/// credentials are generated on every start and printed (only hashes are
+/// stored, so earlier ones cannot be shown again).
+async fn demo_setup(config: &Config, db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    let rng = OsRandom;
+    let now = SystemClock.now();
+    let secret = secret_token(&rng);
+    let password = secret_token(&rng)[..16].to_owned();
+    let redirect_uri = "http://127.0.0.1:9000/callback";
+    if clients::find(db, DEMO_CLIENT).await?.is_some() {
+        let hash = crate::secrets::hash_password(&secret, &rng)?;
+        clients::set_secret_hash(db, DEMO_CLIENT, &hash).await?;
+    } else {
+        admin::add_client(
+            db,
+            &rng,
+            ClientSpec {
+                id: DEMO_CLIENT.into(),
+                secret: Some(secret.clone()),
+                redirect_uris: vec![redirect_uri.into()],
+                post_logout_redirect_uris: vec!["http://127.0.0.1:9000/".into()],
+                grant_types: vec!["authorization_code".into(), "refresh_token".into(), "client_credentials".into()],
+                ..ClientSpec::default()
+            },
+            now,
+        )
+        .await?;
+    }
+    if users::find_by_username(db, DEMO_USER).await?.is_some() {
+        let hash = crate::secrets::hash_password(&password, &rng)?;
+        users::set_password_hash(db, DEMO_USER, &hash, now).await?;
+    } else {
+        admin::add_user(
+            db,
+            &rng,
+            UserSpec {
+                username: DEMO_USER,
+                email: Some("demo@example.com"),
+                name: Some("Demo User"),
+                password: &password,
+            },
+            now,
+        )
+        .await?;
+    }
+    let issuer = config.issuer_str();
+    println!(
+        "\nSignoff demo mode — for trying things out on this machine only.\n\
+         \n  Discovery:      {issuer}/.well-known/openid-configuration\
+         \n  Client ID:      {DEMO_CLIENT}\
+         \n  Client secret:  {secret}\
+         \n  Redirect URI:   {redirect_uri}\
+         \n  User:           {DEMO_USER}\
+         \n  Password:       {password}\
+         \n\n  Start a login in a browser:\
+         \n  {issuer}/authorize?response_type=code&client_id={DEMO_CLIENT}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fcallback&scope=openid%20profile%20email&state=xyz&nonce=n1\n"
+    );
+    Ok(())
+}

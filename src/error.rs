@@ -1,0 +1,164 @@
+//! Protocol errors, typed by their RFC 6749 §5.2 / OpenID Core §3.1.2.6 codes,
+//! and mapped to HTTP responses in exactly one place.
+
+use std::borrow::Cow;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub type Desc = Cow<'static, str>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(Desc),
+    #[error("invalid_client: {0}")]
+    InvalidClient(Desc),
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(Desc),
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(Desc),
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(Desc),
+    #[error("unsupported_response_type: {0}")]
+    UnsupportedResponseType(Desc),
+    #[error("invalid_scope: {0}")]
+    InvalidScope(Desc),
+    #[error("access_denied: {0}")]
+    AccessDenied(Desc),
+    #[error("invalid_token: {0}")]
+    InvalidToken(Desc),
+    #[error("insufficient_scope: {0}")]
+    InsufficientScope(Desc),
+    // OpenID Connect Core §3.1.2.6 authentication errors.
+    #[error("login_required: {0}")]
+    LoginRequired(Desc),
+    #[error("consent_required: {0}")]
+    ConsentRequired(Desc),
+    #[error("interaction_required: {0}")]
+    InteractionRequired(Desc),
+    #[error("request_not_supported")]
+    RequestNotSupported,
+    #[error("request_uri_not_supported")]
+    RequestUriNotSupported,
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for OAuthError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        OAuthError::Internal(err.into())
+    }
+}
+
+impl OAuthError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient(_) => "invalid_client",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
+            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
+            OAuthError::UnsupportedResponseType(_) => "unsupported_response_type",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::AccessDenied(_) => "access_denied",
+            OAuthError::InvalidToken(_) => "invalid_token",
+            OAuthError::InsufficientScope(_) => "insufficient_scope",
+            OAuthError::LoginRequired(_) => "login_required",
+            OAuthError::ConsentRequired(_) => "consent_required",
+            OAuthError::InteractionRequired(_) => "interaction_required",
+            OAuthError::RequestNotSupported => "request_not_supported",
+            OAuthError::RequestUriNotSupported => "request_uri_not_supported",
+            OAuthError::Internal(_) => "server_error",
+        }
+    }
+
+    /// RFC 6749 §5.2: 400 except `invalid_client` (401 when the client tried
+    /// to authenticate). RFC 6750 §3.1: 401 for bad bearer tokens, 403 for
+    /// insufficient scope.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            OAuthError::InvalidClient(_) | OAuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            OAuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The human-readable `error_description`; internal detail never leaves
+    /// the server.
+    pub fn description(&self) -> Option<&str> {
+        match self {
+            OAuthError::InvalidRequest(d)
+            | OAuthError::InvalidClient(d)
+            | OAuthError::InvalidGrant(d)
+            | OAuthError::UnauthorizedClient(d)
+            | OAuthError::UnsupportedGrantType(d)
+            | OAuthError::UnsupportedResponseType(d)
+            | OAuthError::InvalidScope(d)
+            | OAuthError::AccessDenied(d)
+            | OAuthError::InvalidToken(d)
+            | OAuthError::InsufficientScope(d)
+            | OAuthError::LoginRequired(d)
+            | OAuthError::ConsentRequired(d)
+            | OAuthError::InteractionRequired(d) => Some(d),
+            OAuthError::RequestNotSupported => Some("the request parameter is not supported"),
+            OAuthError::RequestUriNotSupported => {
+                Some("the request_uri parameter is not supported")
+            }
+            OAuthError::Internal(_) => None,
+        }
+    }
+
+    /// Log at the right level: client mistakes are routine, server faults are not.
+    pub fn log(&self) {
+        match self {
+            OAuthError::Internal(err) => tracing::error!(error = format!("{err:#}"), "internal error"),
+            other => tracing::info!(error = other.code(), description = other.description(), "request refused"),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<&'a str>,
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        self.log();
+        let status = self.status();
+        let body = ErrorBody {
+            error: self.code(),
+            error_description: self.description(),
+        };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        // RFC 6749 §5.1: token responses, errors included, are not cached.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        match &self {
+            // RFC 6749 §5.2: 401 carries WWW-Authenticate with the scheme the
+            // client used (Basic is the one we accept in a header).
+            OAuthError::InvalidClient(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"signoff\""),
+                );
+            }
+            // RFC 6750 §3: bearer challenges name the error.
+            OAuthError::InvalidToken(_) | OAuthError::InsufficientScope(_) => {
+                let value = format!("Bearer realm=\"signoff\", error=\"{}\"", self.code());
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}

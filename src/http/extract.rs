@@ -1,0 +1,135 @@
+//! Request parameters. OAuth forbids repeating a parameter (RFC 6749 §3.1,
+//! §3.2), so parameters are parsed into a map that refuses duplicates instead
+//! of silently keeping the first or last value.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, Method, header};
+
+use crate::error::OAuthError;
+
+/// The parameters of one request, each at most once.
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    values: HashMap<String, String>,
+    duplicated: Vec<String>,
+}
+
+impl Params {
+    pub fn parse(encoded: &[u8]) -> Self {
+        let mut params = Params::default();
+        for (k, v) in form_urlencoded::parse(encoded) {
+            if params.values.contains_key(k.as_ref()) {
+                if !params.duplicated.iter().any(|d| d == k.as_ref()) {
+                    params.duplicated.push(k.into_owned());
+                }
+            } else {
+                params.values.insert(k.into_owned(), v.into_owned());
+            }
+        }
+        params
+    }
+
+    /// RFC 6749 §3.1: "Request and response parameters MUST NOT be included
+    /// more than once."
+    pub fn reject_duplicates(&self) -> Result<(), OAuthError> {
+        match self.duplicated.first() {
+            Some(name) => Err(OAuthError::InvalidRequest(
+                format!("parameter {name} was sent more than once").into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    pub fn is_duplicated(&self, name: &str) -> bool {
+        self.duplicated.iter().any(|d| d == name)
+    }
+
+    /// RFC 6749 §3.1: parameters sent without a value are treated as omitted.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::InvalidRequest(format!("missing parameter {name}").into()))
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+/// Parameters from the query string (GET) or a form body (POST).
+pub struct QueryOrForm(pub Params);
+
+impl<S: Send + Sync> FromRequest<S> for QueryOrForm {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if req.method() == Method::GET || req.method() == Method::HEAD {
+            let query = req.uri().query().unwrap_or("").as_bytes().to_vec();
+            return Ok(QueryOrForm(Params::parse(&query)));
+        }
+        let Form(params) = Form::from_request(req, state).await?;
+        Ok(QueryOrForm(params))
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body (RFC 6749 §4.1.3, RFC 7009
+/// §2.1, RFC 7662 §2.1 all use it).
+pub struct Form(pub Params);
+
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+impl<S: Send + Sync> FromRequest<S> for Form {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_form(req.headers()) {
+            return Err(OAuthError::InvalidRequest(
+                "the body must be application/x-www-form-urlencoded".into(),
+            ));
+        }
+        let body = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)
+            .await
+            .map_err(|_| OAuthError::InvalidRequest("the request body is too large or unreadable".into()))?;
+        let _ = state;
+        Ok(Form(Params::parse(&body)))
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+/// Bytes of a body that may be empty (GET) or a form (POST).
+pub fn form_bytes_or_empty(headers: &HeaderMap, body: &Bytes) -> Params {
+    if is_form(headers) {
+        Params::parse(body)
+    } else {
+        Params::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_are_detected_and_empty_values_are_absent() {
+        let p = Params::parse(b"a=1&b=&a=2&c=x%20y");
+        assert!(p.reject_duplicates().is_err());
+        assert!(p.is_duplicated("a"));
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), None);
+        assert_eq!(p.get("c"), Some("x y"));
+        assert!(Params::parse(b"a=1&b=2").reject_duplicates().is_ok());
+    }
+}

@@ -1,0 +1,41 @@
+//! Signoff: an OpenID Connect provider that makes "how do we log out with
+//! JWTs?" a configuration choice. See README.md and docs/design.md.
+
+pub mod admin;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod maintenance;
+pub mod oidc;
+pub mod pages;
+pub mod random;
+pub mod secrets;
+pub mod session;
+pub mod state;
+pub mod store;
+pub mod tokens;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use http::routes::router;
+pub use state::AppState;
+
+/// Serve `state` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let background = maintenance::spawn(state.clone());
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    background.abort();
+    result
+}

@@ -1,0 +1,306 @@
+//! Deciding what an authorization request needs next, and finishing it.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use sea_orm::TransactionTrait;
+use url::Url;
+
+use super::request::{AuthorizationRequest, Rejection};
+use crate::error::OAuthError;
+use crate::http::cookies;
+use crate::pages;
+use crate::random::{identifier, secret_token};
+use crate::secrets::token_hash;
+use crate::session::{self, ActiveSession};
+use crate::state::AppState;
+use crate::store::clients::Client;
+use crate::store::grants::{self, CodeRecord, Grant};
+use crate::store::interactions::{self, Interaction};
+use crate::store::{consents, sessions};
+use crate::tokens::join_scope;
+
+/// Where the request goes from here.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Login,
+    Consent,
+    Complete,
+}
+
+/// Pure decision (OpenID Core §3.1.2.3-4): does the user need to log in, to
+/// consent, or neither? `fresh_login` is true right after the login page, so
+/// prompt=login and max_age are satisfied by it.
+pub fn next_step(
+    req: &AuthorizationRequest,
+    client: &Client,
+    session: Option<&ActiveSession>,
+    granted: &[String],
+    now: i64,
+    fresh_login: bool,
+) -> Result<Next, OAuthError> {
+    let none = req.prompts("none");
+    let Some(active) = session else {
+        return if none {
+            Err(OAuthError::LoginRequired("no user is signed in".into()))
+        } else {
+            Ok(Next::Login)
+        };
+    };
+    if !fresh_login {
+        let too_old = req
+            .max_age
+            .is_some_and(|max| now - active.session.auth_time > max);
+        // OpenID Core §3.1.2.2: a hint naming another user than the one
+        // signed in cannot be answered silently.
+        let other_user = req.hint_sub.as_deref().is_some_and(|sub| sub != active.user.id);
+        if req.prompts("login") || req.prompts("select_account") || too_old || other_user {
+            return if none {
+                Err(OAuthError::LoginRequired(
+                    "the user must sign in again".into(),
+                ))
+            } else {
+                Ok(Next::Login)
+            };
+        }
+    }
+    let missing_consent = req.scopes.iter().any(|s| !granted.contains(s));
+    if !client.first_party && (req.prompts("consent") || missing_consent) {
+        return if none {
+            Err(OAuthError::ConsentRequired(
+                "the user has not granted this application access".into(),
+            ))
+        } else {
+            Ok(Next::Consent)
+        };
+    }
+    Ok(Next::Complete)
+}
+
+/// Take the request one step further for the browser in `headers`.
+pub async fn proceed(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+    req: AuthorizationRequest,
+    interaction: Option<&Interaction>,
+    just_logged_in: Option<ActiveSession>,
+) -> Response {
+    match try_proceed(state, headers, client, req, interaction, just_logged_in).await {
+        Ok(r) => r,
+        Err(rejection) => reject(state, rejection),
+    }
+}
+
+async fn try_proceed(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+    req: AuthorizationRequest,
+    interaction: Option<&Interaction>,
+    just_logged_in: Option<ActiveSession>,
+) -> Result<Response, Rejection> {
+    let now = state.now();
+    // A login that finished in this interaction satisfies prompt=login and
+    // max_age for the rest of it.
+    let (session, fresh_login) = match just_logged_in {
+        Some(s) => (Some(s), true),
+        None => {
+            let s = session::current(state, headers).await?;
+            let fresh = interaction.is_some_and(|i| {
+                i.login_completed_at.is_some()
+                    && s.as_ref()
+                        .is_some_and(|s| i.session_id.as_deref() == Some(s.session.id.as_str()))
+            });
+            (s, fresh)
+        }
+    };
+    let granted = match &session {
+        Some(s) => consents::granted_scopes(&state.db, &s.user.id, &client.id).await?,
+        None => Vec::new(),
+    };
+    let next = next_step(&req, client, session.as_ref(), &granted, now, fresh_login)
+        .map_err(|error| Rejection::Redirect {
+            redirect_uri: req.redirect_uri.clone(),
+            state: req.state.clone(),
+            error,
+        })?;
+    match (next, session) {
+        (Next::Complete, Some(active)) => {
+            if let Some(i) = interaction {
+                interactions::take(&state.db, &i.id).await?;
+            }
+            Ok(complete(state, client, &req, &active).await?)
+        }
+        (Next::Consent, _) => {
+            let (id, set_cookie) = start_interaction(state, headers, &req, interaction).await?;
+            Ok(redirect_with_cookie(&state.config.endpoint(&format!("/consent?interaction={id}")), set_cookie))
+        }
+        // Login, or Complete without a session (cannot happen: next_step
+        // only completes with a session).
+        (_, _) => {
+            let (id, set_cookie) = start_interaction(state, headers, &req, interaction).await?;
+            Ok(redirect_with_cookie(&state.config.endpoint(&format!("/login?interaction={id}")), set_cookie))
+        }
+    }
+}
+
+fn redirect_with_cookie(path: &str, set_cookie: Option<HeaderValue>) -> Response {
+    let mut response = Redirect::to(path).into_response();
+    if let Some(c) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+/// Keep the validated request server-side while the user is on our pages,
+/// bound to this browser.
+async fn start_interaction(
+    state: &AppState,
+    headers: &HeaderMap,
+    req: &AuthorizationRequest,
+    existing: Option<&Interaction>,
+) -> Result<(String, Option<HeaderValue>), Rejection> {
+    if let Some(i) = existing {
+        return Ok((i.id.clone(), None));
+    }
+    let (browser, set_cookie) = match cookies::read(headers, cookies::BROWSER) {
+        Some(b) => (b.to_owned(), None),
+        None => {
+            let b = secret_token(state.rng.as_ref());
+            let c = cookies::set(&state.config, cookies::BROWSER, &b, None);
+            (b, Some(c))
+        }
+    };
+    let now = state.now();
+    let id = identifier(state.rng.as_ref());
+    let request = serde_json::to_string(req).map_err(anyhow::Error::from)?;
+    interactions::insert(
+        &state.db,
+        Interaction {
+            id: id.clone(),
+            browser_hash: token_hash(&browser),
+            csrf_token: secret_token(state.rng.as_ref()),
+            client_id: req.client_id.clone(),
+            request,
+            session_id: None,
+            login_completed_at: None,
+            created_at: now,
+            expires_at: now + state.config.sessions.interaction_ttl.as_secs() as i64,
+        },
+    )
+    .await?;
+    Ok((id, set_cookie))
+}
+
+/// Issue the authorization code (RFC 6749 §4.1.2) and send the browser back.
+pub async fn complete(
+    state: &AppState,
+    client: &Client,
+    req: &AuthorizationRequest,
+    active: &ActiveSession,
+) -> anyhow::Result<Response> {
+    let now = state.now();
+    let code = secret_token(state.rng.as_ref());
+    let grant_id = identifier(state.rng.as_ref());
+    let txn = state.db.begin().await?;
+    grants::insert_grant(
+        &txn,
+        Grant {
+            id: grant_id.clone(),
+            client_id: client.id.clone(),
+            user_id: Some(active.user.id.clone()),
+            session_id: Some(active.session.id.clone()),
+            scope: join_scope(&req.scopes),
+            auth_time: Some(active.session.auth_time),
+            created_at: now,
+            revoked_at: None,
+        },
+    )
+    .await?;
+    grants::insert_code(
+        &txn,
+        CodeRecord {
+            code_hash: token_hash(&code),
+            grant_id,
+            client_id: client.id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            created_at: now,
+            expires_at: now + state.config.tokens.authorization_code_ttl.as_secs() as i64,
+            consumed_at: None,
+        },
+    )
+    .await?;
+    sessions::add_client(&txn, &active.session.id, &client.id, now).await?;
+    sessions::touch(
+        &txn,
+        &active.session,
+        now,
+        state.config.sessions.idle_ttl.as_secs() as i64,
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(client_id = %client.id, sid = %active.session.id, "authorization code issued");
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(s) = &req.state {
+        pairs.push(("state", s));
+    }
+    // RFC 9207 §2: identify the issuer in the response.
+    pairs.push(("iss", state.config.issuer_str()));
+    Ok(redirect_to_client(&req.redirect_uri, &pairs))
+}
+
+/// A redirect to a registered redirect URI with `pairs` added to its query
+/// (RFC 6749 §4.1.2: existing query components are kept).
+pub fn redirect_to_client(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+    match Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(pairs);
+            let mut response = Redirect::to(url.as_str()).into_response();
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            );
+            response
+        }
+        Err(_) => pages::error(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect URI",
+            "The application's registered redirect URI is not a valid URL.",
+            None,
+        ),
+    }
+}
+
+/// Turn a rejection into a page or an error redirect (RFC 6749 §4.1.2.1,
+/// OpenID Core §3.1.2.6).
+pub fn reject(state: &AppState, rejection: Rejection) -> Response {
+    match rejection {
+        Rejection::Page { title, message } => pages::error(StatusCode::BAD_REQUEST, title, &message, None),
+        Rejection::Redirect {
+            redirect_uri,
+            state: client_state,
+            error,
+        } => {
+            error.log();
+            if let OAuthError::Internal(_) = error {
+                return pages::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The sign-in service hit an internal error.",
+                    None,
+                );
+            }
+            let mut pairs = vec![("error", error.code())];
+            if let Some(d) = error.description() {
+                pairs.push(("error_description", d));
+            }
+            if let Some(s) = client_state.as_deref() {
+                pairs.push(("state", s));
+            }
+            pairs.push(("iss", state.config.issuer_str()));
+            redirect_to_client(&redirect_uri, &pairs)
+        }
+    }
+}

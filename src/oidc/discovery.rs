@@ -1,0 +1,55 @@
+//! OpenID Connect Discovery 1.0 §3 and RFC 8414 §2: the provider metadata.
+//! Only what works is advertised.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::keys::Algorithm;
+use crate::state::AppState;
+use crate::tokens::claims;
+
+pub const SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
+
+pub fn metadata(state: &AppState) -> Value {
+    let c = &state.config;
+    let algs: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
+    json!({
+        "issuer": c.issuer_str(),
+        "authorization_endpoint": c.endpoint("/authorize"),
+        "token_endpoint": c.endpoint("/token"),
+        "userinfo_endpoint": c.endpoint("/userinfo"),
+        "jwks_uri": c.endpoint("/jwks"),
+        "scopes_supported": SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": claims::SUPPORTED,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "require_request_uri_registration": false,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "display_values_supported": ["page", "popup"],
+        "ui_locales_supported": ["en"],
+        "claims_locales_supported": ["en"],
+        // RFC 9207 §3: the authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": true,
+    })
+}
+
+pub async fn openid_configuration(State(state): State<AppState>) -> Response {
+    let mut response = Json(metadata(&state)).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}

@@ -1,0 +1,8 @@
+//! OpenID Connect and OAuth 2.0 endpoints, one module per endpoint.
+
+pub mod authorize;
+pub mod client_auth;
+pub mod discovery;
+pub mod jwks;
+pub mod token;
+pub mod userinfo;

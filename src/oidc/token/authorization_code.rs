@@ -1,0 +1,146 @@
+//! The authorization_code grant (RFC 6749 §4.1.3, OpenID Core §3.1.3.2,
+//! RFC 7636 §4.6).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sea_orm::{EntityTrait, TransactionTrait};
+
+use super::issue::{self, TokenResponse, UserGrant};
+use crate::error::OAuthError;
+use crate::secrets::{constant_time_eq, token_hash};
+use crate::state::AppState;
+use crate::store::clients::Client;
+use crate::store::entity::authorization_code;
+use crate::store::grants::{self, Redemption};
+use crate::store::users;
+
+fn bad_code() -> OAuthError {
+    // The same words for unknown, expired, used and foreign codes: a client
+    // learns nothing about codes that are not its own.
+    OAuthError::InvalidGrant("the authorization code is invalid, expired or already used".into())
+}
+
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    code: &str,
+    redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let now = state.now();
+    let hash = token_hash(code);
+    // Codes are bound to their client (RFC 6749 §4.1.3). Another client's
+    // attempt must not burn the code, so the owner is checked before the
+    // code is consumed.
+    let owner = authorization_code::Entity::find_by_id(hash.clone())
+        .one(&state.db)
+        .await?;
+    match &owner {
+        Some(row) if row.client_id == client.id => {}
+        Some(_) => {
+            tracing::warn!(client_id = %client.id, "client presented another client's authorization code");
+            return Err(bad_code());
+        }
+        None => return Err(bad_code()),
+    }
+
+    let txn = state.db.begin().await?;
+    let row = match grants::consume_code(&txn, &hash, now).await? {
+        Redemption::First(row) => row,
+        Redemption::Replayed(row) => {
+            // RFC 6749 §4.1.2: a code used twice revokes what it issued.
+            grants::revoke_grant(&txn, &row.grant_id, now).await?;
+            txn.commit().await?;
+            tracing::warn!(client_id = %client.id, grant_id = %row.grant_id, "authorization code replayed; grant revoked");
+            return Err(bad_code());
+        }
+        Redemption::Unknown => return Err(bad_code()),
+    };
+    // Errors from here on drop the transaction: the code stays unconsumed
+    // and nothing changes.
+    if row.expires_at <= now {
+        return Err(bad_code());
+    }
+    // RFC 6749 §4.1.3: redirect_uri must be identical to the one in the
+    // authorization request (which always had one, OpenID Core §3.1.2.1).
+    if redirect_uri != Some(row.redirect_uri.as_str()) {
+        return Err(OAuthError::InvalidGrant(
+            "redirect_uri does not match the authorization request".into(),
+        ));
+    }
+    verify_pkce(row.code_challenge.as_deref(), code_verifier).inspect_err(|_| {
+        tracing::info!(client_id = %client.id, "PKCE verification failed");
+    })?;
+
+    let grant = grants::find_grant(&txn, &row.grant_id)
+        .await?
+        .filter(|g| g.revoked_at.is_none())
+        .ok_or_else(bad_code)?;
+    let user_id = grant.user_id.clone().ok_or_else(bad_code)?;
+    let user = users::find(&txn, &user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))?;
+    let refresh_expires_at = issue::offers_refresh(client, &grant.scope).then(|| {
+        let t = &state.config.tokens;
+        (now + t.refresh_token_idle_ttl.as_secs() as i64)
+            .min(grant.created_at + t.refresh_token_absolute_ttl.as_secs() as i64)
+    });
+    let response = issue::user_tokens(
+        state,
+        &txn,
+        UserGrant {
+            client,
+            grant: &grant,
+            user: &user,
+            scope: &grant.scope,
+            nonce: row.nonce.as_deref(),
+            refresh_expires_at,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(client_id = %client.id, grant_id = %grant.id, "authorization code exchanged");
+    Ok(response)
+}
+
+/// RFC 7636 §4.6, and RFC 9700 §2.1.1: a verifier without a challenge is a
+/// downgrade attempt and is refused too.
+fn verify_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
+    match (challenge, verifier) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(OAuthError::InvalidGrant(
+            "code_verifier sent but the authorization request had no code_challenge".into(),
+        )),
+        (Some(_), None) => Err(OAuthError::InvalidGrant("code_verifier is required".into())),
+        (Some(challenge), Some(verifier)) => {
+            // RFC 7636 §4.1: 43-128 unreserved characters.
+            let well_formed = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+            let computed = URL_SAFE_NO_PAD.encode(openssl::sha::sha256(verifier.as_bytes()));
+            if well_formed && constant_time_eq(&computed, challenge) {
+                Ok(())
+            } else {
+                Err(OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7636_appendix_b_example() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(verify_pkce(Some(challenge), Some(verifier)).is_ok());
+        assert!(verify_pkce(Some(challenge), Some("x").filter(|_| true)).is_err());
+        assert!(verify_pkce(Some(challenge), None).is_err());
+        assert!(verify_pkce(None, Some(verifier)).is_err());
+        assert!(verify_pkce(None, None).is_ok());
+    }
+}

@@ -1,0 +1,65 @@
+//! The client_credentials grant (RFC 6749 §4.4): a confidential client acting
+//! for itself. No user, so no ID token and no refresh token (§4.4.3).
+
+use super::issue::TokenResponse;
+use crate::error::OAuthError;
+use crate::state::AppState;
+use crate::store::clients::Client;
+use crate::tokens::access_token::{self, NewAccessToken};
+use crate::tokens::{join_scope, parse_scope};
+
+/// Scopes about a user make no sense without one.
+const USER_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
+
+pub async fn grant(state: &AppState, client: &Client, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
+    // RFC 6749 §4.4.2: only confidential clients.
+    if client.is_public() {
+        return Err(OAuthError::UnauthorizedClient(
+            "public clients cannot use client_credentials".into(),
+        ));
+    }
+    let allowed: Vec<String> = client
+        .scopes
+        .iter()
+        .filter(|s| !USER_SCOPES.contains(&s.as_str()))
+        .cloned()
+        .collect();
+    let scopes = match scope {
+        // RFC 6749 §3.3: without a scope, the registered default applies.
+        None => allowed,
+        Some(requested) => {
+            let requested = parse_scope(requested);
+            if let Some(bad) = requested.iter().find(|s| !allowed.contains(s)) {
+                return Err(OAuthError::InvalidScope(
+                    format!("scope {bad} is not available to this client").into(),
+                ));
+            }
+            requested
+        }
+    };
+    let scope = join_scope(&scopes);
+    let now = state.now();
+    let ttl = state.config.tokens.access_token_ttl.as_secs() as i64;
+    let token = access_token::issue_opaque(
+        &state.db,
+        state.rng.as_ref(),
+        NewAccessToken {
+            grant_id: None,
+            client_id: &client.id,
+            user_id: None,
+            session_id: None,
+            scope: &scope,
+            now,
+            ttl,
+        },
+    )
+    .await?;
+    Ok(TokenResponse {
+        access_token: token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope,
+        refresh_token: None,
+        id_token: None,
+    })
+}

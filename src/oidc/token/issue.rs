@@ -1,0 +1,121 @@
+//! Minting the token response shared by the code and refresh grants.
+
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+
+use crate::error::OAuthError;
+use crate::state::AppState;
+use crate::store::clients::Client;
+use crate::store::grants::Grant;
+use crate::store::users::User;
+use crate::tokens::access_token::{self, NewAccessToken};
+use crate::tokens::claims::user_claims;
+use crate::tokens::id_token::{self, IdTokenClaims};
+use crate::tokens::refresh_token::{self, NewRefreshToken};
+use crate::tokens::has_scope;
+
+/// RFC 6749 §5.1 successful response (plus OpenID Core §3.1.3.3 `id_token`).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+pub struct UserGrant<'a> {
+    pub client: &'a Client,
+    pub grant: &'a Grant,
+    pub user: &'a User,
+    /// The scope of the new tokens (never wider than the grant's).
+    pub scope: &'a str,
+    pub nonce: Option<&'a str>,
+    /// A refresh token to hand out with this response, if any.
+    pub refresh_expires_at: Option<i64>,
+}
+
+/// Access token, refresh token (when offline access was granted) and ID token
+/// (when `openid` was granted) for a user's grant.
+pub async fn user_tokens(
+    state: &AppState,
+    db: &impl ConnectionTrait,
+    g: UserGrant<'_>,
+) -> Result<TokenResponse, OAuthError> {
+    let now = state.now();
+    let ttl = state.config.tokens.access_token_ttl.as_secs() as i64;
+    let access_token = access_token::issue_opaque(
+        db,
+        state.rng.as_ref(),
+        NewAccessToken {
+            grant_id: Some(&g.grant.id),
+            client_id: &g.client.id,
+            user_id: Some(&g.user.id),
+            session_id: g.grant.session_id.as_deref(),
+            scope: g.scope,
+            now,
+            ttl,
+        },
+    )
+    .await?;
+    let refresh_token = match g.refresh_expires_at {
+        Some(expires_at) => Some(
+            refresh_token::issue(
+                db,
+                state.rng.as_ref(),
+                NewRefreshToken {
+                    grant_id: &g.grant.id,
+                    client_id: &g.client.id,
+                    user_id: &g.user.id,
+                    scope: g.scope,
+                    now,
+                    expires_at,
+                },
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let id_token = if has_scope(g.scope, "openid") {
+        let alg = g.client.id_token_alg;
+        let key = state
+            .keys
+            .signer(alg, now)
+            .ok_or_else(|| OAuthError::Internal(anyhow::anyhow!("no {alg} signing key is active")))?;
+        let scopes: Vec<&str> = g.scope.split(' ').collect();
+        let claims = IdTokenClaims {
+            iss: state.config.issuer_str(),
+            sub: &g.user.id,
+            aud: &g.client.id,
+            exp: now + state.config.tokens.id_token_ttl.as_secs() as i64,
+            iat: now,
+            auth_time: g.grant.auth_time,
+            nonce: g.nonce,
+            at_hash: Some(alg.half_hash(&access_token)),
+            sid: g.grant.session_id.as_deref(),
+            azp: &g.client.id,
+            amr: Some(vec!["pwd"]),
+            user_claims: user_claims(g.user, &scopes),
+        };
+        Some(id_token::sign(&key, &claims)?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: g.scope.to_owned(),
+        refresh_token,
+        id_token,
+    })
+}
+
+/// Whether the grant's scope earns a refresh token (OpenID Core §11).
+pub fn offers_refresh(client: &Client, scope: &str) -> bool {
+    client.allows_grant("refresh_token") && has_scope(scope, "offline_access")
+}

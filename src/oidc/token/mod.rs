@@ -1,0 +1,99 @@
+//! The token endpoint (RFC 6749 §3.2): authenticate the client once, then
+//! dispatch on `grant_type`.
+
+mod authorization_code;
+mod client_credentials;
+mod issue;
+mod refresh_token;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::OAuthError;
+use crate::http::extract::{Form, Params};
+use crate::http::headers::no_store;
+use crate::oidc::client_auth;
+use crate::state::AppState;
+
+pub use issue::TokenResponse;
+
+/// A token request, by grant type (RFC 6749 §4.1.3, §4.4.2, §6).
+pub enum GrantRequest<'a> {
+    AuthorizationCode {
+        code: &'a str,
+        redirect_uri: Option<&'a str>,
+        code_verifier: Option<&'a str>,
+    },
+    RefreshToken {
+        refresh_token: &'a str,
+        scope: Option<&'a str>,
+    },
+    ClientCredentials {
+        scope: Option<&'a str>,
+    },
+}
+
+impl<'a> GrantRequest<'a> {
+    pub fn parse(params: &'a Params) -> Result<Self, OAuthError> {
+        Ok(match params.require("grant_type")? {
+            "authorization_code" => GrantRequest::AuthorizationCode {
+                code: params.require("code")?,
+                redirect_uri: params.get("redirect_uri"),
+                code_verifier: params.get("code_verifier"),
+            },
+            "refresh_token" => GrantRequest::RefreshToken {
+                refresh_token: params.require("refresh_token")?,
+                scope: params.get("scope"),
+            },
+            "client_credentials" => GrantRequest::ClientCredentials {
+                scope: params.get("scope"),
+            },
+            other => {
+                return Err(OAuthError::UnsupportedGrantType(
+                    format!("grant_type {other} is not supported").into(),
+                ));
+            }
+        })
+    }
+
+    fn grant_type(&self) -> &'static str {
+        match self {
+            GrantRequest::AuthorizationCode { .. } => "authorization_code",
+            GrantRequest::RefreshToken { .. } => "refresh_token",
+            GrantRequest::ClientCredentials { .. } => "client_credentials",
+        }
+    }
+}
+
+/// `POST /token`.
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, form: Result<Form, OAuthError>) -> Response {
+    match handle(&state, &headers, form).await {
+        Ok(body) => no_store(Json(body).into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, form: Result<Form, OAuthError>) -> Result<TokenResponse, OAuthError> {
+    let Form(params) = form?;
+    params.reject_duplicates()?;
+    let client = client_auth::authenticate(state, headers, &params).await?;
+    let grant = GrantRequest::parse(&params)?;
+    if !client.allows_grant(grant.grant_type()) {
+        return Err(OAuthError::UnauthorizedClient(
+            format!("this client may not use the {} grant", grant.grant_type()).into(),
+        ));
+    }
+    match grant {
+        GrantRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => authorization_code::exchange(state, &client, code, redirect_uri, code_verifier).await,
+        GrantRequest::RefreshToken { refresh_token, scope } => {
+            refresh_token::refresh(state, &client, refresh_token, scope).await
+        }
+        GrantRequest::ClientCredentials { scope } => client_credentials::grant(state, &client, scope).await,
+    }
+}

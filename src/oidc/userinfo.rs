@@ -1,0 +1,87 @@
+//! The UserInfo endpoint (OpenID Core §5.3) with bearer tokens from the
+//! Authorization header or a form body (RFC 6750 §2.1, §2.2).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::error::OAuthError;
+use crate::http::extract::form_bytes_or_empty;
+use crate::http::headers::no_store;
+use crate::secrets::token_hash;
+use crate::state::AppState;
+use crate::store::{grants, users};
+use crate::tokens::claims::user_claims;
+use crate::tokens::has_scope;
+
+pub async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+    match handle(&state, &method, &headers, &body).await {
+        Ok(claims) => no_store(Json(claims).into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The bearer token of a request, from exactly one place (RFC 6750 §2).
+pub fn bearer_token(method: &Method, headers: &HeaderMap, body: &Bytes) -> Result<String, OAuthError> {
+    let from_header = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(v) => {
+            let v = v
+                .to_str()
+                .map_err(|_| OAuthError::InvalidToken("malformed Authorization header".into()))?;
+            match v.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                    Some(token.trim().to_owned())
+                }
+                _ => {
+                    return Err(OAuthError::InvalidToken(
+                        "the Authorization header must be a Bearer token".into(),
+                    ));
+                }
+            }
+        }
+    };
+    let from_body = if method == Method::POST {
+        let params = form_bytes_or_empty(headers, body);
+        params.reject_duplicates()?;
+        params.get("access_token").map(str::to_owned)
+    } else {
+        None
+    };
+    match (from_header, from_body) {
+        (Some(_), Some(_)) => Err(OAuthError::InvalidRequest(
+            "the access token was sent in more than one way".into(),
+        )),
+        (Some(t), None) | (None, Some(t)) => Ok(t),
+        // RFC 6750 §3.1: no token at all is a plain challenge.
+        (None, None) => Err(OAuthError::InvalidToken("an access token is required".into())),
+    }
+}
+
+async fn handle(state: &AppState, method: &Method, headers: &HeaderMap, body: &Bytes) -> Result<Value, OAuthError> {
+    let token = bearer_token(method, headers, body)?;
+    let now = state.now();
+    let invalid = || OAuthError::InvalidToken("the access token is invalid or expired".into());
+    let record = grants::find_access_token(&state.db, &token_hash(&token))
+        .await?
+        .filter(|t| t.revoked_at.is_none() && t.expires_at > now)
+        .ok_or_else(invalid)?;
+    let user_id = record.user_id.as_deref().ok_or_else(invalid)?;
+    let user = users::find(&state.db, user_id)
+        .await?
+        .filter(|u| !u.disabled && u.tokens_valid_after <= record.issued_at)
+        .ok_or_else(invalid)?;
+    // OpenID Core §5.3.1: userinfo serves tokens granted the openid scope.
+    if !has_scope(&record.scope, "openid") {
+        return Err(OAuthError::InsufficientScope(
+            "the access token was not granted the openid scope".into(),
+        ));
+    }
+    let scopes: Vec<&str> = record.scope.split(' ').collect();
+    let mut claims = user_claims(&user, &scopes);
+    claims.insert("sub".into(), json!(user.id));
+    Ok(Value::Object(claims))
+}

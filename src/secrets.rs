@@ -1,0 +1,81 @@
+//! How secrets are kept: passwords and client secrets with argon2id (they may be
+//! low-entropy), bearer artefacts (codes, tokens, cookies) with SHA-256 (they
+//! are 256-bit random values, so a fast hash is enough and keeps lookups cheap).
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openssl::sha::sha256;
+
+use crate::random::Random;
+
+fn argon2() -> Argon2<'static> {
+    // OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
+    let params = Params::new(19 * 1024, 2, 1, None).expect("static argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+pub fn hash_password(password: &str, rng: &dyn Random) -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    rng.fill(&mut salt);
+    let hash = argon2()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    Ok(hash.to_string())
+}
+
+/// A malformed stored hash verifies as false rather than failing the request.
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordVerifier::<str>::verify_password(&argon2(), password.as_bytes(), stored).is_ok()
+}
+
+/// A hash with the same cost as a real one: verifying against it when the user
+/// does not exist makes "no such user" take as long as "wrong password".
+pub fn dummy_password_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        hash_password("signoff-dummy-password", &crate::random::OsRandom)
+            .expect("hashing a constant password works")
+    })
+}
+
+/// SHA-256, base64url: the lookup key for a random bearer value.
+pub fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(sha256(token.as_bytes()))
+}
+
+/// Constant-time string equality for values such as CSRF tokens.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::OsRandom;
+
+    #[test]
+    fn password_round_trip_and_rejection() {
+        let hash = hash_password("correct horse", &OsRandom).unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong horse", &hash));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn token_hash_is_stable_and_not_the_token() {
+        assert_eq!(token_hash("abc"), token_hash("abc"));
+        assert_ne!(token_hash("abc"), "abc");
+        assert!(constant_time_eq("x1", "x1"));
+        assert!(!constant_time_eq("x1", "x2"));
+        assert!(!constant_time_eq("x1", "x10"));
+    }
+}
+
+pub fn constant_time_eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}

@@ -1,0 +1,156 @@
+//! The hosted login page. Credentials are checked with argon2id; every
+//! failure shows the same message, so the page does not reveal which
+//! usernames exist.
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+
+use super::{ActiveSession, user_agent};
+use crate::error::OAuthError;
+use crate::http::cookies;
+use crate::http::extract::Form;
+use crate::oidc::authorize::consent::{InteractionQuery, Pending, csrf_ok, load_pending};
+use crate::oidc::authorize::flow;
+use crate::pages::{self, LoginPage};
+use crate::random::{identifier, secret_token};
+use crate::secrets::{dummy_password_hash, token_hash, verify_password};
+use crate::state::AppState;
+use crate::store::{interactions, sessions, users};
+
+const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
+
+fn login_page(state: &AppState, status: StatusCode, pending: &Pending, username: &str, error: Option<&str>) -> Response {
+    let action = state.config.endpoint("/login");
+    pages::render(
+        status,
+        &LoginPage {
+            action: &action,
+            client_id: &pending.client.id,
+            interaction: &pending.interaction.id,
+            csrf_token: &pending.interaction.csrf_token,
+            username,
+            error,
+        },
+    )
+}
+
+pub async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<InteractionQuery>) -> Response {
+    match load_pending(&state, &headers, q.interaction.as_deref()).await {
+        // OpenID Core §3.1.2.1: login_hint pre-fills the username.
+        Ok(p) => {
+            let hint = p.request.login_hint.clone().unwrap_or_default();
+            login_page(&state, StatusCode::OK, &p, &hint, None)
+        }
+        Err(r) => r,
+    }
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    form: Result<Form, OAuthError>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return pages::error(StatusCode::BAD_REQUEST, "Invalid request", "The form could not be read.", None);
+    };
+    let pending = match load_pending(&state, &headers, form.get("interaction")).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&pending, form.get("csrf_token")) {
+        tracing::warn!(client_id = %pending.client.id, "login form with a bad CSRF token");
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            "Sign-in expired",
+            "This sign-in page is no longer valid. Go back to the application and start again.",
+            None,
+        );
+    }
+    let username = form.get("username").unwrap_or("").trim();
+    let password = form.get("password").unwrap_or("");
+    let user = match users::find_by_username(&state.db, username).await {
+        Ok(u) => u,
+        Err(e) => return flow::reject(&state, e.into()),
+    };
+    // Verify against a dummy hash for unknown users: same work, same answer.
+    let stored = user.as_ref().map_or(dummy_password_hash(), |u| u.password_hash.as_str());
+    let password_ok = verify_password(password, stored);
+    let user = match user {
+        Some(u) if password_ok && !u.disabled => u,
+        _ => {
+            tracing::info!(client_id = %pending.client.id, "failed sign-in");
+            return login_page(&state, StatusCode::UNAUTHORIZED, &pending, username, Some(BAD_CREDENTIALS));
+        }
+    };
+
+    let now = state.now();
+    let existing = match super::current(&state, &headers).await {
+        Ok(s) => s,
+        Err(e) => return flow::reject(&state, e.into()),
+    };
+    let (active, set_cookie) = match existing {
+        // Re-authentication of the same user keeps the session (and its
+        // `sid`) and moves auth_time.
+        Some(mut a) if a.user.id == user.id => {
+            if let Err(e) = sessions::reauthenticated(&state.db, &a.session.id, now).await {
+                return flow::reject(&state, e.into());
+            }
+            a.session.auth_time = now;
+            (a, None)
+        }
+        other => {
+            // A different user signs in: the old session of this browser ends.
+            if let Some(old) = other
+                && let Err(e) = sessions::end(&state.db, &old.session.id, now).await
+            {
+                return flow::reject(&state, e.into());
+            }
+            let cookie = secret_token(state.rng.as_ref());
+            let ip = peer.ip().to_string();
+            let cfg = &state.config.sessions;
+            let created = sessions::insert(
+                &state.db,
+                sessions::NewSession {
+                    id: &identifier(state.rng.as_ref()),
+                    cookie_hash: &token_hash(&cookie),
+                    user_id: &user.id,
+                    amr: "pwd",
+                    now,
+                    idle_ttl: cfg.idle_ttl.as_secs() as i64,
+                    absolute_ttl: cfg.absolute_ttl.as_secs() as i64,
+                    user_agent: user_agent(&headers),
+                    ip: Some(&ip),
+                },
+            )
+            .await;
+            let session = match created {
+                Ok(s) => s,
+                Err(e) => return flow::reject(&state, e.into()),
+            };
+            let set = cookies::set(&state.config, cookies::SESSION, &cookie, Some(cfg.absolute_ttl.as_secs() as i64));
+            (ActiveSession { session, user }, Some(set))
+        }
+    };
+    tracing::info!(client_id = %pending.client.id, sid = %active.session.id, "signed in");
+    if let Err(e) = interactions::record_login(&state.db, &pending.interaction.id, &active.session.id, now).await {
+        return flow::reject(&state, e.into());
+    }
+    let mut interaction = pending.interaction.clone();
+    interaction.session_id = Some(active.session.id.clone());
+    interaction.login_completed_at = Some(now);
+    let mut response = flow::proceed(
+        &state,
+        &headers,
+        &pending.client,
+        pending.request.clone(),
+        Some(&interaction),
+        Some(active),
+    )
+    .await;
+    if let Some(c) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}

@@ -1,0 +1,95 @@
+//! Everything a request handler needs, built once at start.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+use sea_orm::DatabaseConnection;
+
+use crate::clock::{Clock, SystemClock, UnixTime};
+use crate::config::Config;
+use crate::keys::{KeyStore, ensure_keys};
+use crate::random::{OsRandom, Random};
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Random>,
+    pub keys: KeyStore,
+    pub client_secrets: VerifiedSecrets,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Build the state over a migrated database, creating signing keys on
+    /// first start.
+    pub async fn new(
+        config: Config,
+        db: DatabaseConnection,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+    ) -> anyhow::Result<Self> {
+        ensure_keys(&db, rng.as_ref(), clock.now()).await?;
+        let keys = KeyStore::load(&db).await?;
+        Ok(AppState(Arc::new(Inner {
+            config,
+            db,
+            clock,
+            rng,
+            keys,
+            client_secrets: VerifiedSecrets::default(),
+        })))
+    }
+
+    pub async fn production(config: Config, db: DatabaseConnection) -> anyhow::Result<Self> {
+        Self::new(config, db, Arc::new(SystemClock), Arc::new(OsRandom)).await
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+}
+
+/// Remembers client secrets that already passed argon2 verification, so the
+/// token endpoint pays for argon2 once per secret rather than per request.
+/// Entries are keyed by the stored hash: a secret changed or a client removed
+/// by any instance changes the stored hash (read fresh on every request), and
+/// the old entry simply stops matching.
+#[derive(Default)]
+pub struct VerifiedSecrets {
+    entries: Mutex<HashMap<(String, String), [u8; 32]>>,
+}
+
+const MAX_VERIFIED_SECRETS: usize = 10_000;
+
+impl VerifiedSecrets {
+    pub fn verify(&self, stored_hash: &str, client_id: &str, presented: &str) -> bool {
+        let digest = openssl::sha::sha256(presented.as_bytes());
+        let key = (client_id.to_owned(), stored_hash.to_owned());
+        {
+            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(known) = entries.get(&key) {
+                return crate::secrets::constant_time_eq_bytes(known, &digest);
+            }
+        }
+        if !crate::secrets::verify_password(presented, stored_hash) {
+            return false;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_VERIFIED_SECRETS {
+            entries.clear();
+        }
+        entries.insert(key, digest);
+        true
+    }
+}

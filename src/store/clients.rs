@@ -1,0 +1,155 @@
+//! Registered relying parties (and resource servers, which are clients too).
+
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder};
+
+use super::entity::client;
+use super::{list_from_json, list_to_json};
+use crate::keys::Algorithm;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessTokenFormat {
+    Jwt,
+    Opaque,
+}
+
+impl AccessTokenFormat {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AccessTokenFormat::Jwt => "jwt",
+            AccessTokenFormat::Opaque => "opaque",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "jwt" => Some(Self::Jwt),
+            "opaque" => Some(Self::Opaque),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    /// argon2id hash; `None` for a public client (RFC 6749 §2.1).
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub grant_types: Vec<String>,
+    /// Trusted first-party application: no consent page.
+    pub first_party: bool,
+    pub require_pkce: bool,
+    pub id_token_alg: Algorithm,
+    pub access_token_format: AccessTokenFormat,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
+    pub created_at: i64,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+
+    pub fn allows_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// RFC 7636 is mandatory for public clients (RFC 9700 §2.1.1) and
+    /// optional per client for confidential ones.
+    pub fn pkce_required(&self) -> bool {
+        self.is_public() || self.require_pkce
+    }
+}
+
+impl From<client::Model> for Client {
+    fn from(m: client::Model) -> Self {
+        Client {
+            id: m.id,
+            secret_hash: m.secret_hash,
+            redirect_uris: list_from_json(&m.redirect_uris),
+            post_logout_redirect_uris: list_from_json(&m.post_logout_redirect_uris),
+            scopes: list_from_json(&m.scopes),
+            grant_types: list_from_json(&m.grant_types),
+            first_party: m.first_party,
+            require_pkce: m.require_pkce,
+            id_token_alg: Algorithm::parse(&m.id_token_signed_response_alg)
+                .unwrap_or(Algorithm::Rs256),
+            access_token_format: AccessTokenFormat::parse(&m.access_token_format)
+                .unwrap_or(AccessTokenFormat::Opaque),
+            backchannel_logout_uri: m.backchannel_logout_uri,
+            backchannel_logout_session_required: m.backchannel_logout_session_required,
+            frontchannel_logout_uri: m.frontchannel_logout_uri,
+            frontchannel_logout_session_required: m.frontchannel_logout_session_required,
+            created_at: m.created_at,
+        }
+    }
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Client>, sea_orm::DbErr> {
+    Ok(client::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .map(Client::from))
+}
+
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Client>, sea_orm::DbErr> {
+    Ok(client::Entity::find()
+        .order_by_asc(client::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Client::from)
+        .collect())
+}
+
+pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm::DbErr> {
+    client::ActiveModel {
+        id: Set(c.id.clone()),
+        secret_hash: Set(c.secret_hash.clone()),
+        redirect_uris: Set(list_to_json(&c.redirect_uris)),
+        post_logout_redirect_uris: Set(list_to_json(&c.post_logout_redirect_uris)),
+        scopes: Set(list_to_json(&c.scopes)),
+        grant_types: Set(list_to_json(&c.grant_types)),
+        first_party: Set(c.first_party),
+        require_pkce: Set(c.require_pkce),
+        id_token_signed_response_alg: Set(c.id_token_alg.as_str().into()),
+        access_token_format: Set(c.access_token_format.as_str().into()),
+        backchannel_logout_uri: Set(c.backchannel_logout_uri.clone()),
+        backchannel_logout_session_required: Set(c.backchannel_logout_session_required),
+        frontchannel_logout_uri: Set(c.frontchannel_logout_uri.clone()),
+        frontchannel_logout_session_required: Set(c.frontchannel_logout_session_required),
+        created_at: Set(c.created_at),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_secret_hash(
+    db: &impl ConnectionTrait,
+    id: &str,
+    secret_hash: &str,
+) -> Result<bool, sea_orm::DbErr> {
+    let res = client::Entity::update_many()
+        .col_expr(client::Column::SecretHash, sea_orm::sea_query::Expr::value(secret_hash))
+        .filter(sea_orm::ColumnTrait::eq(&client::Column::Id, id))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+pub async fn remove(db: &impl ConnectionTrait, id: &str) -> Result<bool, sea_orm::DbErr> {
+    let res = client::Entity::delete_by_id(id.to_owned()).exec(db).await?;
+    Ok(res.rows_affected == 1)
+}
+
+use sea_orm::QueryFilter;

@@ -1,0 +1,51 @@
+//! Remembered consent: which scopes a user has already granted a client.
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+
+use super::entity::consent;
+use super::{list_from_json, list_to_json};
+
+pub async fn granted_scopes(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    client_id: &str,
+) -> Result<Vec<String>, DbErr> {
+    Ok(
+        consent::Entity::find_by_id((user_id.to_owned(), client_id.to_owned()))
+            .one(db)
+            .await?
+            .map(|m| list_from_json(&m.scopes))
+            .unwrap_or_default(),
+    )
+}
+
+/// Record that the user granted `scopes`, adding to what was granted before.
+pub async fn grant(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    client_id: &str,
+    scopes: &[String],
+    now: i64,
+) -> Result<(), DbErr> {
+    let mut all = granted_scopes(db, user_id, client_id).await?;
+    for s in scopes {
+        if !all.contains(s) {
+            all.push(s.clone());
+        }
+    }
+    consent::Entity::insert(consent::ActiveModel {
+        user_id: Set(user_id.into()),
+        client_id: Set(client_id.into()),
+        scopes: Set(list_to_json(&all)),
+        granted_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([consent::Column::UserId, consent::Column::ClientId])
+            .update_columns([consent::Column::Scopes, consent::Column::GrantedAt])
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}

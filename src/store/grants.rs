@@ -1,0 +1,190 @@
+//! Grants and what is issued under them. A grant is one authorization of a
+//! client by a user (or by itself, for client_credentials); its codes, access
+//! tokens and refresh tokens form one family that is revoked together.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter,
+};
+
+use super::entity::{access_token, authorization_code, grant, refresh_token};
+
+pub use access_token::Model as AccessTokenRecord;
+pub use authorization_code::Model as CodeRecord;
+pub use grant::Model as Grant;
+pub use refresh_token::Model as RefreshTokenRecord;
+
+pub async fn insert_grant(db: &impl ConnectionTrait, g: Grant) -> Result<(), DbErr> {
+    grant::ActiveModel {
+        id: Set(g.id),
+        client_id: Set(g.client_id),
+        user_id: Set(g.user_id),
+        session_id: Set(g.session_id),
+        scope: Set(g.scope),
+        auth_time: Set(g.auth_time),
+        created_at: Set(g.created_at),
+        revoked_at: Set(g.revoked_at),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_grant(db: &impl ConnectionTrait, id: &str) -> Result<Option<Grant>, DbErr> {
+    grant::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// Revoke a grant and everything issued under it. Token rows are marked too,
+/// so that a single-row lookup answers "is this token revoked?".
+pub async fn revoke_grant(db: &impl ConnectionTrait, grant_id: &str, now: i64) -> Result<(), DbErr> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::RevokedAt, Expr::value(now))
+        .filter(grant::Column::Id.eq(grant_id))
+        .filter(grant::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    access_token::Entity::update_many()
+        .col_expr(access_token::Column::RevokedAt, Expr::value(now))
+        .filter(access_token::Column::GrantId.eq(grant_id))
+        .filter(access_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_token::Column::GrantId.eq(grant_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_code(db: &impl ConnectionTrait, c: CodeRecord) -> Result<(), DbErr> {
+    authorization_code::ActiveModel {
+        code_hash: Set(c.code_hash),
+        grant_id: Set(c.grant_id),
+        client_id: Set(c.client_id),
+        redirect_uri: Set(c.redirect_uri),
+        nonce: Set(c.nonce),
+        code_challenge: Set(c.code_challenge),
+        created_at: Set(c.created_at),
+        expires_at: Set(c.expires_at),
+        consumed_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// What presenting a one-time value (code or refresh token) found.
+#[derive(Debug)]
+pub enum Redemption<T> {
+    /// First use: the value is now consumed.
+    First(T),
+    /// The value had been used before: a replay.
+    Replayed(T),
+    Unknown,
+}
+
+/// Consume a code atomically: of two concurrent redemptions exactly one sees
+/// `First` (the conditional UPDATE is the arbiter, not a prior read).
+pub async fn consume_code(
+    db: &impl ConnectionTrait,
+    code_hash: &str,
+    now: i64,
+) -> Result<Redemption<CodeRecord>, DbErr> {
+    let res = authorization_code::Entity::update_many()
+        .col_expr(authorization_code::Column::ConsumedAt, Expr::value(now))
+        .filter(authorization_code::Column::CodeHash.eq(code_hash))
+        .filter(authorization_code::Column::ConsumedAt.is_null())
+        .exec(db)
+        .await?;
+    let row = authorization_code::Entity::find_by_id(code_hash.to_owned())
+        .one(db)
+        .await?;
+    Ok(match (res.rows_affected, row) {
+        (1, Some(row)) => Redemption::First(row),
+        (_, Some(row)) => Redemption::Replayed(row),
+        (_, None) => Redemption::Unknown,
+    })
+}
+
+pub async fn insert_access_token(
+    db: &impl ConnectionTrait,
+    t: AccessTokenRecord,
+) -> Result<(), DbErr> {
+    access_token::ActiveModel {
+        token_hash: Set(t.token_hash),
+        grant_id: Set(t.grant_id),
+        client_id: Set(t.client_id),
+        user_id: Set(t.user_id),
+        session_id: Set(t.session_id),
+        scope: Set(t.scope),
+        issued_at: Set(t.issued_at),
+        expires_at: Set(t.expires_at),
+        revoked_at: Set(t.revoked_at),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_access_token(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<AccessTokenRecord>, DbErr> {
+    access_token::Entity::find_by_id(token_hash.to_owned())
+        .one(db)
+        .await
+}
+
+pub async fn insert_refresh_token(
+    db: &impl ConnectionTrait,
+    t: RefreshTokenRecord,
+) -> Result<(), DbErr> {
+    refresh_token::ActiveModel {
+        token_hash: Set(t.token_hash),
+        grant_id: Set(t.grant_id),
+        client_id: Set(t.client_id),
+        user_id: Set(t.user_id),
+        scope: Set(t.scope),
+        issued_at: Set(t.issued_at),
+        expires_at: Set(t.expires_at),
+        consumed_at: Set(None),
+        revoked_at: Set(t.revoked_at),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Consume a refresh token atomically (rotation, RFC 9700 §4.14.2).
+pub async fn consume_refresh_token(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    now: i64,
+) -> Result<Redemption<RefreshTokenRecord>, DbErr> {
+    let res = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::ConsumedAt, Expr::value(now))
+        .filter(refresh_token::Column::TokenHash.eq(token_hash))
+        .filter(refresh_token::Column::ConsumedAt.is_null())
+        .exec(db)
+        .await?;
+    let row = refresh_token::Entity::find_by_id(token_hash.to_owned())
+        .one(db)
+        .await?;
+    Ok(match (res.rows_affected, row) {
+        (1, Some(row)) => Redemption::First(row),
+        (_, Some(row)) => Redemption::Replayed(row),
+        (_, None) => Redemption::Unknown,
+    })
+}
+
+pub async fn find_refresh_token(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<RefreshTokenRecord>, DbErr> {
+    refresh_token::Entity::find_by_id(token_hash.to_owned())
+        .one(db)
+        .await
+}

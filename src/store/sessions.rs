@@ -1,0 +1,148 @@
+//! SSO sessions: one row per browser login. The cookie carries a random
+//! secret; the row keeps only its hash. `id` is the public `sid` claim.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder,
+};
+
+use super::entity::{session, session_client};
+
+pub use session::Model as Session;
+
+impl Session {
+    /// OpenID Core §3.1.2.1 / Session lifetimes: a session counts only while
+    /// neither its idle nor its absolute lifetime has run out.
+    pub fn is_active(&self, now: i64) -> bool {
+        self.ended_at.is_none() && self.idle_expires_at > now && self.absolute_expires_at > now
+    }
+}
+
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub cookie_hash: &'a str,
+    pub user_id: &'a str,
+    pub amr: &'a str,
+    pub now: i64,
+    pub idle_ttl: i64,
+    pub absolute_ttl: i64,
+    pub user_agent: Option<&'a str>,
+    pub ip: Option<&'a str>,
+}
+
+pub async fn insert(db: &impl ConnectionTrait, s: NewSession<'_>) -> Result<Session, DbErr> {
+    let absolute = s.now + s.absolute_ttl;
+    session::ActiveModel {
+        id: Set(s.id.into()),
+        cookie_hash: Set(s.cookie_hash.into()),
+        user_id: Set(s.user_id.into()),
+        auth_time: Set(s.now),
+        amr: Set(s.amr.into()),
+        created_at: Set(s.now),
+        last_seen_at: Set(s.now),
+        idle_expires_at: Set((s.now + s.idle_ttl).min(absolute)),
+        absolute_expires_at: Set(absolute),
+        ended_at: Set(None),
+        user_agent: Set(s.user_agent.map(|v| truncate(v, 512))),
+        ip: Set(s.ip.map(Into::into)),
+    }
+    .insert(db)
+    .await
+}
+
+fn truncate(v: &str, max: usize) -> String {
+    v.chars().take(max).collect()
+}
+
+pub async fn find_by_cookie_hash(
+    db: &impl ConnectionTrait,
+    cookie_hash: &str,
+) -> Result<Option<Session>, DbErr> {
+    session::Entity::find()
+        .filter(session::Column::CookieHash.eq(cookie_hash))
+        .one(db)
+        .await
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Session>, DbErr> {
+    session::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// Sliding sessions: activity pushes the idle expiry forward, never past the
+/// absolute one.
+pub async fn touch(
+    db: &impl ConnectionTrait,
+    s: &Session,
+    now: i64,
+    idle_ttl: i64,
+) -> Result<(), DbErr> {
+    session::Entity::update_many()
+        .col_expr(session::Column::LastSeenAt, Expr::value(now))
+        .col_expr(
+            session::Column::IdleExpiresAt,
+            Expr::value((now + idle_ttl).min(s.absolute_expires_at)),
+        )
+        .filter(session::Column::Id.eq(&s.id))
+        .filter(session::Column::EndedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Re-authentication in an existing session (prompt=login, max_age) moves
+/// `auth_time` forward.
+pub async fn reauthenticated(
+    db: &impl ConnectionTrait,
+    id: &str,
+    now: i64,
+) -> Result<(), DbErr> {
+    session::Entity::update_many()
+        .col_expr(session::Column::AuthTime, Expr::value(now))
+        .col_expr(session::Column::LastSeenAt, Expr::value(now))
+        .filter(session::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Remember that `client_id` received tokens in this session: the clients to
+/// notify when it ends.
+pub async fn add_client(
+    db: &impl ConnectionTrait,
+    session_id: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<(), DbErr> {
+    session_client::Entity::insert(session_client::ActiveModel {
+        session_id: Set(session_id.into()),
+        client_id: Set(client_id.into()),
+        first_seen_at: Set(now),
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn clients(db: &impl ConnectionTrait, session_id: &str) -> Result<Vec<String>, DbErr> {
+    Ok(session_client::Entity::find()
+        .filter(session_client::Column::SessionId.eq(session_id))
+        .order_by_asc(session_client::Column::FirstSeenAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| m.client_id)
+        .collect())
+}
+
+/// End a session; returns false when it had already ended.
+pub async fn end(db: &impl ConnectionTrait, id: &str, now: i64) -> Result<bool, DbErr> {
+    let res = session::Entity::update_many()
+        .col_expr(session::Column::EndedAt, Expr::value(now))
+        .filter(session::Column::Id.eq(id))
+        .filter(session::Column::EndedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}

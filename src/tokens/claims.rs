@@ -1,0 +1,47 @@
+//! Standard user claims released per scope (OpenID Core §5.4).
+
+use serde_json::{Map, Value, json};
+
+use crate::store::users::User;
+
+/// Claims names this provider can release, for discovery's `claims_supported`.
+pub const SUPPORTED: &[&str] = &[
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "at_hash",
+    "sid",
+    "name",
+    "preferred_username",
+    "updated_at",
+    "email",
+    "email_verified",
+];
+
+/// The claims `scopes` release about `user`, `sub` excluded. Scopes for
+/// which the user has no data (address, phone) release nothing: OpenID Core
+/// §5.3.2 says to omit claims that have no value.
+pub fn user_claims(user: &User, scopes: &[&str]) -> Map<String, Value> {
+    let mut claims = Map::new();
+    if scopes.contains(&"profile") {
+        claims.insert("preferred_username".into(), json!(user.username));
+        if let Some(name) = &user.name {
+            claims.insert("name".into(), json!(name));
+        }
+        claims.insert("updated_at".into(), json!(user.updated_at));
+    }
+    if scopes.contains(&"email")
+        && let Some(email) = &user.email
+    {
+        claims.insert("email".into(), json!(email));
+        claims.insert("email_verified".into(), json!(user.email_verified));
+    }
+    claims
+}
