@@ -51,6 +51,14 @@ async fn run(cfg: Config) -> Result<bool, String> {
     let rx = receiver::Receiver::start(cfg.receiver_bind).await?;
     let op = op::Op::discover(cfg.clone(), rx).await?;
     println!("issuer {}", op.issuer);
+    println!(
+        "RP endpoints: redirect_uri {}, post_logout_redirect_uri {}, backchannel_logout_uri {}, \
+         frontchannel_logout_uri {}",
+        cfg.redirect_uri,
+        cfg.post_logout_redirect_uri,
+        cfg.backchannel_logout_uri,
+        cfg.frontchannel_logout_uri
+    );
     let mut results = Vec::new();
     for plan in &cfg.plans {
         let plan_id = PLANS

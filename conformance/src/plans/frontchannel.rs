@@ -90,6 +90,18 @@ async fn rp_initiated(op: &Op, c: &mut Checks) -> Step {
             format!("sid in the iframe URL is {sid:?}, the ID Token's is {:?}", id.sid()),
         );
     }
+    // Load the iframe as the browser would; the RP must see the same iss and sid.
+    let mark = op.rx.mark();
+    op.http.get(frame.clone()).send().await?;
+    let got = op
+        .rx
+        .wait_for(mark, frame.path(), std::time::Duration::from_secs(2))
+        .await;
+    c.require(
+        got.first().is_some_and(|r| r.query == frame.query().unwrap_or("")),
+        "FCL 4",
+        format!("the frontchannel_logout_uri did not receive {frame}"),
+    )?;
     if walk.left_to().is_some_and(|u| !same_endpoint(u, &pl)) {
         return Err(c.fail(
             "RP-Initiated Logout 3",

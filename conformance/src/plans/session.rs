@@ -1,7 +1,7 @@
 //! Basic OP modules that span several requests: the login session (prompt, max_age,
 //! id_token_hint), code replay, refresh, and request objects.
 
-use super::{login, need};
+use super::login;
 use crate::checks::{Checks, Halt, Step, skip};
 use crate::jwt;
 use crate::op::{Authz, NonceRule, Op, Tokens, UserInfoCall, param, same_endpoint};
