@@ -25,7 +25,14 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, AdminError> {
     Err(AdminError::Invalid(msg.into()))
 }
 
-pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
 pub const DEFAULT_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
 const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
@@ -53,7 +60,9 @@ pub struct ClientSpec {
 pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
     let url = Url::parse(uri).map_err(|e| format!("{uri} is not an absolute URI: {e}"))?;
     if url.fragment().is_some() || uri.contains('#') {
-        return Err(format!("{uri} must not contain a fragment (RFC 6749 §3.1.2)"));
+        return Err(format!(
+            "{uri} must not contain a fragment (RFC 6749 §3.1.2)"
+        ));
     }
     match url.scheme() {
         "https" => Ok(()),
@@ -79,11 +88,18 @@ pub fn validate_logout_uri(uri: &str) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if is_loopback_host(&url) => Ok(()),
-        _ => Err(format!("{uri} must be https (http only for loopback hosts)")),
+        _ => Err(format!(
+            "{uri} must be https (http only for loopback hosts)"
+        )),
     }
 }
 
-pub async fn add_client(db: &impl ConnectionTrait, rng: &dyn Random, spec: ClientSpec, now: i64) -> Result<Client, AdminError> {
+pub async fn add_client(
+    db: &impl ConnectionTrait,
+    rng: &dyn Random,
+    spec: ClientSpec,
+    now: i64,
+) -> Result<Client, AdminError> {
     if spec.id.is_empty() || spec.id.len() > 128 || !spec.id.bytes().all(|b| b.is_ascii_graphic()) {
         return invalid("client id must be 1-128 visible ASCII characters");
     }
@@ -97,7 +113,10 @@ pub async fn add_client(db: &impl ConnectionTrait, rng: &dyn Random, spec: Clien
     };
     for g in &grant_types {
         if !GRANT_TYPES.contains(&g.as_str()) {
-            return invalid(format!("unknown grant type {g}; use one of {}", GRANT_TYPES.join(", ")));
+            return invalid(format!(
+                "unknown grant type {g}; use one of {}",
+                GRANT_TYPES.join(", ")
+            ));
         }
     }
     if spec.secret.is_none() && grant_types.iter().any(|g| g == "client_credentials") {
@@ -112,14 +131,22 @@ pub async fn add_client(db: &impl ConnectionTrait, rng: &dyn Random, spec: Clien
     for uri in &spec.post_logout_redirect_uris {
         validate_redirect_uri(uri).map_err(AdminError::Invalid)?;
     }
-    for uri in spec.backchannel_logout_uri.iter().chain(spec.frontchannel_logout_uri.iter()) {
+    for uri in spec
+        .backchannel_logout_uri
+        .iter()
+        .chain(spec.frontchannel_logout_uri.iter())
+    {
         validate_logout_uri(uri).map_err(AdminError::Invalid)?;
     }
     let id_token_alg = match &spec.id_token_alg {
         None => Algorithm::Rs256,
         Some(a) => match Algorithm::parse(a) {
             Some(a) => a,
-            None => return invalid(format!("id token algorithm {a} is not one of RS256, ES256, EdDSA")),
+            None => {
+                return invalid(format!(
+                    "id token algorithm {a} is not one of RS256, ES256, EdDSA"
+                ));
+            }
         },
     };
     let access_token_format = match spec.access_token_format.as_deref() {
@@ -171,7 +198,12 @@ pub struct UserSpec<'a> {
     pub password: &'a str,
 }
 
-pub async fn add_user(db: &impl ConnectionTrait, rng: &dyn Random, spec: UserSpec<'_>, now: i64) -> Result<String, AdminError> {
+pub async fn add_user(
+    db: &impl ConnectionTrait,
+    rng: &dyn Random,
+    spec: UserSpec<'_>,
+    now: i64,
+) -> Result<String, AdminError> {
     let username = spec.username.trim();
     if username.is_empty() || username.len() > 255 {
         return invalid("username must be 1-255 characters");

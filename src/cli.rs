@@ -128,7 +128,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let db = store::connect(&config.database_url)
         .await
         .with_context(|| format!("cannot open database {}", config.database_url))?;
-    store::migrate(&db).await.context("database migration failed")?;
+    store::migrate(&db)
+        .await
+        .context("database migration failed")?;
     let now = SystemClock.now();
     let rng = OsRandom;
     match cli.command {
@@ -150,14 +152,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 frontchannel_logout_uri: a.frontchannel_logout_uri,
             };
             let c = admin::add_client(&db, &rng, spec, now).await?;
-            println!("client {} added ({})", c.id, if c.is_public() { "public" } else { "confidential" });
+            println!(
+                "client {} added ({})",
+                c.id,
+                if c.is_public() {
+                    "public"
+                } else {
+                    "confidential"
+                }
+            );
         }
         Command::Client(ClientCommand::List) => {
             for c in clients::list(&db).await? {
                 println!(
                     "{}\t{}\tgrants={}\tredirect_uris={}",
                     c.id,
-                    if c.is_public() { "public" } else { "confidential" },
+                    if c.is_public() {
+                        "public"
+                    } else {
+                        "confidential"
+                    },
                     c.grant_types.join(","),
                     c.redirect_uris.join(",")
                 );
@@ -176,7 +190,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             password_stdin: _,
         }) => {
             let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password).context("reading the password from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("reading the password from stdin")?;
             let password = password.trim_end_matches(['\r', '\n']);
             let spec = UserSpec {
                 username: &username,
@@ -212,7 +228,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     _ if k.activates_at > now => "next",
                     _ => "current",
                 };
-                println!("{}\t{}\t{}\tactivates_at={}", k.kid, k.alg, status, k.activates_at);
+                println!(
+                    "{}\t{}\t{}\tactivates_at={}",
+                    k.kid, k.alg, status, k.activates_at
+                );
             }
         }
         Command::Keys(KeysCommand::Rotate) => {
@@ -228,7 +247,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn serve(config: Config, db: sea_orm::DatabaseConnection, demo: bool) -> anyhow::Result<()> {
@@ -251,7 +273,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -284,7 +307,11 @@ async fn demo_setup(config: &Config, db: &sea_orm::DatabaseConnection) -> anyhow
                 secret: Some(secret.clone()),
                 redirect_uris: vec![redirect_uri.into()],
                 post_logout_redirect_uris: vec!["http://127.0.0.1:9000/".into()],
-                grant_types: vec!["authorization_code".into(), "refresh_token".into(), "client_credentials".into()],
+                grant_types: vec![
+                    "authorization_code".into(),
+                    "refresh_token".into(),
+                    "client_credentials".into(),
+                ],
                 ..ClientSpec::default()
             },
             now,

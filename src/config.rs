@@ -175,7 +175,10 @@ impl Config {
             ("tokens.access_token_ttl", t.access_token_ttl),
             ("tokens.id_token_ttl", t.id_token_ttl),
             ("tokens.refresh_token_idle_ttl", t.refresh_token_idle_ttl),
-            ("tokens.refresh_token_absolute_ttl", t.refresh_token_absolute_ttl),
+            (
+                "tokens.refresh_token_absolute_ttl",
+                t.refresh_token_absolute_ttl,
+            ),
             ("tokens.authorization_code_ttl", t.authorization_code_ttl),
             ("sessions.idle_ttl", self.sessions.idle_ttl),
             ("sessions.absolute_ttl", self.sessions.absolute_ttl),

@@ -115,8 +115,14 @@ impl OAuthError {
     /// Log at the right level: client mistakes are routine, server faults are not.
     pub fn log(&self) {
         match self {
-            OAuthError::Internal(err) => tracing::error!(error = format!("{err:#}"), "internal error"),
-            other => tracing::info!(error = other.code(), description = other.description(), "request refused"),
+            OAuthError::Internal(err) => {
+                tracing::error!(error = format!("{err:#}"), "internal error")
+            }
+            other => tracing::info!(
+                error = other.code(),
+                description = other.description(),
+                "request refused"
+            ),
         }
     }
 }

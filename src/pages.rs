@@ -53,7 +53,14 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
 /// unregistered redirect URI).
 pub fn error(status: StatusCode, title: &str, message: &str, code: Option<&str>) -> Response {
     tracing::info!(title, message, code, "error page shown");
-    render(status, &ErrorPage { title, message, code })
+    render(
+        status,
+        &ErrorPage {
+            title,
+            message,
+            code,
+        },
+    )
 }
 
 /// What a scope lets an application do, in words a user understands.

@@ -5,19 +5,22 @@
 mod common;
 
 use common::*;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 
 #[tokio::test]
 async fn relying_party_completes_code_flow_with_pkce() {
     let server = TestServer::start().await;
     let http = http_client();
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
-        .await
-        .expect("discovery");
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
+            .await
+            .expect("discovery");
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(APP.into()),
@@ -27,7 +30,11 @@ async fn relying_party_completes_code_flow_with_pkce() {
 
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
         .set_pkce_challenge(challenge)
@@ -35,13 +42,24 @@ async fn relying_party_completes_code_flow_with_pkce() {
 
     let browser = server.browser();
     let (login_url, login_page) = browser.go(&server, url.as_str()).await;
-    let Landing::Page { status, body } = login_page else { panic!("expected the login page") };
+    let Landing::Page { status, body } = login_page else {
+        panic!("expected the login page")
+    };
     assert_eq!(status, 200);
     assert!(body.contains("Sign in"), "{body}");
-    let (consent_url, consent_page) = browser.login(&server, &login_url, &body, ALICE, ALICE_PASSWORD).await;
-    let Landing::Page { body, .. } = consent_page else { panic!("expected the consent page") };
-    assert!(body.contains("See your email address"), "consent lists the scopes: {body}");
-    let (_, landing) = browser.consent(&server, &consent_url, &body, "approve").await;
+    let (consent_url, consent_page) = browser
+        .login(&server, &login_url, &body, ALICE, ALICE_PASSWORD)
+        .await;
+    let Landing::Page { body, .. } = consent_page else {
+        panic!("expected the consent page")
+    };
+    assert!(
+        body.contains("See your email address"),
+        "consent lists the scopes: {body}"
+    );
+    let (_, landing) = browser
+        .consent(&server, &consent_url, &body, "approve")
+        .await;
     let redirect = landing.redirect();
     assert!(redirect.as_str().starts_with(APP_REDIRECT));
     let params: std::collections::HashMap<_, _> = redirect.query_pairs().into_owned().collect();
@@ -57,10 +75,15 @@ async fn relying_party_completes_code_flow_with_pkce() {
         .await
         .expect("code exchange");
     let id_token = tokens.id_token().expect("an ID token");
-    let claims = id_token.claims(&client.id_token_verifier(), &nonce).expect("ID token verifies");
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("ID token verifies");
     assert_eq!(claims.issuer().as_str(), server.base);
     assert!(claims.auth_time().is_some());
-    assert_eq!(claims.email().map(|e| e.as_str()), Some("alice@example.com"));
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("alice@example.com")
+    );
     let expected_hash = AccessTokenHash::from_token(
         tokens.access_token(),
         id_token.signing_alg().unwrap(),
@@ -68,7 +91,10 @@ async fn relying_party_completes_code_flow_with_pkce() {
     )
     .unwrap();
     assert_eq!(claims.access_token_hash(), Some(&expected_hash));
-    assert!(tokens.refresh_token().is_none(), "no offline_access, no refresh token");
+    assert!(
+        tokens.refresh_token().is_none(),
+        "no offline_access, no refresh token"
+    );
 
     let userinfo: CoreUserInfoClaims = client
         .user_info(tokens.access_token().clone(), None)
@@ -77,11 +103,19 @@ async fn relying_party_completes_code_flow_with_pkce() {
         .await
         .expect("userinfo");
     assert_eq!(userinfo.subject(), claims.subject());
-    assert_eq!(userinfo.preferred_username().map(|u| u.as_str()), Some(ALICE));
+    assert_eq!(
+        userinfo.preferred_username().map(|u| u.as_str()),
+        Some(ALICE)
+    );
 
     // SSO: a second client in the same browser gets a code without a password.
     let landing = browser
-        .authorize(&server, &auth_url(&server, FIRST, FIRST_REDIRECT, "openid", CHALLENGE), ALICE, "wrong password")
+        .authorize(
+            &server,
+            &auth_url(&server, FIRST, FIRST_REDIRECT, "openid", CHALLENGE),
+            ALICE,
+            "wrong password",
+        )
         .await;
     assert!(landing.param("code").is_some(), "SSO login: {landing:?}");
 }
@@ -102,19 +136,31 @@ async fn public_client_and_other_algorithms_verify() {
             .await;
     }
     let http = http_client();
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
-        .await
-        .unwrap();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
+            .await
+            .unwrap();
     let browser = server.browser();
-    for (id, alg) in [("es-client", "ES256"), ("ed-client", "EdDSA"), (SPA, "RS256")] {
-        let client = CoreClient::from_provider_metadata(metadata.clone(), ClientId::new(id.into()), None)
-            .set_redirect_uri(RedirectUrl::new(SPA_REDIRECT.into()).unwrap());
+    for (id, alg) in [
+        ("es-client", "ES256"),
+        ("ed-client", "EdDSA"),
+        (SPA, "RS256"),
+    ] {
+        let client =
+            CoreClient::from_provider_metadata(metadata.clone(), ClientId::new(id.into()), None)
+                .set_redirect_uri(RedirectUrl::new(SPA_REDIRECT.into()).unwrap());
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, _, nonce) = client
-            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
             .set_pkce_challenge(challenge)
             .url();
-        let landing = browser.authorize(&server, url.as_str(), ALICE, ALICE_PASSWORD).await;
+        let landing = browser
+            .authorize(&server, url.as_str(), ALICE, ALICE_PASSWORD)
+            .await;
         let code = landing.param("code").expect("code");
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))

@@ -179,7 +179,11 @@ fn flag(col: impl IntoIden) -> ColumnDef {
 }
 
 fn key(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).string_len(128).not_null().primary_key().to_owned()
+    ColumnDef::new(col)
+        .string_len(128)
+        .not_null()
+        .primary_key()
+        .to_owned()
 }
 
 fn index(name: &str, table: impl IntoIden, col: impl IntoIden) -> IndexCreateStatement {
@@ -193,7 +197,12 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Users::Table)
                 .col(key(Users::Id))
-                .col(ColumnDef::new(Users::Username).string_len(255).not_null().unique_key())
+                .col(
+                    ColumnDef::new(Users::Username)
+                        .string_len(255)
+                        .not_null()
+                        .unique_key(),
+                )
                 .col(text_null(Users::Email))
                 .col(flag(Users::EmailVerified))
                 .col(text_null(Users::Name))
@@ -259,7 +268,12 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Sessions::Table)
                 .col(key(Sessions::Id))
-                .col(ColumnDef::new(Sessions::CookieHash).string_len(128).not_null().unique_key())
+                .col(
+                    ColumnDef::new(Sessions::CookieHash)
+                        .string_len(128)
+                        .not_null()
+                        .unique_key(),
+                )
                 .col(ColumnDef::new(Sessions::UserId).string_len(128).not_null())
                 .col(instant(Sessions::AuthTime))
                 .col(text(Sessions::Amr))
@@ -279,8 +293,16 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(SessionClients::Table)
-                .col(ColumnDef::new(SessionClients::SessionId).string_len(128).not_null())
-                .col(ColumnDef::new(SessionClients::ClientId).string_len(128).not_null())
+                .col(
+                    ColumnDef::new(SessionClients::SessionId)
+                        .string_len(128)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(SessionClients::ClientId)
+                        .string_len(128)
+                        .not_null(),
+                )
                 .col(instant(SessionClients::FirstSeenAt))
                 .primary_key(
                     Index::create()
@@ -297,7 +319,11 @@ impl MigrationTrait for Migration {
                 .col(key(Interactions::Id))
                 .col(text(Interactions::BrowserHash))
                 .col(text(Interactions::CsrfToken))
-                .col(ColumnDef::new(Interactions::ClientId).string_len(128).not_null())
+                .col(
+                    ColumnDef::new(Interactions::ClientId)
+                        .string_len(128)
+                        .not_null(),
+                )
                 .col(text(Interactions::Request))
                 .col(text_null(Interactions::SessionId))
                 .col(instant_null(Interactions::LoginCompletedAt))
@@ -311,10 +337,18 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Consents::Table)
                 .col(ColumnDef::new(Consents::UserId).string_len(128).not_null())
-                .col(ColumnDef::new(Consents::ClientId).string_len(128).not_null())
+                .col(
+                    ColumnDef::new(Consents::ClientId)
+                        .string_len(128)
+                        .not_null(),
+                )
                 .col(text(Consents::Scopes))
                 .col(instant(Consents::GrantedAt))
-                .primary_key(Index::create().col(Consents::UserId).col(Consents::ClientId))
+                .primary_key(
+                    Index::create()
+                        .col(Consents::UserId)
+                        .col(Consents::ClientId),
+                )
                 .to_owned(),
         )
         .await?;
@@ -342,8 +376,16 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(AuthorizationCodes::Table)
                 .col(key(AuthorizationCodes::CodeHash))
-                .col(ColumnDef::new(AuthorizationCodes::GrantId).string_len(128).not_null())
-                .col(ColumnDef::new(AuthorizationCodes::ClientId).string_len(128).not_null())
+                .col(
+                    ColumnDef::new(AuthorizationCodes::GrantId)
+                        .string_len(128)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(AuthorizationCodes::ClientId)
+                        .string_len(128)
+                        .not_null(),
+                )
                 .col(text(AuthorizationCodes::RedirectUri))
                 .col(text_null(AuthorizationCodes::Nonce))
                 .col(text_null(AuthorizationCodes::CodeChallenge))
@@ -359,9 +401,17 @@ impl MigrationTrait for Migration {
                 .table(AccessTokens::Table)
                 .col(key(AccessTokens::TokenHash))
                 .col(ColumnDef::new(AccessTokens::GrantId).string_len(128).null())
-                .col(ColumnDef::new(AccessTokens::ClientId).string_len(128).not_null())
+                .col(
+                    ColumnDef::new(AccessTokens::ClientId)
+                        .string_len(128)
+                        .not_null(),
+                )
                 .col(ColumnDef::new(AccessTokens::UserId).string_len(128).null())
-                .col(ColumnDef::new(AccessTokens::SessionId).string_len(128).null())
+                .col(
+                    ColumnDef::new(AccessTokens::SessionId)
+                        .string_len(128)
+                        .null(),
+                )
                 .col(text(AccessTokens::Scope))
                 .col(instant(AccessTokens::IssuedAt))
                 .col(instant(AccessTokens::ExpiresAt))
@@ -369,16 +419,32 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("access_tokens_grant_id", AccessTokens::Table, AccessTokens::GrantId))
-            .await?;
+        m.create_index(index(
+            "access_tokens_grant_id",
+            AccessTokens::Table,
+            AccessTokens::GrantId,
+        ))
+        .await?;
 
         m.create_table(
             Table::create()
                 .table(RefreshTokens::Table)
                 .col(key(RefreshTokens::TokenHash))
-                .col(ColumnDef::new(RefreshTokens::GrantId).string_len(128).not_null())
-                .col(ColumnDef::new(RefreshTokens::ClientId).string_len(128).not_null())
-                .col(ColumnDef::new(RefreshTokens::UserId).string_len(128).not_null())
+                .col(
+                    ColumnDef::new(RefreshTokens::GrantId)
+                        .string_len(128)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(RefreshTokens::ClientId)
+                        .string_len(128)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(RefreshTokens::UserId)
+                        .string_len(128)
+                        .not_null(),
+                )
                 .col(text(RefreshTokens::Scope))
                 .col(instant(RefreshTokens::IssuedAt))
                 .col(instant(RefreshTokens::ExpiresAt))

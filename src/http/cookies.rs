@@ -42,7 +42,10 @@ mod tests {
     #[test]
     fn reads_one_cookie_among_many() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; signoff_session=xyz; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; signoff_session=xyz; b=2"),
+        );
         assert_eq!(read(&h, SESSION), Some("xyz"));
         assert_eq!(read(&h, BROWSER), None);
     }

@@ -49,7 +49,10 @@ impl Params {
 
     /// RFC 6749 §3.1: parameters sent without a value are treated as omitted.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
@@ -95,7 +98,9 @@ impl<S: Send + Sync> FromRequest<S> for Form {
         }
         let body = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)
             .await
-            .map_err(|_| OAuthError::InvalidRequest("the request body is too large or unreadable".into()))?;
+            .map_err(|_| {
+                OAuthError::InvalidRequest("the request body is too large or unreadable".into())
+            })?;
         let _ = state;
         Ok(Form(Params::parse(&body)))
     }
@@ -106,7 +111,10 @@ fn is_form(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// Bytes of a body that may be empty (GET) or a form (POST).

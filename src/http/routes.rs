@@ -16,21 +16,43 @@ pub fn router(state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("dpop")]);
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("dpop"),
+        ]);
     let api = Router::new()
         // OpenID Connect Discovery 1.0 §4 and RFC 8414 §3.
-        .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
-        .route("/.well-known/oauth-authorization-server", get(discovery::openid_configuration))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::openid_configuration),
+        )
         .route("/jwks", get(jwks::jwks))
         .route("/token", post(token::token))
-        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
         .layer(cors);
     let pages = Router::new()
-        .route("/authorize", get(authorize::authorize).post(authorize::authorize))
+        .route(
+            "/authorize",
+            get(authorize::authorize).post(authorize::authorize),
+        )
         .route("/login", get(login::show).post(login::submit))
-        .route("/consent", get(authorize::consent::show).post(authorize::consent::submit))
+        .route(
+            "/consent",
+            get(authorize::consent::show).post(authorize::consent::submit),
+        )
         .route("/healthz", get(|| async { "ok" }));
-    let routes = api.merge(pages).fallback(not_found).with_state(state.clone());
+    let routes = api
+        .merge(pages)
+        .fallback(not_found)
+        .with_state(state.clone());
     // An issuer with a path (https://example.com/auth) serves under that path.
     match state.config.issuer.path().trim_end_matches('/') {
         "" => routes,

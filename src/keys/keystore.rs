@@ -37,7 +37,8 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     fn from_record(r: &SigningKeyRecord) -> anyhow::Result<Self> {
-        let alg = Algorithm::parse(&r.alg).with_context(|| format!("key {}: unknown alg {}", r.kid, r.alg))?;
+        let alg = Algorithm::parse(&r.alg)
+            .with_context(|| format!("key {}: unknown alg {}", r.kid, r.alg))?;
         let private = Jwk::from_bytes(r.private_jwk.as_bytes()).context("private JWK")?;
         let public = Jwk::from_bytes(r.public_jwk.as_bytes()).context("public JWK")?;
         let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match alg {
@@ -71,7 +72,11 @@ impl SigningKey {
         header.set_token_type(typ);
         header.set_key_id(&self.kid);
         let payload = serde_json::to_vec(claims)?;
-        Ok(jws::serialize_compact(&payload, &header, self.signer.as_ref())?)
+        Ok(jws::serialize_compact(
+            &payload,
+            &header,
+            self.signer.as_ref(),
+        )?)
     }
 
     pub fn verifier(&self) -> &dyn JwsVerifier {
@@ -85,7 +90,11 @@ impl SigningKey {
 
 /// The key that signs `alg` tokens at `now`: the newest activated key that has
 /// not retired. A key published ahead of its activation never signs early.
-pub fn select_signer(keys: &[Arc<SigningKey>], alg: Algorithm, now: i64) -> Option<Arc<SigningKey>> {
+pub fn select_signer(
+    keys: &[Arc<SigningKey>],
+    alg: Algorithm,
+    now: i64,
+) -> Option<Arc<SigningKey>> {
     keys.iter()
         .filter(|k| k.alg == alg && k.signs_at(now))
         .max_by_key(|k| k.activates_at)
@@ -112,7 +121,9 @@ impl KeyStore {
         for r in &records {
             match SigningKey::from_record(r) {
                 Ok(k) => keys.push(Arc::new(k)),
-                Err(e) => tracing::error!(kid = %r.kid, error = format!("{e:#}"), "unusable signing key skipped"),
+                Err(e) => {
+                    tracing::error!(kid = %r.kid, error = format!("{e:#}"), "unusable signing key skipped")
+                }
             }
         }
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
@@ -147,7 +158,12 @@ impl KeyStore {
 }
 
 /// A new key pair as a storable record, active from `activates_at`.
-pub fn generate_key(alg: Algorithm, rng: &dyn Random, now: i64, activates_at: i64) -> anyhow::Result<SigningKeyRecord> {
+pub fn generate_key(
+    alg: Algorithm,
+    rng: &dyn Random,
+    now: i64,
+    activates_at: i64,
+) -> anyhow::Result<SigningKeyRecord> {
     let kid = identifier(rng);
     let (mut private, mut public) = match alg {
         Algorithm::Rs256 => {
@@ -181,7 +197,11 @@ pub fn generate_key(alg: Algorithm, rng: &dyn Random, now: i64, activates_at: i6
 }
 
 /// Make sure every algorithm has a key that signs now (first start).
-pub async fn ensure_keys(db: &impl ConnectionTrait, rng: &dyn Random, now: i64) -> anyhow::Result<()> {
+pub async fn ensure_keys(
+    db: &impl ConnectionTrait,
+    rng: &dyn Random,
+    now: i64,
+) -> anyhow::Result<()> {
     let existing = key_rows::list_published(db).await?;
     for alg in Algorithm::ALL {
         let has_signer = existing.iter().any(|r| {
@@ -201,7 +221,12 @@ pub async fn ensure_keys(db: &impl ConnectionTrait, rng: &dyn Random, now: i64) 
 
 /// Replace the signing key of `alg` with a new one, active now. The old key
 /// stays published (retired) so tokens it signed still verify.
-pub async fn rotate(db: &impl ConnectionTrait, rng: &dyn Random, alg: Algorithm, now: i64) -> anyhow::Result<String> {
+pub async fn rotate(
+    db: &impl ConnectionTrait,
+    rng: &dyn Random,
+    alg: Algorithm,
+    now: i64,
+) -> anyhow::Result<String> {
     let record = generate_key(alg, rng, now, now)?;
     let kid = record.kid.clone();
     key_rows::insert(db, record).await?;
@@ -226,9 +251,18 @@ mod tests {
         let new = key(Algorithm::Es256, 200, None);
         let next = key(Algorithm::Es256, 300, None);
         let keys = vec![old.clone(), new.clone(), next.clone()];
-        assert_eq!(select_signer(&keys, Algorithm::Es256, 150).unwrap().kid, old.kid);
-        assert_eq!(select_signer(&keys, Algorithm::Es256, 250).unwrap().kid, new.kid);
-        assert_eq!(select_signer(&keys, Algorithm::Es256, 300).unwrap().kid, next.kid);
+        assert_eq!(
+            select_signer(&keys, Algorithm::Es256, 150).unwrap().kid,
+            old.kid
+        );
+        assert_eq!(
+            select_signer(&keys, Algorithm::Es256, 250).unwrap().kid,
+            new.kid
+        );
+        assert_eq!(
+            select_signer(&keys, Algorithm::Es256, 300).unwrap().kid,
+            next.kid
+        );
         assert!(select_signer(&keys, Algorithm::Es256, 50).is_none());
         assert!(select_signer(&keys, Algorithm::EdDsa, 250).is_none());
     }

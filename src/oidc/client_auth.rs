@@ -23,17 +23,25 @@ fn bad_client(why: &'static str) -> OAuthError {
 fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
     let authorization = headers.get(header::AUTHORIZATION);
     if let Some(value) = authorization {
-        let value = value.to_str().map_err(|_| bad_client("malformed Authorization header"))?;
-        let (scheme, credentials) = value.split_once(' ').ok_or_else(|| bad_client("malformed Authorization header"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| bad_client("malformed Authorization header"))?;
+        let (scheme, credentials) = value
+            .split_once(' ')
+            .ok_or_else(|| bad_client("malformed Authorization header"))?;
         if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(bad_client("only the Basic authorization scheme is accepted here"));
+            return Err(bad_client(
+                "only the Basic authorization scheme is accepted here",
+            ));
         }
         let decoded = STANDARD
             .decode(credentials.trim())
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| bad_client("malformed Basic credentials"))?;
-        let (id, secret) = decoded.split_once(':').ok_or_else(|| bad_client("malformed Basic credentials"))?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| bad_client("malformed Basic credentials"))?;
         // RFC 6749 §2.3.1: both parts are form-urlencoded before encoding.
         let id = url_decode(id).ok_or_else(|| bad_client("malformed Basic credentials"))?;
         let secret = url_decode(secret).ok_or_else(|| bad_client("malformed Basic credentials"))?;
@@ -48,14 +56,19 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
                 "client_id in the body does not match the authenticated client".into(),
             ));
         }
-        return Ok(Presented::Secret { client_id: id, secret });
+        return Ok(Presented::Secret {
+            client_id: id,
+            secret,
+        });
     }
     match (params.get("client_id"), params.get("client_secret")) {
         (Some(id), Some(secret)) => Ok(Presented::Secret {
             client_id: id.to_owned(),
             secret: secret.to_owned(),
         }),
-        (Some(id), None) => Ok(Presented::Public { client_id: id.to_owned() }),
+        (Some(id), None) => Ok(Presented::Public {
+            client_id: id.to_owned(),
+        }),
         (None, _) => Err(bad_client("client authentication is required")),
     }
 }
@@ -85,7 +98,11 @@ fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
 
 /// Authenticate the calling client. Every failure is `invalid_client`
 /// (401) with no hint of whether the client exists.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<Client, OAuthError> {
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Client, OAuthError> {
     let presented = presented(headers, params)?;
     let (client_id, secret) = match &presented {
         Presented::Secret { client_id, secret } => (client_id.as_str(), Some(secret.as_str())),
@@ -117,7 +134,10 @@ mod tests {
     fn basic_credentials_are_form_decoded() {
         let mut h = HeaderMap::new();
         let creds = STANDARD.encode("my%20client:p%3Ass+word");
-        h.insert(header::AUTHORIZATION, format!("Basic {creds}").parse().unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Basic {creds}").parse().unwrap(),
+        );
         match presented(&h, &Params::default()).unwrap() {
             Presented::Secret { client_id, secret } => {
                 assert_eq!(client_id, "my client");
@@ -140,8 +160,14 @@ mod tests {
     #[test]
     fn two_methods_at_once_are_refused() {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, format!("Basic {}", STANDARD.encode("a:b")).parse().unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Basic {}", STANDARD.encode("a:b")).parse().unwrap(),
+        );
         let params = Params::parse(b"client_secret=b");
-        assert_eq!(presented(&h, &params).err().unwrap().code(), "invalid_request");
+        assert_eq!(
+            presented(&h, &params).err().unwrap().code(),
+            "invalid_request"
+        );
     }
 }

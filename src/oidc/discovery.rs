@@ -11,7 +11,14 @@ use crate::keys::Algorithm;
 use crate::state::AppState;
 use crate::tokens::claims;
 
-pub const SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
+pub const SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
 
 pub fn metadata(state: &AppState) -> Value {
     let c = &state.config;

@@ -17,7 +17,12 @@ use crate::store::{grants, users};
 use crate::tokens::claims::user_claims;
 use crate::tokens::has_scope;
 
-pub async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn userinfo(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match handle(&state, &method, &headers, &body).await {
         Ok(claims) => no_store(Json(claims).into_response()),
         Err(e) => e.into_response(),
@@ -25,7 +30,11 @@ pub async fn userinfo(State(state): State<AppState>, method: Method, headers: He
 }
 
 /// The bearer token of a request, from exactly one place (RFC 6750 §2).
-pub fn bearer_token(method: &Method, headers: &HeaderMap, body: &Bytes) -> Result<String, OAuthError> {
+pub fn bearer_token(
+    method: &Method,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<String, OAuthError> {
     let from_header = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(v) => {
@@ -33,7 +42,9 @@ pub fn bearer_token(method: &Method, headers: &HeaderMap, body: &Bytes) -> Resul
                 .to_str()
                 .map_err(|_| OAuthError::InvalidToken("malformed Authorization header".into()))?;
             match v.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
                     Some(token.trim().to_owned())
                 }
                 _ => {
@@ -57,11 +68,18 @@ pub fn bearer_token(method: &Method, headers: &HeaderMap, body: &Bytes) -> Resul
         )),
         (Some(t), None) | (None, Some(t)) => Ok(t),
         // RFC 6750 §3.1: no token at all is a plain challenge.
-        (None, None) => Err(OAuthError::InvalidToken("an access token is required".into())),
+        (None, None) => Err(OAuthError::InvalidToken(
+            "an access token is required".into(),
+        )),
     }
 }
 
-async fn handle(state: &AppState, method: &Method, headers: &HeaderMap, body: &Bytes) -> Result<Value, OAuthError> {
+async fn handle(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Value, OAuthError> {
     let token = bearer_token(method, headers, body)?;
     let now = state.now();
     let invalid = || OAuthError::InvalidToken("the access token is invalid or expired".into());

@@ -20,7 +20,13 @@ use crate::store::{interactions, sessions, users};
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 
-fn login_page(state: &AppState, status: StatusCode, pending: &Pending, username: &str, error: Option<&str>) -> Response {
+fn login_page(
+    state: &AppState,
+    status: StatusCode,
+    pending: &Pending,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
     let action = state.config.endpoint("/login");
     pages::render(
         status,
@@ -35,7 +41,11 @@ fn login_page(state: &AppState, status: StatusCode, pending: &Pending, username:
     )
 }
 
-pub async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<InteractionQuery>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<InteractionQuery>,
+) -> Response {
     match load_pending(&state, &headers, q.interaction.as_deref()).await {
         // OpenID Core §3.1.2.1: login_hint pre-fills the username.
         Ok(p) => {
@@ -53,7 +63,12 @@ pub async fn submit(
     form: Result<Form, OAuthError>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return pages::error(StatusCode::BAD_REQUEST, "Invalid request", "The form could not be read.", None);
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The form could not be read.",
+            None,
+        );
     };
     let pending = match load_pending(&state, &headers, form.get("interaction")).await {
         Ok(p) => p,
@@ -75,13 +90,21 @@ pub async fn submit(
         Err(e) => return flow::reject(&state, e.into()),
     };
     // Verify against a dummy hash for unknown users: same work, same answer.
-    let stored = user.as_ref().map_or(dummy_password_hash(), |u| u.password_hash.as_str());
+    let stored = user
+        .as_ref()
+        .map_or(dummy_password_hash(), |u| u.password_hash.as_str());
     let password_ok = verify_password(password, stored);
     let user = match user {
         Some(u) if password_ok && !u.disabled => u,
         _ => {
             tracing::info!(client_id = %pending.client.id, "failed sign-in");
-            return login_page(&state, StatusCode::UNAUTHORIZED, &pending, username, Some(BAD_CREDENTIALS));
+            return login_page(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                &pending,
+                username,
+                Some(BAD_CREDENTIALS),
+            );
         }
     };
 
@@ -129,12 +152,20 @@ pub async fn submit(
                 Ok(s) => s,
                 Err(e) => return flow::reject(&state, e.into()),
             };
-            let set = cookies::set(&state.config, cookies::SESSION, &cookie, Some(cfg.absolute_ttl.as_secs() as i64));
+            let set = cookies::set(
+                &state.config,
+                cookies::SESSION,
+                &cookie,
+                Some(cfg.absolute_ttl.as_secs() as i64),
+            );
             (ActiveSession { session, user }, Some(set))
         }
     };
     tracing::info!(client_id = %pending.client.id, sid = %active.session.id, "signed in");
-    if let Err(e) = interactions::record_login(&state.db, &pending.interaction.id, &active.session.id, now).await {
+    if let Err(e) =
+        interactions::record_login(&state.db, &pending.interaction.id, &active.session.id, now)
+            .await
+    {
         return flow::reject(&state, e.into());
     }
     let mut interaction = pending.interaction.clone();

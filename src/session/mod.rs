@@ -18,7 +18,10 @@ pub struct ActiveSession {
     pub user: User,
 }
 
-pub async fn current(state: &AppState, headers: &HeaderMap) -> anyhow::Result<Option<ActiveSession>> {
+pub async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> anyhow::Result<Option<ActiveSession>> {
     let Some(cookie) = cookies::read(headers, cookies::SESSION) else {
         return Ok(None);
     };

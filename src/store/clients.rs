@@ -140,7 +140,10 @@ pub async fn set_secret_hash(
     secret_hash: &str,
 ) -> Result<bool, sea_orm::DbErr> {
     let res = client::Entity::update_many()
-        .col_expr(client::Column::SecretHash, sea_orm::sea_query::Expr::value(secret_hash))
+        .col_expr(
+            client::Column::SecretHash,
+            sea_orm::sea_query::Expr::value(secret_hash),
+        )
         .filter(sea_orm::ColumnTrait::eq(&client::Column::Id, id))
         .exec(db)
         .await?;

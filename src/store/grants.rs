@@ -37,7 +37,11 @@ pub async fn find_grant(db: &impl ConnectionTrait, id: &str) -> Result<Option<Gr
 
 /// Revoke a grant and everything issued under it. Token rows are marked too,
 /// so that a single-row lookup answers "is this token revoked?".
-pub async fn revoke_grant(db: &impl ConnectionTrait, grant_id: &str, now: i64) -> Result<(), DbErr> {
+pub async fn revoke_grant(
+    db: &impl ConnectionTrait,
+    grant_id: &str,
+    now: i64,
+) -> Result<(), DbErr> {
     grant::Entity::update_many()
         .col_expr(grant::Column::RevokedAt, Expr::value(now))
         .filter(grant::Column::Id.eq(grant_id))

@@ -59,7 +59,9 @@ pub async fn record_login(
 /// Finish an interaction exactly once: a second submission of the same form
 /// (double click, replay) finds nothing to finish.
 pub async fn take(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
-    let res = interaction::Entity::delete_by_id(id.to_owned()).exec(db).await?;
+    let res = interaction::Entity::delete_by_id(id.to_owned())
+        .exec(db)
+        .await?;
     Ok(res.rows_affected == 1)
 }
 

@@ -92,11 +92,7 @@ pub async fn touch(
 
 /// Re-authentication in an existing session (prompt=login, max_age) moves
 /// `auth_time` forward.
-pub async fn reauthenticated(
-    db: &impl ConnectionTrait,
-    id: &str,
-    now: i64,
-) -> Result<(), DbErr> {
+pub async fn reauthenticated(db: &impl ConnectionTrait, id: &str, now: i64) -> Result<(), DbErr> {
     session::Entity::update_many()
         .col_expr(session::Column::AuthTime, Expr::value(now))
         .col_expr(session::Column::LastSeenAt, Expr::value(now))

@@ -33,7 +33,10 @@ mod tests {
 
     #[test]
     fn scope_parsing_drops_duplicates_and_extra_spaces() {
-        assert_eq!(parse_scope("openid  profile openid"), vec!["openid", "profile"]);
+        assert_eq!(
+            parse_scope("openid  profile openid"),
+            vec!["openid", "profile"]
+        );
         assert!(has_scope("openid profile", "profile"));
         assert!(!has_scope("openid profiles", "profile"));
     }

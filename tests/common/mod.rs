@@ -60,8 +60,15 @@ pub fn http_client() -> reqwest::Client {
 async fn database_url(dir: &TempDir) -> String {
     match std::env::var("SIGNOFF_TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
-            let admin = Database::connect(&url).await.expect("connect to the PostgreSQL test server");
-            let name = format!("signoff_test_{}", signoff::random::identifier(&OsRandom).to_lowercase().replace('-', "_"));
+            let admin = Database::connect(&url)
+                .await
+                .expect("connect to the PostgreSQL test server");
+            let name = format!(
+                "signoff_test_{}",
+                signoff::random::identifier(&OsRandom)
+                    .to_lowercase()
+                    .replace('-', "_")
+            );
             admin
                 .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
                 .await
@@ -93,7 +100,9 @@ impl TestServer {
         };
         adjust(&mut config);
         config.validate().expect("valid test configuration");
-        let db = signoff::store::connect(&config.database_url).await.expect("connect");
+        let db = signoff::store::connect(&config.database_url)
+            .await
+            .expect("connect");
         signoff::store::migrate(&db).await.expect("migrate");
         let clock = MockClock::starting_now();
         let state = AppState::new(config, db, Arc::new(clock.clone()), Arc::new(OsRandom))
@@ -191,7 +200,12 @@ impl TestServer {
     }
 
     /// POST a form to the token endpoint with HTTP Basic client credentials.
-    pub async fn token_request(&self, client_id: &str, secret: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn token_request(
+        &self,
+        client_id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
         self.http
             .post(self.url("/token"))
             .basic_auth(client_id, Some(secret))
@@ -215,13 +229,18 @@ impl Landing {
     pub fn redirect(self) -> Url {
         match self {
             Landing::Redirect(u) => u,
-            Landing::Page { status, body } => panic!("expected a redirect, got a page ({status}): {body}"),
+            Landing::Page { status, body } => {
+                panic!("expected a redirect, got a page ({status}): {body}")
+            }
         }
     }
 
     pub fn param(&self, name: &str) -> Option<String> {
         match self {
-            Landing::Redirect(u) => u.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()),
+            Landing::Redirect(u) => u
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned()),
             Landing::Page { .. } => None,
         }
     }
@@ -273,7 +292,12 @@ impl Browser {
     pub async fn go(&self, server: &TestServer, url: &str) -> (Url, Landing) {
         let mut url = Url::parse(url).expect("url");
         for _ in 0..10 {
-            let response = self.http.get(url.clone()).send().await.expect("browser GET");
+            let response = self
+                .http
+                .get(url.clone())
+                .send()
+                .await
+                .expect("browser GET");
             match self.landing(server, &url, response).await {
                 Step::Follow(next) => url = next,
                 Step::Done(l) => return (url, l),
@@ -284,7 +308,13 @@ impl Browser {
 
     pub async fn post_form(&self, server: &TestServer, form: &HtmlForm) -> (Url, Landing) {
         let url = Url::parse(&form.action).expect("form action");
-        let response = self.http.post(url.clone()).form(&form.fields).send().await.expect("browser POST");
+        let response = self
+            .http
+            .post(url.clone())
+            .form(&form.fields)
+            .send()
+            .await
+            .expect("browser POST");
         match self.landing(server, &url, response).await {
             Step::Follow(next) => self.go(server, next.as_str()).await,
             Step::Done(l) => (url, l),
@@ -294,7 +324,10 @@ impl Browser {
     async fn landing(&self, server: &TestServer, url: &Url, response: reqwest::Response) -> Step {
         let status = response.status();
         if status.is_redirection() {
-            let location = response.headers()["location"].to_str().expect("location").to_owned();
+            let location = response.headers()["location"]
+                .to_str()
+                .expect("location")
+                .to_owned();
             let next = url.join(&location).expect("redirect target");
             if next.as_str().starts_with(&server.base) {
                 return Step::Follow(next);
@@ -306,7 +339,14 @@ impl Browser {
     }
 
     /// Sign in on the login page the browser is on.
-    pub async fn login(&self, server: &TestServer, page_url: &Url, page: &str, username: &str, password: &str) -> (Url, Landing) {
+    pub async fn login(
+        &self,
+        server: &TestServer,
+        page_url: &Url,
+        page: &str,
+        username: &str,
+        password: &str,
+    ) -> (Url, Landing) {
         let mut form = parse_forms(page_url, page)
             .into_iter()
             .find(|f| f.has_password)
@@ -317,15 +357,30 @@ impl Browser {
     }
 
     /// Press the consent button with `decision` (approve or deny).
-    pub async fn consent(&self, server: &TestServer, page_url: &Url, page: &str, decision: &str) -> (Url, Landing) {
-        let mut form = parse_forms(page_url, page).into_iter().next().expect("a consent form");
+    pub async fn consent(
+        &self,
+        server: &TestServer,
+        page_url: &Url,
+        page: &str,
+        decision: &str,
+    ) -> (Url, Landing) {
+        let mut form = parse_forms(page_url, page)
+            .into_iter()
+            .next()
+            .expect("a consent form");
         form.fields.push(("decision".into(), decision.into()));
         self.post_form(server, &form).await
     }
 
     /// Run an authorization request to its end as a user who signs in with
     /// `password` when asked and approves consent when asked.
-    pub async fn authorize(&self, server: &TestServer, auth_url: &str, username: &str, password: &str) -> Landing {
+    pub async fn authorize(
+        &self,
+        server: &TestServer,
+        auth_url: &str,
+        username: &str,
+        password: &str,
+    ) -> Landing {
         let (mut at, mut landing) = self.go(server, auth_url).await;
         for _ in 0..4 {
             match &landing {
@@ -361,7 +416,13 @@ pub fn set_field(form: &mut HtmlForm, name: &str, value: &str) {
 }
 
 /// A standard authorization URL for `client_id` with PKCE.
-pub fn auth_url(server: &TestServer, client_id: &str, redirect_uri: &str, scope: &str, challenge: &str) -> String {
+pub fn auth_url(
+    server: &TestServer,
+    client_id: &str,
+    redirect_uri: &str,
+    scope: &str,
+    challenge: &str,
+) -> String {
     let mut url = Url::parse(&server.url("/authorize")).unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
@@ -380,7 +441,11 @@ pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// Parse a JSON error body and check its `error` code.
-pub async fn assert_oauth_error(response: reqwest::Response, status: StatusCode, code: &str) -> serde_json::Value {
+pub async fn assert_oauth_error(
+    response: reqwest::Response,
+    status: StatusCode,
+    code: &str,
+) -> serde_json::Value {
     assert_eq!(response.status(), status, "unexpected status");
     let body: serde_json::Value = response.json().await.expect("JSON error body");
     assert_eq!(body["error"], code, "unexpected error body {body}");

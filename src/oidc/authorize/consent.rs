@@ -35,7 +35,11 @@ fn expired() -> Response {
     )
 }
 
-pub async fn load_pending(state: &AppState, headers: &HeaderMap, id: Option<&str>) -> Result<Pending, Response> {
+pub async fn load_pending(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: Option<&str>,
+) -> Result<Pending, Response> {
     let Some(id) = id else { return Err(expired()) };
     let found = interactions::find_live(&state.db, id, state.now()).await;
     let interaction = match found {
@@ -75,7 +79,11 @@ pub struct InteractionQuery {
     pub interaction: Option<String>,
 }
 
-pub async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<InteractionQuery>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<InteractionQuery>,
+) -> Response {
     let pending = match load_pending(&state, &headers, q.interaction.as_deref()).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -105,8 +113,14 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Q
     )
 }
 
-pub async fn submit(State(state): State<AppState>, headers: HeaderMap, form: Result<Form, OAuthError>) -> Response {
-    let Ok(Form(form)) = form else { return expired() };
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form, OAuthError>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return expired();
+    };
     let pending = match load_pending(&state, &headers, form.get("interaction")).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -116,7 +130,15 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, form: Res
         return expired();
     }
     let active = match session::current(&state, &headers).await {
-        Ok(Some(a)) if pending.interaction.session_id.as_deref().is_none_or(|sid| sid == a.session.id) => a,
+        Ok(Some(a))
+            if pending
+                .interaction
+                .session_id
+                .as_deref()
+                .is_none_or(|sid| sid == a.session.id) =>
+        {
+            a
+        }
         Ok(_) => return expired(),
         Err(e) => return flow::reject(&state, e.into()),
     };
@@ -139,7 +161,15 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, form: Res
         );
     }
     let now = state.now();
-    if let Err(e) = consents::grant(&state.db, &active.user.id, &pending.client.id, &req.scopes, now).await {
+    if let Err(e) = consents::grant(
+        &state.db,
+        &active.user.id,
+        &pending.client.id,
+        &req.scopes,
+        now,
+    )
+    .await
+    {
         return flow::reject(&state, e.into());
     }
     match flow::complete(&state, &pending.client, req, &active).await {

@@ -52,7 +52,10 @@ pub fn next_step(
             .is_some_and(|max| now - active.session.auth_time > max);
         // OpenID Core §3.1.2.2: a hint naming another user than the one
         // signed in cannot be answered silently.
-        let other_user = req.hint_sub.as_deref().is_some_and(|sub| sub != active.user.id);
+        let other_user = req
+            .hint_sub
+            .as_deref()
+            .is_some_and(|sub| sub != active.user.id);
         if req.prompts("login") || req.prompts("select_account") || too_old || other_user {
             return if none {
                 Err(OAuthError::LoginRequired(
@@ -118,11 +121,13 @@ async fn try_proceed(
         Some(s) => consents::granted_scopes(&state.db, &s.user.id, &client.id).await?,
         None => Vec::new(),
     };
-    let next = next_step(&req, client, session.as_ref(), &granted, now, fresh_login)
-        .map_err(|error| Rejection::Redirect {
-            redirect_uri: req.redirect_uri.clone(),
-            state: req.state.clone(),
-            error,
+    let next =
+        next_step(&req, client, session.as_ref(), &granted, now, fresh_login).map_err(|error| {
+            Rejection::Redirect {
+                redirect_uri: req.redirect_uri.clone(),
+                state: req.state.clone(),
+                error,
+            }
         })?;
     match (next, session) {
         (Next::Complete, Some(active)) => {
@@ -133,13 +138,19 @@ async fn try_proceed(
         }
         (Next::Consent, _) => {
             let (id, set_cookie) = start_interaction(state, headers, &req, interaction).await?;
-            Ok(redirect_with_cookie(&state.config.endpoint(&format!("/consent?interaction={id}")), set_cookie))
+            Ok(redirect_with_cookie(
+                &state.config.endpoint(&format!("/consent?interaction={id}")),
+                set_cookie,
+            ))
         }
         // Login, or Complete without a session (cannot happen: next_step
         // only completes with a session).
         (_, _) => {
             let (id, set_cookie) = start_interaction(state, headers, &req, interaction).await?;
-            Ok(redirect_with_cookie(&state.config.endpoint(&format!("/login?interaction={id}")), set_cookie))
+            Ok(redirect_with_cookie(
+                &state.config.endpoint(&format!("/login?interaction={id}")),
+                set_cookie,
+            ))
         }
     }
 }
@@ -258,10 +269,9 @@ pub fn redirect_to_client(redirect_uri: &str, pairs: &[(&str, &str)]) -> Respons
         Ok(mut url) => {
             url.query_pairs_mut().extend_pairs(pairs);
             let mut response = Redirect::to(url.as_str()).into_response();
-            response.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store"),
-            );
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(_) => pages::error(
@@ -277,7 +287,9 @@ pub fn redirect_to_client(redirect_uri: &str, pairs: &[(&str, &str)]) -> Respons
 /// OpenID Core §3.1.2.6).
 pub fn reject(state: &AppState, rejection: Rejection) -> Response {
     match rejection {
-        Rejection::Page { title, message } => pages::error(StatusCode::BAD_REQUEST, title, &message, None),
+        Rejection::Page { title, message } => {
+            pages::error(StatusCode::BAD_REQUEST, title, &message, None)
+        }
         Rejection::Redirect {
             redirect_uri,
             state: client_state,

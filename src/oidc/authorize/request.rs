@@ -42,7 +42,10 @@ impl AuthorizationRequest {
 /// Why a request cannot go on.
 pub enum Rejection {
     /// Not safe to redirect: show a page.
-    Page { title: &'static str, message: String },
+    Page {
+        title: &'static str,
+        message: String,
+    },
     /// Redirect the error to the (validated) redirect URI.
     Redirect {
         redirect_uri: String,
@@ -74,7 +77,10 @@ fn page(title: &'static str, message: impl Into<String>) -> Rejection {
     }
 }
 
-pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, AuthorizationRequest), Rejection> {
+pub async fn validate(
+    state: &AppState,
+    params: &Params,
+) -> Result<(Client, AuthorizationRequest), Rejection> {
     // Stage 1: client and redirect URI. Nothing is redirected until both hold.
     if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
         return Err(page(
@@ -106,7 +112,11 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
     let client_state = params.get("state").map(str::to_owned);
     let redirect = |error: OAuthError| Rejection::Redirect {
         redirect_uri: redirect_uri.clone(),
-        state: if params.is_duplicated("state") { None } else { client_state.clone() },
+        state: if params.is_duplicated("state") {
+            None
+        } else {
+            client_state.clone()
+        },
         error,
     };
 
@@ -120,9 +130,11 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
     if params.contains("request_uri") {
         return Err(redirect(OAuthError::RequestUriNotSupported));
     }
-    let response_type = params
-        .get("response_type")
-        .ok_or_else(|| redirect(OAuthError::InvalidRequest("missing parameter response_type".into())))?;
+    let response_type = params.get("response_type").ok_or_else(|| {
+        redirect(OAuthError::InvalidRequest(
+            "missing parameter response_type".into(),
+        ))
+    })?;
     // RFC 6749 §4.1.1: only the code flow is offered.
     if response_type != "code" {
         return Err(redirect(OAuthError::UnsupportedResponseType(
@@ -179,7 +191,9 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
     let max_age = match params.get("max_age") {
         None => None,
         Some(v) => Some(v.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
-            redirect(OAuthError::InvalidRequest("max_age must be a non-negative integer".into()))
+            redirect(OAuthError::InvalidRequest(
+                "max_age must be a non-negative integer".into(),
+            ))
         })?),
     };
 
@@ -240,7 +254,9 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<(Client, Auth
             nonce: params.get("nonce").map(str::to_owned),
             prompt,
             max_age,
-            login_hint: params.get("login_hint").map(|v| v.chars().take(255).collect()),
+            login_hint: params
+                .get("login_hint")
+                .map(|v| v.chars().take(255).collect()),
             code_challenge,
             hint_sub,
         },

@@ -123,7 +123,9 @@ fn verify_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OA
             if well_formed && constant_time_eq(&computed, challenge) {
                 Ok(())
             } else {
-                Err(OAuthError::InvalidGrant("code_verifier does not match the code_challenge".into()))
+                Err(OAuthError::InvalidGrant(
+                    "code_verifier does not match the code_challenge".into(),
+                ))
             }
         }
     }

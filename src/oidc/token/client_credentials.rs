@@ -9,9 +9,20 @@ use crate::tokens::access_token::{self, NewAccessToken};
 use crate::tokens::{join_scope, parse_scope};
 
 /// Scopes about a user make no sense without one.
-const USER_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
+const USER_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
 
-pub async fn grant(state: &AppState, client: &Client, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
+pub async fn grant(
+    state: &AppState,
+    client: &Client,
+    scope: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
     // RFC 6749 §4.4.2: only confidential clients.
     if client.is_public() {
         return Err(OAuthError::UnauthorizedClient(

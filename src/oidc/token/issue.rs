@@ -10,9 +10,9 @@ use crate::store::grants::Grant;
 use crate::store::users::User;
 use crate::tokens::access_token::{self, NewAccessToken};
 use crate::tokens::claims::user_claims;
+use crate::tokens::has_scope;
 use crate::tokens::id_token::{self, IdTokenClaims};
 use crate::tokens::refresh_token::{self, NewRefreshToken};
-use crate::tokens::has_scope;
 
 /// RFC 6749 §5.1 successful response (plus OpenID Core §3.1.3.3 `id_token`).
 #[derive(Debug, Serialize)]
@@ -82,10 +82,9 @@ pub async fn user_tokens(
     };
     let id_token = if has_scope(g.scope, "openid") {
         let alg = g.client.id_token_alg;
-        let key = state
-            .keys
-            .signer(alg, now)
-            .ok_or_else(|| OAuthError::Internal(anyhow::anyhow!("no {alg} signing key is active")))?;
+        let key = state.keys.signer(alg, now).ok_or_else(|| {
+            OAuthError::Internal(anyhow::anyhow!("no {alg} signing key is active"))
+        })?;
         let scopes: Vec<&str> = g.scope.split(' ').collect();
         let claims = IdTokenClaims {
             iss: state.config.issuer_str(),

@@ -68,14 +68,22 @@ impl<'a> GrantRequest<'a> {
 }
 
 /// `POST /token`.
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, form: Result<Form, OAuthError>) -> Response {
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form, OAuthError>,
+) -> Response {
     match handle(&state, &headers, form).await {
         Ok(body) => no_store(Json(body).into_response()),
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, form: Result<Form, OAuthError>) -> Result<TokenResponse, OAuthError> {
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form, OAuthError>,
+) -> Result<TokenResponse, OAuthError> {
     let Form(params) = form?;
     params.reject_duplicates()?;
     let client = client_auth::authenticate(state, headers, &params).await?;
@@ -91,9 +99,12 @@ async fn handle(state: &AppState, headers: &HeaderMap, form: Result<Form, OAuthE
             redirect_uri,
             code_verifier,
         } => authorization_code::exchange(state, &client, code, redirect_uri, code_verifier).await,
-        GrantRequest::RefreshToken { refresh_token, scope } => {
-            refresh_token::refresh(state, &client, refresh_token, scope).await
+        GrantRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } => refresh_token::refresh(state, &client, refresh_token, scope).await,
+        GrantRequest::ClientCredentials { scope } => {
+            client_credentials::grant(state, &client, scope).await
         }
-        GrantRequest::ClientCredentials { scope } => client_credentials::grant(state, &client, scope).await,
     }
 }
