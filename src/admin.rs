@@ -52,6 +52,13 @@ pub struct ClientSpec {
     pub access_token_format: Option<String>,
     pub backchannel_logout_uri: Option<String>,
     pub frontchannel_logout_uri: Option<String>,
+    /// RFC 8707 resources the client may ask tokens for; the first is the
+    /// default audience of its JWT access tokens.
+    pub audiences: Vec<String>,
+    /// Per-client lifetimes in seconds (`None`: the global default).
+    pub access_token_ttl: Option<i64>,
+    pub refresh_token_idle_ttl: Option<i64>,
+    pub refresh_token_absolute_ttl: Option<i64>,
 }
 
 /// Redirect URI registration rules (RFC 6749 §3.1.2, RFC 9700 §4.1.3,
@@ -161,6 +168,22 @@ pub async fn add_client(
     {
         return invalid("a client secret must be at least 8 characters");
     }
+    for aud in &spec.audiences {
+        // RFC 8707 §2: a resource is an absolute URI without a fragment.
+        match Url::parse(aud) {
+            Ok(u) if u.fragment().is_none() => {}
+            _ => return invalid(format!("audience {aud} must be an absolute URI without a fragment")),
+        }
+    }
+    for (name, ttl) in [
+        ("access token lifetime", spec.access_token_ttl),
+        ("refresh token idle lifetime", spec.refresh_token_idle_ttl),
+        ("refresh token absolute lifetime", spec.refresh_token_absolute_ttl),
+    ] {
+        if ttl.is_some_and(|t| t < 1) {
+            return invalid(format!("{name} must be at least one second"));
+        }
+    }
     let secret_hash = match &spec.secret {
         Some(s) => Some(hash_password(s, rng)?),
         None => None,
@@ -186,6 +209,12 @@ pub async fn add_client(
         frontchannel_logout_session_required: spec.frontchannel_logout_uri.is_some(),
         frontchannel_logout_uri: spec.frontchannel_logout_uri,
         created_at: now,
+        audiences: spec.audiences,
+        access_token_ttl: spec.access_token_ttl,
+        refresh_token_idle_ttl: spec.refresh_token_idle_ttl,
+        refresh_token_absolute_ttl: spec.refresh_token_absolute_ttl,
+        tokens_valid_after: 0,
+        disabled: false,
     };
     clients::insert(db, &client).await?;
     Ok(client)

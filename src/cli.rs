@@ -54,6 +54,8 @@ pub enum ClientCommand {
     List,
     /// Remove a client.
     Remove { id: String },
+    /// Void every token issued to a client so far (they stop working at once).
+    RevokeTokens { id: String },
 }
 
 #[derive(Args)]
@@ -93,6 +95,18 @@ pub struct ClientAddArgs {
     pub backchannel_logout_uri: Option<String>,
     #[arg(long)]
     pub frontchannel_logout_uri: Option<String>,
+    /// Audience (RFC 8707 resource) the client may request; the first is the default `aud`.
+    #[arg(long = "audience")]
+    pub audiences: Vec<String>,
+    /// Access token lifetime for this client (e.g. 5m), instead of tokens.access_token_ttl.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub access_token_ttl: Option<std::time::Duration>,
+    /// Sliding refresh token lifetime (e.g. 14d), instead of tokens.refresh_token_idle_ttl.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub refresh_token_idle_ttl: Option<std::time::Duration>,
+    /// Absolute refresh token lifetime (e.g. 90d), instead of tokens.refresh_token_absolute_ttl.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub refresh_token_absolute_ttl: Option<std::time::Duration>,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +126,8 @@ pub enum UserCommand {
     List,
     /// Disable a user: no more logins, and their tokens stop working.
     Disable { username: String },
+    /// End every session and void every token of a user issued so far.
+    LogoutEverywhere { username: String },
 }
 
 #[derive(Subcommand)]
@@ -150,6 +166,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 access_token_format: a.access_token_format,
                 backchannel_logout_uri: a.backchannel_logout_uri,
                 frontchannel_logout_uri: a.frontchannel_logout_uri,
+                audiences: a.audiences,
+                access_token_ttl: a.access_token_ttl.map(|d| d.as_secs() as i64),
+                refresh_token_idle_ttl: a.refresh_token_idle_ttl.map(|d| d.as_secs() as i64),
+                refresh_token_absolute_ttl: a.refresh_token_absolute_ttl.map(|d| d.as_secs() as i64),
             };
             let c = admin::add_client(&db, &rng, spec, now).await?;
             println!(
@@ -202,6 +222,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let id = admin::add_user(&db, &rng, spec, now).await?;
             println!("user {username} added (sub {id})");
+        }
+        Command::User(UserCommand::LogoutEverywhere { username }) => {
+            if !crate::revoke::logout_everywhere(&db, &username, now).await? {
+                bail!("no user {username}");
+            }
+            println!("user {username}: every session and token issued so far is void");
+        }
+        Command::Client(ClientCommand::RevokeTokens { id }) => {
+            if !crate::revoke::client_tokens(&db, &id, now).await? {
+                bail!("no client {id}");
+            }
+            println!("client {id}: every token issued so far is void");
         }
         Command::User(UserCommand::List) => {
             for u in users::list(&db).await? {

@@ -42,6 +42,11 @@ pub struct TokenConfig {
     pub refresh_token_absolute_ttl: Duration,
     #[serde(with = "humantime_serde")]
     pub authorization_code_ttl: Duration,
+    /// A refresh token presented again this soon after it was rotated gets
+    /// the same successor instead of revoking the family (two tabs, network
+    /// retries). Zero disables the grace period.
+    #[serde(with = "humantime_serde")]
+    pub refresh_reuse_grace: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +95,7 @@ impl Default for TokenConfig {
             refresh_token_idle_ttl: Duration::from_secs(14 * 24 * 3600),
             refresh_token_absolute_ttl: Duration::from_secs(90 * 24 * 3600),
             authorization_code_ttl: Duration::from_secs(60),
+            refresh_reuse_grace: Duration::from_secs(10),
         }
     }
 }

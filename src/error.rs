@@ -39,6 +39,9 @@ pub enum OAuthError {
     ConsentRequired(Desc),
     #[error("interaction_required: {0}")]
     InteractionRequired(Desc),
+    /// RFC 8707 §2: a resource the client may not ask for.
+    #[error("invalid_target: {0}")]
+    InvalidTarget(Desc),
     #[error("request_not_supported")]
     RequestNotSupported,
     #[error("request_uri_not_supported")]
@@ -69,6 +72,7 @@ impl OAuthError {
             OAuthError::LoginRequired(_) => "login_required",
             OAuthError::ConsentRequired(_) => "consent_required",
             OAuthError::InteractionRequired(_) => "interaction_required",
+            OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::RequestNotSupported => "request_not_supported",
             OAuthError::RequestUriNotSupported => "request_uri_not_supported",
             OAuthError::Internal(_) => "server_error",
@@ -103,7 +107,8 @@ impl OAuthError {
             | OAuthError::InsufficientScope(d)
             | OAuthError::LoginRequired(d)
             | OAuthError::ConsentRequired(d)
-            | OAuthError::InteractionRequired(d) => Some(d),
+            | OAuthError::InteractionRequired(d)
+            | OAuthError::InvalidTarget(d) => Some(d),
             OAuthError::RequestNotSupported => Some("the request parameter is not supported"),
             OAuthError::RequestUriNotSupported => {
                 Some("the request_uri parameter is not supported")

@@ -12,6 +12,7 @@ pub mod maintenance;
 pub mod oidc;
 pub mod pages;
 pub mod random;
+pub mod revoke;
 pub mod secrets;
 pub mod session;
 pub mod state;

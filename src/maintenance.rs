@@ -26,6 +26,10 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "pruning interactions failed"),
                 }
+                // Denylisted JWTs that have expired anyway need no entry.
+                if let Err(e) = crate::store::revocations::prune(&state.db, state.now()).await {
+                    tracing::warn!(error = %e, "pruning the jti denylist failed");
+                }
             }
         }
     })

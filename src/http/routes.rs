@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::oidc::{authorize, discovery, jwks, token, userinfo};
+use crate::oidc::{authorize, discovery, introspection, jwks, revocation, token, userinfo};
 use crate::session::login;
 use crate::state::AppState;
 
@@ -33,6 +33,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/jwks", get(jwks::jwks))
         .route("/token", post(token::token))
+        .route("/revoke", post(revocation::revoke))
+        .route("/introspect", post(introspection::introspect))
         .route(
             "/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),

@@ -3,6 +3,8 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
+pub mod introspection;
 pub mod jwks;
+pub mod revocation;
 pub mod token;
 pub mod userinfo;

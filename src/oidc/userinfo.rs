@@ -11,11 +11,9 @@ use serde_json::{Value, json};
 use crate::error::OAuthError;
 use crate::http::extract::form_bytes_or_empty;
 use crate::http::headers::no_store;
-use crate::secrets::token_hash;
 use crate::state::AppState;
-use crate::store::{grants, users};
 use crate::tokens::claims::user_claims;
-use crate::tokens::has_scope;
+use crate::tokens::{has_scope, validate};
 
 pub async fn userinfo(
     State(state): State<AppState>,
@@ -81,24 +79,19 @@ async fn handle(
     body: &Bytes,
 ) -> Result<Value, OAuthError> {
     let token = bearer_token(method, headers, body)?;
-    let now = state.now();
     let invalid = || OAuthError::InvalidToken("the access token is invalid or expired".into());
-    let record = grants::find_access_token(&state.db, &token_hash(&token))
-        .await?
-        .filter(|t| t.revoked_at.is_none() && t.expires_at > now)
-        .ok_or_else(invalid)?;
-    let user_id = record.user_id.as_deref().ok_or_else(invalid)?;
-    let user = users::find(&state.db, user_id)
-        .await?
-        .filter(|u| !u.disabled && u.tokens_valid_after <= record.issued_at)
-        .ok_or_else(invalid)?;
+    // Either format, every revocation strategy applied (tokens::validate).
+    let active = validate::access_token(state, &token).await?.ok_or_else(invalid)?;
+    let user = active.user.ok_or_else(|| {
+        OAuthError::InsufficientScope("the access token was not issued for a user".into())
+    })?;
     // OpenID Core §5.3.1: userinfo serves tokens granted the openid scope.
-    if !has_scope(&record.scope, "openid") {
+    if !has_scope(&active.scope, "openid") {
         return Err(OAuthError::InsufficientScope(
             "the access token was not granted the openid scope".into(),
         ));
     }
-    let scopes: Vec<&str> = record.scope.split(' ').collect();
+    let scopes: Vec<&str> = active.scope.split(' ').collect();
     let mut claims = user_claims(&user, &scopes);
     claims.insert("sub".into(), json!(user.id));
     Ok(Value::Object(claims))

@@ -48,6 +48,16 @@ pub struct Client {
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: bool,
     pub created_at: i64,
+    /// Audiences (RFC 8707 resource indicators) this client may ask tokens
+    /// for; the first is the default `aud` of its JWT access tokens.
+    pub audiences: Vec<String>,
+    /// Per-client lifetimes in seconds; `None` takes the global default.
+    pub access_token_ttl: Option<i64>,
+    pub refresh_token_idle_ttl: Option<i64>,
+    pub refresh_token_absolute_ttl: Option<i64>,
+    /// Tokens of this client issued before this instant are void.
+    pub tokens_valid_after: i64,
+    pub disabled: bool,
 }
 
 impl Client {
@@ -90,6 +100,12 @@ impl From<client::Model> for Client {
             frontchannel_logout_uri: m.frontchannel_logout_uri,
             frontchannel_logout_session_required: m.frontchannel_logout_session_required,
             created_at: m.created_at,
+            audiences: list_from_json(&m.audiences),
+            access_token_ttl: m.access_token_ttl,
+            refresh_token_idle_ttl: m.refresh_token_idle_ttl,
+            refresh_token_absolute_ttl: m.refresh_token_absolute_ttl,
+            tokens_valid_after: m.tokens_valid_after,
+            disabled: m.disabled,
         }
     }
 }
@@ -128,6 +144,12 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm
         frontchannel_logout_uri: Set(c.frontchannel_logout_uri.clone()),
         frontchannel_logout_session_required: Set(c.frontchannel_logout_session_required),
         created_at: Set(c.created_at),
+        audiences: Set(list_to_json(&c.audiences)),
+        access_token_ttl: Set(c.access_token_ttl),
+        refresh_token_idle_ttl: Set(c.refresh_token_idle_ttl),
+        refresh_token_absolute_ttl: Set(c.refresh_token_absolute_ttl),
+        tokens_valid_after: Set(c.tokens_valid_after),
+        disabled: Set(c.disabled),
     }
     .insert(db)
     .await?;
@@ -144,6 +166,17 @@ pub async fn set_secret_hash(
             client::Column::SecretHash,
             sea_orm::sea_query::Expr::value(secret_hash),
         )
+        .filter(sea_orm::ColumnTrait::eq(&client::Column::Id, id))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// "Revoke every token of this client": tokens issued before `after` stop
+/// working everywhere at once, since every check reads this row.
+pub async fn void_tokens_before(db: &impl ConnectionTrait, id: &str, after: i64) -> Result<bool, sea_orm::DbErr> {
+    let res = client::Entity::update_many()
+        .col_expr(client::Column::TokensValidAfter, sea_orm::sea_query::Expr::value(after))
         .filter(sea_orm::ColumnTrait::eq(&client::Column::Id, id))
         .exec(db)
         .await?;

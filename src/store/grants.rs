@@ -127,6 +127,8 @@ pub async fn insert_access_token(
         issued_at: Set(t.issued_at),
         expires_at: Set(t.expires_at),
         revoked_at: Set(t.revoked_at),
+        audience: Set(t.audience),
+        auth_time: Set(t.auth_time),
     }
     .insert(db)
     .await?;
@@ -156,6 +158,8 @@ pub async fn insert_refresh_token(
         expires_at: Set(t.expires_at),
         consumed_at: Set(None),
         revoked_at: Set(t.revoked_at),
+        successor_hash: Set(None),
+        successor_sealed: Set(None),
     }
     .insert(db)
     .await?;
@@ -191,4 +195,31 @@ pub async fn find_refresh_token(
     refresh_token::Entity::find_by_id(token_hash.to_owned())
         .one(db)
         .await
+}
+
+/// Remember, on a consumed refresh token, the successor it was exchanged for
+/// (sealed for the holder of the consumed token; see tokens::refresh_token).
+pub async fn set_successor(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    successor_hash: &str,
+    sealed: &str,
+) -> Result<(), DbErr> {
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::SuccessorHash, Expr::value(successor_hash))
+        .col_expr(refresh_token::Column::SuccessorSealed, Expr::value(sealed))
+        .filter(refresh_token::Column::TokenHash.eq(token_hash))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn revoke_access_token(db: &impl ConnectionTrait, token_hash: &str, now: i64) -> Result<(), DbErr> {
+    access_token::Entity::update_many()
+        .col_expr(access_token::Column::RevokedAt, Expr::value(now))
+        .filter(access_token::Column::TokenHash.eq(token_hash))
+        .filter(access_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -142,3 +142,19 @@ pub async fn end(db: &impl ConnectionTrait, id: &str, now: i64) -> Result<bool, 
         .await?;
     Ok(res.rows_affected == 1)
 }
+
+/// End every live session of a user; returns the ids that were ended.
+pub async fn end_all_of_user(db: &impl ConnectionTrait, user_id: &str, now: i64) -> Result<Vec<String>, DbErr> {
+    let live: Vec<String> = session::Entity::find()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::EndedAt.is_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    for id in &live {
+        end(db, id, now).await?;
+    }
+    Ok(live)
+}

@@ -125,3 +125,12 @@ pub async fn set_password_hash(
         .await?;
     Ok(res.rows_affected == 1)
 }
+
+pub async fn void_tokens_before(db: &impl ConnectionTrait, id: &str, after: i64) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::TokensValidAfter, Expr::value(after))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

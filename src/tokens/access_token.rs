@@ -1,26 +1,94 @@
-//! Opaque access tokens: 256 random bits handed to the client, only their
-//! SHA-256 stored, valid while their row says so.
+//! Access tokens in the client's chosen format: self-contained JWTs (RFC
+//! 9068), valid until they expire unless denylisted, or opaque random values
+//! (stored hashed) that are valid only through the database.
 
 use sea_orm::ConnectionTrait;
+use serde::{Deserialize, Serialize};
 
-use crate::random::{Random, secret_token};
+use crate::error::OAuthError;
+use crate::keys::Algorithm;
+use crate::random::{Random, identifier, secret_token};
 use crate::secrets::token_hash;
+use crate::state::AppState;
+use crate::store::clients::{AccessTokenFormat, Client};
 use crate::store::grants::{self, AccessTokenRecord};
 
+/// What an access token says, in either format.
 pub struct NewAccessToken<'a> {
     pub grant_id: Option<&'a str>,
-    pub client_id: &'a str,
+    pub client: &'a Client,
+    /// The user, or `None` when the client acts for itself.
     pub user_id: Option<&'a str>,
     pub session_id: Option<&'a str>,
     pub scope: &'a str,
+    pub audience: &'a str,
+    pub auth_time: Option<i64>,
     pub now: i64,
     pub ttl: i64,
 }
 
-pub async fn issue_opaque(
+/// RFC 9068 §2.2 claims, plus `gid` (the grant, so that revoking a refresh
+/// token family also voids the JWTs issued from it).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JwtAccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+}
+
+/// RFC 9068 §2.1: the `typ` header of JWT access tokens.
+pub const JWT_TYP: &str = "at+jwt";
+
+pub async fn issue(
+    state: &AppState,
+    db: &impl ConnectionTrait,
+    t: NewAccessToken<'_>,
+) -> Result<String, OAuthError> {
+    match t.client.access_token_format {
+        AccessTokenFormat::Jwt => issue_jwt(state, &t),
+        AccessTokenFormat::Opaque => Ok(issue_opaque(db, state.rng.as_ref(), &t).await?),
+    }
+}
+
+fn issue_jwt(state: &AppState, t: &NewAccessToken<'_>) -> Result<String, OAuthError> {
+    let alg = Algorithm::parse(&state.config.keys.default_alg).unwrap_or(Algorithm::Rs256);
+    let key = state
+        .keys
+        .signer(alg, t.now)
+        .ok_or_else(|| OAuthError::Internal(anyhow::anyhow!("no {alg} signing key is active")))?;
+    let claims = JwtAccessClaims {
+        iss: state.config.issuer_str().to_owned(),
+        // RFC 9068 §2.2: without a resource owner, `sub` names the client.
+        sub: t.user_id.unwrap_or(&t.client.id).to_owned(),
+        aud: t.audience.to_owned(),
+        exp: t.now + t.ttl,
+        iat: t.now,
+        jti: identifier(state.rng.as_ref()),
+        client_id: t.client.id.clone(),
+        scope: t.scope.to_owned(),
+        auth_time: t.auth_time,
+        sid: t.session_id.map(str::to_owned),
+        gid: t.grant_id.map(str::to_owned),
+    };
+    Ok(key.sign(JWT_TYP, &claims)?)
+}
+
+async fn issue_opaque(
     db: &impl ConnectionTrait,
     rng: &dyn Random,
-    t: NewAccessToken<'_>,
+    t: &NewAccessToken<'_>,
 ) -> Result<String, sea_orm::DbErr> {
     let token = secret_token(rng);
     grants::insert_access_token(
@@ -28,15 +96,23 @@ pub async fn issue_opaque(
         AccessTokenRecord {
             token_hash: token_hash(&token),
             grant_id: t.grant_id.map(Into::into),
-            client_id: t.client_id.into(),
+            client_id: t.client.id.clone(),
             user_id: t.user_id.map(Into::into),
             session_id: t.session_id.map(Into::into),
             scope: t.scope.into(),
             issued_at: t.now,
             expires_at: t.now + t.ttl,
             revoked_at: None,
+            audience: t.audience.into(),
+            auth_time: t.auth_time,
         },
     )
     .await?;
     Ok(token)
+}
+
+/// A compact JWS has exactly three dot-separated parts; our opaque tokens
+/// are base64url and never contain a dot.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
 }

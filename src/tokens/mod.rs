@@ -6,6 +6,7 @@ pub mod access_token;
 pub mod claims;
 pub mod id_token;
 pub mod refresh_token;
+pub mod validate;
 
 /// Space-delimited scope string (RFC 6749 §3.3) → distinct scope tokens in
 /// the order given.

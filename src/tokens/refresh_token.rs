@@ -34,8 +34,72 @@ pub async fn issue(
             expires_at: t.expires_at,
             consumed_at: None,
             revoked_at: None,
+            successor_hash: None,
+            successor_sealed: None,
         },
     )
     .await?;
     Ok(token)
+}
+
+/// The key that seals a consumed token's successor response: derived from
+/// the consumed token itself, so only a holder of that token (who is owed
+/// the successor during the grace period) can open it, and the database
+/// alone reveals nothing.
+fn successor_key(consumed_token: &str) -> [u8; 32] {
+    let mut input = b"signoff/refresh-successor/v1\0".to_vec();
+    input.extend_from_slice(consumed_token.as_bytes());
+    openssl::sha::sha256(&input)
+}
+
+pub fn seal_successor(consumed_token: &str, plaintext: &[u8], rng: &dyn Random) -> anyhow::Result<String> {
+    use base64::Engine;
+    let mut iv = [0u8; 12];
+    rng.fill(&mut iv);
+    let mut tag = [0u8; 16];
+    let ciphertext = openssl::symm::encrypt_aead(
+        openssl::symm::Cipher::aes_256_gcm(),
+        &successor_key(consumed_token),
+        Some(&iv),
+        b"",
+        plaintext,
+        &mut tag,
+    )?;
+    let mut out = iv.to_vec();
+    out.extend_from_slice(&ciphertext);
+    out.extend_from_slice(&tag);
+    Ok(base64::engine::general_purpose::STANDARD_NO_PAD.encode(out))
+}
+
+pub fn open_successor(consumed_token: &str, sealed: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD_NO_PAD.decode(sealed).ok()?;
+    if raw.len() < 12 + 16 {
+        return None;
+    }
+    let (iv, rest) = raw.split_at(12);
+    let (ciphertext, tag) = rest.split_at(rest.len() - 16);
+    openssl::symm::decrypt_aead(
+        openssl::symm::Cipher::aes_256_gcm(),
+        &successor_key(consumed_token),
+        Some(iv),
+        b"",
+        ciphertext,
+        tag,
+    )
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::OsRandom;
+
+    #[test]
+    fn successor_opens_only_with_the_consumed_token() {
+        let sealed = seal_successor("old-token", b"{\"a\":1}", &OsRandom).unwrap();
+        assert_eq!(open_successor("old-token", &sealed).unwrap(), b"{\"a\":1}");
+        assert!(open_successor("other-token", &sealed).is_none());
+        assert!(open_successor("old-token", "garbage").is_none());
+    }
 }

@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::{EntityTrait, TransactionTrait};
 
-use super::issue::{self, TokenResponse, UserGrant};
+use super::issue::{self, Lifetimes, TokenResponse, UserGrant};
 use crate::error::OAuthError;
 use crate::secrets::{constant_time_eq, token_hash};
 use crate::state::AppState;
@@ -26,6 +26,7 @@ pub async fn exchange(
     code: &str,
     redirect_uri: Option<&str>,
     code_verifier: Option<&str>,
+    resource: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = state.now();
     let hash = token_hash(code);
@@ -81,11 +82,9 @@ pub async fn exchange(
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))?;
-    let refresh_expires_at = issue::offers_refresh(client, &grant.scope).then(|| {
-        let t = &state.config.tokens;
-        (now + t.refresh_token_idle_ttl.as_secs() as i64)
-            .min(grant.created_at + t.refresh_token_absolute_ttl.as_secs() as i64)
-    });
+    let audience = issue::audience(client, resource)?;
+    let refresh_expires_at = issue::offers_refresh(client, &grant.scope)
+        .then(|| Lifetimes::of(state, client).refresh_expiry(now, grant.created_at));
     let response = issue::user_tokens(
         state,
         &txn,
@@ -94,6 +93,7 @@ pub async fn exchange(
             grant: &grant,
             user: &user,
             scope: &grant.scope,
+            audience: &audience,
             nonce: row.nonce.as_deref(),
             refresh_expires_at,
         },

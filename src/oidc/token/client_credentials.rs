@@ -1,7 +1,7 @@
 //! The client_credentials grant (RFC 6749 §4.4): a confidential client acting
 //! for itself. No user, so no ID token and no refresh token (§4.4.3).
 
-use super::issue::TokenResponse;
+use super::issue::{self, Lifetimes, TokenResponse};
 use crate::error::OAuthError;
 use crate::state::AppState;
 use crate::store::clients::Client;
@@ -9,19 +9,13 @@ use crate::tokens::access_token::{self, NewAccessToken};
 use crate::tokens::{join_scope, parse_scope};
 
 /// Scopes about a user make no sense without one.
-const USER_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "address",
-    "phone",
-    "offline_access",
-];
+const USER_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
 
 pub async fn grant(
     state: &AppState,
     client: &Client,
     scope: Option<&str>,
+    resource: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     // RFC 6749 §4.4.2: only confidential clients.
     if client.is_public() {
@@ -49,17 +43,20 @@ pub async fn grant(
         }
     };
     let scope = join_scope(&scopes);
+    let audience = issue::audience(client, resource)?;
     let now = state.now();
-    let ttl = state.config.tokens.access_token_ttl.as_secs() as i64;
-    let token = access_token::issue_opaque(
+    let ttl = Lifetimes::of(state, client).access;
+    let token = access_token::issue(
+        state,
         &state.db,
-        state.rng.as_ref(),
         NewAccessToken {
             grant_id: None,
-            client_id: &client.id,
+            client,
             user_id: None,
             session_id: None,
             scope: &scope,
+            audience: &audience,
+            auth_time: None,
             now,
             ttl,
         },
@@ -67,7 +64,7 @@ pub async fn grant(
     .await?;
     Ok(TokenResponse {
         access_token: token,
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
         expires_in: ttl,
         scope,
         refresh_token: None,

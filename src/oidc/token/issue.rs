@@ -1,7 +1,7 @@
 //! Minting the token response shared by the code and refresh grants.
 
 use sea_orm::ConnectionTrait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::OAuthError;
 use crate::state::AppState;
@@ -15,17 +15,57 @@ use crate::tokens::id_token::{self, IdTokenClaims};
 use crate::tokens::refresh_token::{self, NewRefreshToken};
 
 /// RFC 6749 §5.1 successful response (plus OpenID Core §3.1.3.3 `id_token`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub token_type: &'static str,
+    pub token_type: String,
     pub expires_in: i64,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+}
+
+/// Lifetimes for one client: its own settings, else the global defaults.
+pub struct Lifetimes {
+    pub access: i64,
+    pub refresh_idle: i64,
+    pub refresh_absolute: i64,
+}
+
+impl Lifetimes {
+    pub fn of(state: &AppState, client: &Client) -> Self {
+        let t = &state.config.tokens;
+        Lifetimes {
+            access: client.access_token_ttl.unwrap_or(t.access_token_ttl.as_secs() as i64),
+            refresh_idle: client
+                .refresh_token_idle_ttl
+                .unwrap_or(t.refresh_token_idle_ttl.as_secs() as i64),
+            refresh_absolute: client
+                .refresh_token_absolute_ttl
+                .unwrap_or(t.refresh_token_absolute_ttl.as_secs() as i64),
+        }
+    }
+
+    /// Sliding expiry: each use extends the idle lifetime, never past the
+    /// absolute lifetime counted from the grant.
+    pub fn refresh_expiry(&self, now: i64, grant_created_at: i64) -> i64 {
+        (now + self.refresh_idle).min(grant_created_at + self.refresh_absolute)
+    }
+}
+
+/// The `aud` of an access token: the `resource` asked for (RFC 8707 §2),
+/// which must be registered for the client, else the client's default.
+pub fn audience(client: &Client, resource: Option<&str>) -> Result<String, OAuthError> {
+    match resource {
+        Some(r) if client.audiences.iter().any(|a| a == r) => Ok(r.to_owned()),
+        Some(r) => Err(OAuthError::InvalidTarget(
+            format!("resource {r} is not registered for this client").into(),
+        )),
+        None => Ok(client.audiences.first().cloned().unwrap_or_else(|| client.id.clone())),
+    }
 }
 
 pub struct UserGrant<'a> {
@@ -34,8 +74,9 @@ pub struct UserGrant<'a> {
     pub user: &'a User,
     /// The scope of the new tokens (never wider than the grant's).
     pub scope: &'a str,
+    pub audience: &'a str,
     pub nonce: Option<&'a str>,
-    /// A refresh token to hand out with this response, if any.
+    /// Hand out a refresh token expiring then, if any.
     pub refresh_expires_at: Option<i64>,
 }
 
@@ -47,16 +88,18 @@ pub async fn user_tokens(
     g: UserGrant<'_>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = state.now();
-    let ttl = state.config.tokens.access_token_ttl.as_secs() as i64;
-    let access_token = access_token::issue_opaque(
+    let ttl = Lifetimes::of(state, g.client).access;
+    let access_token = access_token::issue(
+        state,
         db,
-        state.rng.as_ref(),
         NewAccessToken {
             grant_id: Some(&g.grant.id),
-            client_id: &g.client.id,
+            client: g.client,
             user_id: Some(&g.user.id),
             session_id: g.grant.session_id.as_deref(),
             scope: g.scope,
+            audience: g.audience,
+            auth_time: g.grant.auth_time,
             now,
             ttl,
         },
@@ -71,7 +114,7 @@ pub async fn user_tokens(
                     grant_id: &g.grant.id,
                     client_id: &g.client.id,
                     user_id: &g.user.id,
-                    scope: g.scope,
+                    scope: &g.grant.scope,
                     now,
                     expires_at,
                 },
@@ -82,9 +125,10 @@ pub async fn user_tokens(
     };
     let id_token = if has_scope(g.scope, "openid") {
         let alg = g.client.id_token_alg;
-        let key = state.keys.signer(alg, now).ok_or_else(|| {
-            OAuthError::Internal(anyhow::anyhow!("no {alg} signing key is active"))
-        })?;
+        let key = state
+            .keys
+            .signer(alg, now)
+            .ok_or_else(|| OAuthError::Internal(anyhow::anyhow!("no {alg} signing key is active")))?;
         let scopes: Vec<&str> = g.scope.split(' ').collect();
         let claims = IdTokenClaims {
             iss: state.config.issuer_str(),
@@ -106,7 +150,7 @@ pub async fn user_tokens(
     };
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
         expires_in: ttl,
         scope: g.scope.to_owned(),
         refresh_token,

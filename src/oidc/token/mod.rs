@@ -25,13 +25,16 @@ pub enum GrantRequest<'a> {
         code: &'a str,
         redirect_uri: Option<&'a str>,
         code_verifier: Option<&'a str>,
+        resource: Option<&'a str>,
     },
     RefreshToken {
         refresh_token: &'a str,
         scope: Option<&'a str>,
+        resource: Option<&'a str>,
     },
     ClientCredentials {
         scope: Option<&'a str>,
+        resource: Option<&'a str>,
     },
 }
 
@@ -42,13 +45,16 @@ impl<'a> GrantRequest<'a> {
                 code: params.require("code")?,
                 redirect_uri: params.get("redirect_uri"),
                 code_verifier: params.get("code_verifier"),
+                resource: params.get("resource"),
             },
             "refresh_token" => GrantRequest::RefreshToken {
                 refresh_token: params.require("refresh_token")?,
                 scope: params.get("scope"),
+                resource: params.get("resource"),
             },
             "client_credentials" => GrantRequest::ClientCredentials {
                 scope: params.get("scope"),
+                resource: params.get("resource"),
             },
             other => {
                 return Err(OAuthError::UnsupportedGrantType(
@@ -87,6 +93,9 @@ async fn handle(
     let Form(params) = form?;
     params.reject_duplicates()?;
     let client = client_auth::authenticate(state, headers, &params).await?;
+    if client.disabled {
+        return Err(OAuthError::UnauthorizedClient("this client is disabled".into()));
+    }
     let grant = GrantRequest::parse(&params)?;
     if !client.allows_grant(grant.grant_type()) {
         return Err(OAuthError::UnauthorizedClient(
@@ -98,13 +107,15 @@ async fn handle(
             code,
             redirect_uri,
             code_verifier,
-        } => authorization_code::exchange(state, &client, code, redirect_uri, code_verifier).await,
+            resource,
+        } => authorization_code::exchange(state, &client, code, redirect_uri, code_verifier, resource).await,
         GrantRequest::RefreshToken {
             refresh_token,
             scope,
-        } => refresh_token::refresh(state, &client, refresh_token, scope).await,
-        GrantRequest::ClientCredentials { scope } => {
-            client_credentials::grant(state, &client, scope).await
+            resource,
+        } => refresh_token::refresh(state, &client, refresh_token, scope, resource).await,
+        GrantRequest::ClientCredentials { scope, resource } => {
+            client_credentials::grant(state, &client, scope, resource).await
         }
     }
 }

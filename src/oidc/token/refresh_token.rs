@@ -1,16 +1,18 @@
 //! The refresh_token grant (RFC 6749 §6) with rotation and reuse detection
 //! (RFC 9700 §4.14.2): every refresh consumes the presented token; presenting
-//! a consumed one revokes the whole family.
+//! a consumed one revokes the whole family, except within a short grace
+//! period where the same successor is returned (concurrent tabs, retries).
 
-use sea_orm::TransactionTrait;
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 
-use super::issue::{self, TokenResponse, UserGrant};
+use super::issue::{self, Lifetimes, TokenResponse, UserGrant};
 use crate::error::OAuthError;
 use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::clients::Client;
-use crate::store::grants::{self, Redemption};
-use crate::store::users;
+use crate::store::grants::{self, Redemption, RefreshTokenRecord};
+use crate::store::{sessions, users};
+use crate::tokens::refresh_token::{open_successor, seal_successor};
 use crate::tokens::{join_scope, parse_scope};
 
 fn bad_token() -> OAuthError {
@@ -22,59 +24,70 @@ pub async fn refresh(
     client: &Client,
     presented: &str,
     scope: Option<&str>,
+    resource: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = state.now();
     let hash = token_hash(presented);
     let txn = state.db.begin().await?;
-    // Check ownership before consuming, so another client cannot burn it.
-    let Some(current) = grants::find_refresh_token(&txn, &hash).await? else {
-        return Err(bad_token());
-    };
-    if current.client_id != client.id {
+    // The conditional UPDATE comes first: it takes the write lock before the
+    // transaction reads anything, so concurrent refreshes queue up instead of
+    // failing on a stale snapshot, and exactly one of them wins.
+    match grants::consume_refresh_token(&txn, &hash, now).await? {
+        Redemption::Unknown => Err(bad_token()),
+        // Errors below drop `txn`: the token stays unconsumed.
+        Redemption::First(row) => rotate(state, txn, client, presented, row, scope, resource).await,
+        Redemption::Replayed(row) => replayed(state, txn, client, presented, row).await,
+    }
+}
+
+async fn rotate(
+    state: &AppState,
+    txn: DatabaseTransaction,
+    client: &Client,
+    presented: &str,
+    row: RefreshTokenRecord,
+    scope: Option<&str>,
+    resource: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let now = state.now();
+    // RFC 6749 §6: the token is bound to the client it was issued to.
+    if row.client_id != client.id {
         tracing::warn!(client_id = %client.id, "client presented another client's refresh token");
         return Err(bad_token());
     }
-    if current.revoked_at.is_some() || current.expires_at <= now {
+    if row.revoked_at.is_some() || row.expires_at <= now || row.issued_at < client.tokens_valid_after {
         return Err(bad_token());
     }
-    let row = match grants::consume_refresh_token(&txn, &hash, now).await? {
-        Redemption::First(row) => row,
-        Redemption::Replayed(row) => {
-            grants::revoke_grant(&txn, &row.grant_id, now).await?;
-            txn.commit().await?;
-            tracing::warn!(client_id = %client.id, grant_id = %row.grant_id, "refresh token reuse detected; family revoked");
-            return Err(bad_token());
-        }
-        Redemption::Unknown => return Err(bad_token()),
-    };
     let grant = grants::find_grant(&txn, &row.grant_id)
         .await?
         .filter(|g| g.revoked_at.is_none())
         .ok_or_else(bad_token)?;
+    // The user must still be allowed in, and not logged out everywhere since.
     let user = users::find(&txn, &row.user_id)
         .await?
-        .filter(|u| !u.disabled && u.tokens_valid_after <= row.issued_at)
+        .filter(|u| !u.disabled && row.issued_at >= u.tokens_valid_after)
         .ok_or_else(bad_token)?;
-
+    // Session state: tokens of an ended session are over.
+    if let Some(sid) = &grant.session_id {
+        let ended = sessions::find(&txn, sid).await?.is_none_or(|s| s.ended_at.is_some());
+        if ended {
+            return Err(bad_token());
+        }
+    }
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
-    let granted = parse_scope(&row.scope);
+    let granted = parse_scope(&grant.scope);
     let scope = match scope {
         None => row.scope.clone(),
         Some(requested) => {
             let requested = parse_scope(requested);
             if let Some(extra) = requested.iter().find(|s| !granted.contains(s)) {
-                return Err(OAuthError::InvalidScope(
-                    format!("scope {extra} was not granted").into(),
-                ));
+                return Err(OAuthError::InvalidScope(format!("scope {extra} was not granted").into()));
             }
             join_scope(&requested)
         }
     };
-    let t = &state.config.tokens;
-    let refresh_expires_at = Some(
-        (now + t.refresh_token_idle_ttl.as_secs() as i64)
-            .min(grant.created_at + t.refresh_token_absolute_ttl.as_secs() as i64),
-    );
+    let audience = issue::audience(client, resource)?;
+    let lifetimes = Lifetimes::of(state, client);
     let response = issue::user_tokens(
         state,
         &txn,
@@ -82,15 +95,83 @@ pub async fn refresh(
             client,
             grant: &grant,
             user: &user,
-            // The family keeps the grant's scope; a narrower request narrows
-            // only this response's access token.
             scope: &scope,
+            audience: &audience,
             nonce: None,
-            refresh_expires_at,
+            refresh_expires_at: Some(lifetimes.refresh_expiry(now, grant.created_at)),
         },
     )
     .await?;
+    if state.config.tokens.refresh_reuse_grace.as_secs() > 0
+        && let Some(successor) = &response.refresh_token
+    {
+        let plaintext = serde_json::to_vec(&response).map_err(anyhow::Error::from)?;
+        let sealed = seal_successor(presented, &plaintext, state.rng.as_ref())?;
+        grants::set_successor(&txn, &row.token_hash, &token_hash(successor), &sealed).await?;
+    }
     txn.commit().await?;
     tracing::info!(client_id = %client.id, grant_id = %grant.id, "refresh token rotated");
     Ok(response)
+}
+
+async fn replayed(
+    state: &AppState,
+    txn: DatabaseTransaction,
+    client: &Client,
+    presented: &str,
+    row: RefreshTokenRecord,
+) -> Result<TokenResponse, OAuthError> {
+    let now = state.now();
+    if row.client_id != client.id {
+        tracing::warn!(client_id = %client.id, "client presented another client's refresh token");
+        return Err(bad_token());
+    }
+    if let Some(response) = within_grace(state, &txn, presented, &row, now).await? {
+        tracing::info!(client_id = %client.id, grant_id = %row.grant_id, "refresh retried within the grace period; same successor returned");
+        return Ok(response);
+    }
+    // RFC 9700 §4.14.2: a rotated token used again means two parties hold
+    // it; revoke the family so the thief's copy dies with the victim's.
+    grants::revoke_grant(&txn, &row.grant_id, now).await?;
+    txn.commit().await?;
+    tracing::warn!(
+        security_event = "refresh_token_reuse",
+        client_id = %client.id,
+        grant_id = %row.grant_id,
+        "refresh token reuse detected; token family revoked"
+    );
+    Err(bad_token())
+}
+
+/// The successor pair, if the token was rotated moments ago and its successor
+/// has not been used or revoked since.
+async fn within_grace(
+    state: &AppState,
+    txn: &DatabaseTransaction,
+    presented: &str,
+    row: &RefreshTokenRecord,
+    now: i64,
+) -> Result<Option<TokenResponse>, OAuthError> {
+    let grace = state.config.tokens.refresh_reuse_grace.as_secs() as i64;
+    let (Some(consumed_at), Some(successor_hash), Some(sealed)) =
+        (row.consumed_at, &row.successor_hash, &row.successor_sealed)
+    else {
+        return Ok(None);
+    };
+    if grace == 0 || row.revoked_at.is_some() || now - consumed_at > grace {
+        return Ok(None);
+    }
+    let successor = grants::find_refresh_token(txn, successor_hash).await?;
+    let successor_fresh = successor.is_some_and(|s| s.consumed_at.is_none() && s.revoked_at.is_none());
+    if !successor_fresh {
+        return Ok(None);
+    }
+    // The user may have been disabled or logged out everywhere meanwhile.
+    let user_ok = users::find(txn, &row.user_id)
+        .await?
+        .is_some_and(|u| !u.disabled && row.issued_at >= u.tokens_valid_after);
+    if !user_ok {
+        return Ok(None);
+    }
+    Ok(open_successor(presented, sealed).and_then(|p| serde_json::from_slice(&p).ok()))
 }

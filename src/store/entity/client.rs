@@ -20,6 +20,12 @@ pub struct Model {
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: bool,
     pub created_at: i64,
+    pub audiences: String,
+    pub access_token_ttl: Option<i64>,
+    pub refresh_token_idle_ttl: Option<i64>,
+    pub refresh_token_absolute_ttl: Option<i64>,
+    pub tokens_valid_after: i64,
+    pub disabled: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

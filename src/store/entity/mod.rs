@@ -7,6 +7,7 @@ pub mod consent;
 pub mod grant;
 pub mod interaction;
 pub mod refresh_token;
+pub mod revoked_jti;
 pub mod session;
 pub mod session_client;
 pub mod signing_key;

@@ -14,6 +14,8 @@ pub struct Model {
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub successor_hash: Option<String>,
+    pub successor_sealed: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,66 @@
+//! Token introspection (RFC 7662) at `POST /introspect`, for resource
+//! servers (registered as confidential clients).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::error::OAuthError;
+use crate::http::extract::Form;
+use crate::http::headers::no_store;
+use crate::oidc::client_auth;
+use crate::state::AppState;
+use crate::tokens::validate::{self, Hint, TokenType};
+
+pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, form: Result<Form, OAuthError>) -> Response {
+    match handle(&state, &headers, form).await {
+        Ok(body) => no_store(Json(body).into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, form: Result<Form, OAuthError>) -> Result<Value, OAuthError> {
+    let Form(params) = form?;
+    params.reject_duplicates()?;
+    // RFC 7662 §2.1 and §4: the caller must be authorized; a public client
+    // cannot prove who it is, so it is refused like a failed login.
+    let caller = client_auth::authenticate(state, headers, &params).await?;
+    if caller.is_public() || caller.disabled {
+        return Err(OAuthError::InvalidClient("introspection requires a confidential client".into()));
+    }
+    let token = params.require("token")?;
+    let hint = Hint::parse(params.get("token_type_hint"));
+    let Some(active) = validate::any_token(state, token, hint).await? else {
+        // RFC 7662 §2.2: an inactive token reveals nothing else.
+        return Ok(json!({ "active": false }));
+    };
+    let mut body = json!({
+        "active": true,
+        "scope": active.scope,
+        "client_id": active.client_id,
+        "token_type": match active.token_type {
+            TokenType::Access => "Bearer",
+            TokenType::Refresh => "refresh_token",
+        },
+        "exp": active.exp,
+        "iat": active.iat,
+        "sub": active.sub,
+        "iss": state.config.issuer_str(),
+    });
+    let obj = body.as_object_mut().expect("a JSON object");
+    if let Some(user) = &active.user {
+        obj.insert("username".into(), json!(user.username));
+    }
+    if let Some(aud) = &active.aud {
+        obj.insert("aud".into(), json!(aud));
+    }
+    if let Some(jti) = &active.jti {
+        obj.insert("jti".into(), json!(jti));
+    }
+    if let Some(sid) = &active.sid {
+        obj.insert("sid".into(), json!(sid));
+    }
+    Ok(body)
+}

@@ -1,0 +1,94 @@
+//! Token revocation (RFC 7009) at `POST /revoke`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sea_orm::TransactionTrait;
+
+use crate::error::OAuthError;
+use crate::http::extract::Form;
+use crate::http::headers::no_store;
+use crate::oidc::client_auth;
+use crate::secrets::token_hash;
+use crate::state::AppState;
+use crate::store::clients::Client;
+use crate::store::{grants, revocations};
+use crate::tokens::access_token::looks_like_jwt;
+use crate::tokens::validate::verified_jwt_claims;
+
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: Result<Form, OAuthError>) -> Response {
+    match handle(&state, &headers, form).await {
+        // RFC 7009 §2.2: 200 whether or not anything was revoked.
+        Ok(()) => no_store(StatusCode::OK.into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, form: Result<Form, OAuthError>) -> Result<(), OAuthError> {
+    let Form(params) = form?;
+    params.reject_duplicates()?;
+    // RFC 7009 §2.1: the client authenticates as at the token endpoint.
+    let client = client_auth::authenticate(state, headers, &params).await?;
+    let token = params.require("token")?;
+    // RFC 7009 §2.1: the hint only orders the search; both kinds are tried.
+    // Unknown hint values are not an error for us since we search all kinds.
+    let refresh_first = params.get("token_type_hint") == Some("refresh_token");
+    if looks_like_jwt(token) {
+        return revoke_jwt(state, &client, token).await;
+    }
+    if refresh_first {
+        if !revoke_refresh(state, &client, token).await? {
+            revoke_opaque_access(state, &client, token).await?;
+        }
+    } else if !revoke_opaque_access(state, &client, token).await? {
+        revoke_refresh(state, &client, token).await?;
+    }
+    Ok(())
+}
+
+/// A JWT access token cannot be recalled; its `jti` goes on the denylist
+/// until the token's own expiry.
+async fn revoke_jwt(state: &AppState, client: &Client, token: &str) -> Result<(), OAuthError> {
+    let Some(claims) = verified_jwt_claims(state, token, true) else {
+        tracing::info!(client_id = %client.id, "revocation of an unknown token ignored");
+        return Ok(());
+    };
+    // RFC 7009 §2.1: a client may only revoke its own tokens; for anyone
+    // else's, nothing happens and nothing is said (§2.2).
+    if claims.client_id != client.id {
+        tracing::info!(client_id = %client.id, "revocation of another client's token ignored");
+        return Ok(());
+    }
+    if claims.exp > state.now() {
+        revocations::revoke(&state.db, &claims.jti, claims.exp).await?;
+        tracing::info!(client_id = %client.id, jti = %claims.jti, "JWT access token denylisted");
+    }
+    Ok(())
+}
+
+async fn revoke_opaque_access(state: &AppState, client: &Client, token: &str) -> Result<bool, OAuthError> {
+    let hash = token_hash(token);
+    let Some(row) = grants::find_access_token(&state.db, &hash).await? else {
+        return Ok(false);
+    };
+    if row.client_id == client.id {
+        grants::revoke_access_token(&state.db, &hash, state.now()).await?;
+        tracing::info!(client_id = %client.id, "access token revoked");
+    }
+    Ok(true)
+}
+
+/// RFC 7009 §2.1: revoking a refresh token also invalidates the access
+/// tokens of the same grant; here the whole family goes.
+async fn revoke_refresh(state: &AppState, client: &Client, token: &str) -> Result<bool, OAuthError> {
+    let Some(row) = grants::find_refresh_token(&state.db, &token_hash(token)).await? else {
+        return Ok(false);
+    };
+    if row.client_id == client.id {
+        let txn = state.db.begin().await?;
+        grants::revoke_grant(&txn, &row.grant_id, state.now()).await?;
+        txn.commit().await?;
+        tracing::info!(client_id = %client.id, grant_id = %row.grant_id, "refresh token family revoked");
+    }
+    Ok(true)
+}
