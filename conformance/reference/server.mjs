@@ -5,11 +5,13 @@
 //
 // RP_BASE is where the runner's receiver listens: /cb (redirect_uri), /logged-out
 // (post_logout_redirect_uri), /backchannel (backchannel_logout_uri).
+// REFERENCE_FAULT=name injects one deliberate defect (see faults.mjs; used by `run.sh faults`).
 // Test user: any login (e.g. "alice") with any password, through the devInteractions pages.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 // Internal module (the package has no "exports" map): the built-in memory adapter over our store.
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
+import { installFault } from './faults.mjs';
 
 const PORT = Number(process.env.PORT || 4200);
 const ISSUER = `http://127.0.0.1:${PORT}`;
@@ -30,6 +32,12 @@ class MapStore {
 const store = new MapStore();
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+const jwk = { ...rsa, alg: 'RS256', use: 'sig', kid: 'rs256-1' };
+
+// The runner's receiver is on loopback, which node's SSRF guard refuses; this test-only
+// provider sends back-channel logout requests with the plain fetch instead.
+const plainFetch = (url, options) => fetch(url, { ...options, dispatcher: undefined });
+let outgoing = plainFetch;
 
 const common = {
   grant_types: ['authorization_code', 'refresh_token'],
@@ -61,8 +69,11 @@ const profile = ['name', 'family_name', 'given_name', 'middle_name', 'nickname',
 const provider = new Provider(ISSUER, {
   adapter: (model) => new MemoryAdapter(model, store),
   clients,
-  jwks: { keys: [{ ...rsa, alg: 'RS256', use: 'sig', kid: 'rs256-1' }] },
-  cookies: { keys: [randomBytes(32).toString('hex')] },
+  jwks: { keys: [jwk] },
+  cookies: { keys: [randomBytes(32).toString('hex')], long: { sameSite: 'none' } },
+  // OIDC Core 3.1.2.1: the authorization endpoint MUST accept POST; node needs SameSite=None for it.
+  enableHttpPostMethods: true,
+  fetch: (url, options) => outgoing(url, options),
   scopes: ['openid', 'profile', 'email', 'address', 'phone', 'offline_access'],
   claims: {
     openid: ['sub'],
@@ -105,6 +116,8 @@ const provider = new Provider(ISSUER, {
   ttl: { AccessToken: 3600, AuthorizationCode: 60, IdToken: 3600, RefreshToken: 86400,
     Interaction: 600, Session: 3600, Grant: 86400 },
 });
+
+outgoing = installFault(provider, { fault: process.env.REFERENCE_FAULT, jwk, rp: RP, fetch: plainFetch });
 
 // Provider-initiated logout for oidcc-backchannel-idp-initiated-logout: ends the session that
 // issued `sid` and sends each of its clients a back-channel logout token, as an admin action would.

@@ -61,6 +61,14 @@ impl Walk {
         }
     }
 
+    /// The status of the provider page the walk ended on, when it was a 5xx.
+    pub fn server_error(&self) -> Option<u16> {
+        match &self.end {
+            End::Page { status, .. } if *status >= 500 => Some(*status),
+            _ => None,
+        }
+    }
+
     pub fn describe_end(&self) -> String {
         match &self.end {
             End::Left(u) => format!("redirected to {u}"),
@@ -288,9 +296,7 @@ fn decide(doc: &Html, page: &Url, creds: &Credentials<'_>) -> Action {
     for f in &forms {
         for (name, value, label) in &f.buttons {
             if approves(name, value, label) {
-                let pair = name
-                    .clone()
-                    .map(|n| (n, value.clone().unwrap_or_default()));
+                let pair = name.clone().map(|n| (n, value.clone().unwrap_or_default()));
                 return Action::Approve(f.clone(), pair);
             }
         }
@@ -330,9 +336,11 @@ fn fill_login(f: &mut Form, creds: &Credentials<'_>) {
 }
 
 fn meta_refresh(doc: &Html, page: &Url) -> Option<Url> {
-    let el = doc
-        .select(&sel("meta[http-equiv]"))
-        .find(|m| m.value().attr("http-equiv").is_some_and(|v| v.eq_ignore_ascii_case("refresh")))?;
+    let el = doc.select(&sel("meta[http-equiv]")).find(|m| {
+        m.value()
+            .attr("http-equiv")
+            .is_some_and(|v| v.eq_ignore_ascii_case("refresh"))
+    })?;
     let content = el.value().attr("content")?;
     let (_, target) = content.split_once(';')?;
     let target = target.trim();
@@ -345,9 +353,7 @@ fn meta_refresh(doc: &Html, page: &Url) -> Option<Url> {
 }
 
 fn parse_forms(doc: &Html, page: &Url) -> Vec<Form> {
-    let outside_buttons: Vec<ElementRef> = doc
-        .select(&sel("button[form], input[form]"))
-        .collect();
+    let outside_buttons: Vec<ElementRef> = doc.select(&sel("button[form], input[form]")).collect();
     let mut forms = Vec::new();
     for form in doc.select(&sel("form")) {
         let attrs = form.value();
@@ -435,7 +441,11 @@ fn add_control(f: &mut Form, el: ElementRef, buttons_only: bool) {
             v.attr("value").unwrap_or("").to_string()
         }
     };
-    let kind = if tag == "input" { kind } else { tag.to_string() };
+    let kind = if tag == "input" {
+        kind
+    } else {
+        tag.to_string()
+    };
     f.fields.push(Field { name, kind, value });
 }
 
@@ -510,9 +520,27 @@ mod tests {
     }
 
     #[test]
+    fn iframes_and_meta_refresh_are_read() {
+        let html = r#"<html><head><meta http-equiv="Refresh" content="0; url=http://rp.test/done?state=s"></head>
+            <body><iframe src="http://rp.test/fc?iss=x&sid=y"></iframe></body></html>"#;
+        let doc = Html::parse_document(html);
+        let mut frames = Vec::new();
+        collect_iframes(&doc, &page(), &mut frames);
+        assert_eq!(frames[0].as_str(), "http://rp.test/fc?iss=x&sid=y");
+        let Action::Refresh(target) = decide(&doc, &page(), &CREDS) else {
+            panic!("no refresh");
+        };
+        assert_eq!(target.as_str(), "http://rp.test/done?state=s");
+    }
+
+    #[test]
     fn deny_words_win_over_approve_words() {
         assert!(!approves(&None, &None, "No, stay signed in"));
         assert!(approves(&None, &None, "Sign out"));
-        assert!(!approves(&Some("decision".into()), &Some("deny".into()), "Continue"));
+        assert!(!approves(
+            &Some("decision".into()),
+            &Some("deny".into()),
+            "Continue"
+        ));
     }
 }

@@ -27,6 +27,11 @@ impl From<reqwest::Error> for Halt {
 
 pub type Step<T = ()> = Result<T, Halt>;
 
+/// An optional value for a message: quoted when present, "absent" otherwise.
+pub fn shown(v: Option<&str>) -> String {
+    v.map_or_else(|| "absent".to_string(), |s| format!("{s:?}"))
+}
+
 pub fn skip<T>(reason: impl Into<String>) -> Step<T> {
     Err(Halt::Skip(reason.into()))
 }

@@ -36,20 +36,45 @@ OPTIONS:
   -v, --verbose                print every page and request the runner makes
 ";
 
-/// Plans in the order they run; the first name is the short one.
-pub const PLANS: &[(&str, &str)] = &[
-    ("config", "oidcc-config-certification-test-plan"),
-    ("basic", "oidcc-basic-certification-test-plan"),
-    ("rp-logout", "oidcc-rp-initiated-logout-certification-test-plan"),
-    (
-        "backchannel",
-        "oidcc-backchannel-rp-initiated-logout-certification-test-plan",
-    ),
-    (
-        "frontchannel",
-        "oidcc-frontchannel-rp-initiated-logout-certification-test-plan",
-    ),
-    ("tokens", "signoff-oauth-token-management-test-plan"),
+/// A plan: the short name used on the command line, the Foundation's plan id, a title.
+pub struct Plan {
+    pub short: &'static str,
+    pub id: &'static str,
+    pub title: &'static str,
+}
+
+/// Plans in the order they run.
+pub const PLANS: &[Plan] = &[
+    Plan {
+        short: "config",
+        id: "oidcc-config-certification-test-plan",
+        title: "Config OP",
+    },
+    Plan {
+        short: "basic",
+        id: "oidcc-basic-certification-test-plan",
+        title: "Basic OP",
+    },
+    Plan {
+        short: "rp-logout",
+        id: "oidcc-rp-initiated-logout-certification-test-plan",
+        title: "RP-Initiated Logout OP",
+    },
+    Plan {
+        short: "backchannel",
+        id: "oidcc-backchannel-rp-initiated-logout-certification-test-plan",
+        title: "Back-Channel Logout OP",
+    },
+    Plan {
+        short: "frontchannel",
+        id: "oidcc-frontchannel-rp-initiated-logout-certification-test-plan",
+        title: "Front-Channel Logout OP",
+    },
+    Plan {
+        short: "tokens",
+        id: "signoff-oauth-token-management-test-plan",
+        title: "OAuth token management",
+    },
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -132,8 +157,8 @@ pub struct Config {
 pub fn plan_short_name(name: &str) -> Option<&'static str> {
     PLANS
         .iter()
-        .find(|(short, long)| *short == name || *long == name)
-        .map(|(short, _)| *short)
+        .find(|p| p.short == name || p.id == name)
+        .map(|p| p.short)
 }
 
 fn parse_client_flag(value: &str) -> Result<(String, ClientCfg), String> {
@@ -174,10 +199,20 @@ impl Config {
                     fast = true;
                     continue;
                 }
-                "--config" | "--issuer" | "--plan" | "--module" | "--client-id"
-                | "--client-secret" | "--client" | "--username" | "--password"
-                | "--receiver-bind" | "--redirect-uri" | "--post-logout-redirect-uri"
-                | "--idp-logout-command" | "--report" => name,
+                "--config"
+                | "--issuer"
+                | "--plan"
+                | "--module"
+                | "--client-id"
+                | "--client-secret"
+                | "--client"
+                | "--username"
+                | "--password"
+                | "--receiver-bind"
+                | "--redirect-uri"
+                | "--post-logout-redirect-uri"
+                | "--idp-logout-command"
+                | "--report" => name,
                 other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
             };
             let value = match inline {
@@ -215,8 +250,15 @@ impl Config {
             );
         }
         for role in clients.keys() {
-            if !["main", "post", "second", "unsigned", "backchannel", "frontchannel"]
-                .contains(&role.as_str())
+            if ![
+                "main",
+                "post",
+                "second",
+                "unsigned",
+                "backchannel",
+                "frontchannel",
+            ]
+            .contains(&role.as_str())
             {
                 return Err(format!("unknown client role {role:?}"));
             }
@@ -232,7 +274,7 @@ impl Config {
         let mut plans = Vec::new();
         for name in plan_names.iter().flat_map(|p| p.split(',')) {
             if name == "all" {
-                plans = PLANS.iter().map(|(s, _)| *s).collect();
+                plans = PLANS.iter().map(|p| p.short).collect();
                 break;
             }
             let short = plan_short_name(name).ok_or_else(|| format!("unknown plan {name:?}"))?;
@@ -241,7 +283,7 @@ impl Config {
             }
         }
         // Keep the canonical order so reports line up between runs.
-        plans.sort_by_key(|p| PLANS.iter().position(|(s, _)| s == p));
+        plans.sort_by_key(|p| PLANS.iter().position(|x| x.short == *p));
 
         let bind = last("--receiver-bind")
             .or(file.receiver_bind)

@@ -40,7 +40,14 @@ async fn main() -> ExitCode {
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("signoff-conformance: {e}");
-            println!("{}", Totals { failed: 1, ..Totals::default() }.line());
+            println!(
+                "{}",
+                Totals {
+                    failed: 1,
+                    ..Totals::default()
+                }
+                .line()
+            );
             ExitCode::FAILURE
         }
     }
@@ -48,9 +55,13 @@ async fn main() -> ExitCode {
 
 /// Runs every selected module; returns whether any FAILED.
 async fn run(cfg: Config) -> Result<bool, String> {
+    let known: Vec<&str> = PLANS.iter().flat_map(|p| plans::modules(p.short)).collect();
+    if let Some(m) = cfg.modules.iter().find(|m| !known.contains(&m.as_str())) {
+        return Err(format!("unknown module {m:?}"));
+    }
     let rx = receiver::Receiver::start(cfg.receiver_bind).await?;
     let op = op::Op::discover(cfg.clone(), rx).await?;
-    println!("issuer {}", op.issuer);
+    println!("issuer {}", cfg.issuer);
     println!(
         "RP endpoints: redirect_uri {}, post_logout_redirect_uri {}, backchannel_logout_uri {}, \
          frontchannel_logout_uri {}",
@@ -61,20 +72,27 @@ async fn run(cfg: Config) -> Result<bool, String> {
     );
     let mut results = Vec::new();
     for plan in &cfg.plans {
-        let plan_id = PLANS
+        let plan = PLANS
             .iter()
-            .find(|(s, _)| s == plan)
-            .map(|(_, id)| *id)
+            .find(|p| p.short == *plan)
             .expect("plans are validated by Config");
-        println!("\n== {plan_id}");
-        for module in plans::modules(plan) {
-            if !cfg.modules.is_empty() && !cfg.modules.iter().any(|m| m == module) {
-                continue;
-            }
-            let result = run_module(&op, plan_id, plan, module).await;
+        let selected: Vec<&str> = plans::modules(plan.short)
+            .into_iter()
+            .filter(|m| cfg.modules.is_empty() || cfg.modules.iter().any(|x| x == m))
+            .collect();
+        if selected.is_empty() {
+            continue;
+        }
+        println!("\n== {} ({})", plan.title, plan.id);
+        for module in selected {
+            let result = run_module(&op, plan, module).await;
             println!("{}", result.headline());
             if cfg.verbose || result.status == Status::Failed {
-                for f in result.findings.iter().filter(|f| f.status != Status::Passed) {
+                for f in result
+                    .findings
+                    .iter()
+                    .filter(|f| f.status != Status::Passed)
+                {
                     println!("           {} [{}] {}", f.status, f.spec, f.message);
                 }
             }
@@ -83,7 +101,7 @@ async fn run(cfg: Config) -> Result<bool, String> {
     }
     println!("\n{}", report::table(&results));
     if let Some(path) = &cfg.report {
-        std::fs::write(path, report::json(op.issuer.as_str(), &results))
+        std::fs::write(path, report::json(&cfg.issuer, &results))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     let totals = Totals::of(&results);
@@ -91,7 +109,7 @@ async fn run(cfg: Config) -> Result<bool, String> {
     Ok(totals.failed > 0)
 }
 
-async fn run_module(op: &op::Op, plan_id: &str, plan: &str, module: &str) -> ModuleResult {
+async fn run_module(op: &op::Op, plan: &config::Plan, module: &str) -> ModuleResult {
     let started = Instant::now();
     let mut c = Checks {
         verbose: op.cfg.verbose,
@@ -100,14 +118,18 @@ async fn run_module(op: &op::Op, plan_id: &str, plan: &str, module: &str) -> Mod
     if op.cfg.verbose {
         eprintln!("  -- {module}");
     }
-    let outcome =
-        match tokio::time::timeout(MODULE_TIMEOUT, plans::run(plan, module, op, &mut c)).await {
-            Ok(r) => r,
-            Err(_) => Err(Halt::Error(format!(
-                "the module did not finish within {}s",
-                MODULE_TIMEOUT.as_secs()
-            ))),
-        };
+    let outcome = match tokio::time::timeout(
+        MODULE_TIMEOUT,
+        plans::run(plan.short, module, op, &mut c),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(Halt::Error(format!(
+            "the module did not finish within {}s",
+            MODULE_TIMEOUT.as_secs()
+        ))),
+    };
     let mut skipped_because = None;
     let status = match outcome {
         Ok(()) | Err(Halt::Failed) => c.verdict(),
@@ -125,7 +147,8 @@ async fn run_module(op: &op::Op, plan_id: &str, plan: &str, module: &str) -> Mod
         }
     };
     ModuleResult {
-        plan: plan_id.to_string(),
+        plan: plan.id.to_string(),
+        plan_title: plan.title.to_string(),
         module: module.to_string(),
         status,
         skipped_because,

@@ -3,7 +3,7 @@
 //! it has the piece, and plain HTTP where a test must see the raw exchange.
 
 use crate::browser::{Browser, Credentials, Walk};
-use crate::checks::{Checks, Halt, Step};
+use crate::checks::{Checks, Halt, Step, shown};
 use crate::config::{AuthMethod, ClientCfg, Config};
 use crate::jwt::Jwt;
 use crate::receiver::Receiver;
@@ -16,6 +16,17 @@ use openidconnect::{
 use serde_json::{Map, Value};
 use std::str::FromStr;
 use url::Url;
+
+/// openidconnect's client as discovery leaves it: authorization endpoint set; token and
+/// UserInfo endpoints present if the provider advertises them.
+pub type RpClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
 
 pub struct Op {
     pub cfg: Config,
@@ -64,7 +75,11 @@ impl Reply {
     }
 
     pub fn brief(&self) -> String {
-        format!("HTTP {} {}", self.status, self.text.chars().take(200).collect::<String>())
+        format!(
+            "HTTP {} {}",
+            self.status,
+            self.text.chars().take(200).collect::<String>()
+        )
     }
 }
 
@@ -190,7 +205,10 @@ pub fn same_endpoint(u: &Url, base: &str) -> bool {
 fn basic_auth(req: reqwest::RequestBuilder, client: &ClientCfg) -> reqwest::RequestBuilder {
     // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    req.basic_auth(enc(&client.id), Some(enc(client.secret.as_deref().unwrap_or(""))))
+    req.basic_auth(
+        enc(&client.id),
+        Some(enc(client.secret.as_deref().unwrap_or(""))),
+    )
 }
 
 impl Op {
@@ -331,9 +349,9 @@ impl Op {
                     param(&params, "state") == req.state.as_deref(),
                     "RFC 6749 4.1.2",
                     format!(
-                        "state in the authorization response is {:?}, sent {:?}",
-                        param(&params, "state"),
-                        req.state
+                        "state in the authorization response is {}, sent {}",
+                        shown(param(&params, "state")),
+                        shown(req.state.as_deref())
                     ),
                 );
                 self.check_iss_param(c, &params);
@@ -380,8 +398,12 @@ impl Op {
 
     /// A token request sent by hand, authenticated as `client` says.
     pub async fn token_raw(&self, client: &ClientCfg, form: &[(&str, &str)]) -> Step<Reply> {
-        self.authed_post(self.meta.token_endpoint().map(|u| u.url().clone()), client, form)
-            .await
+        self.authed_post(
+            self.meta.token_endpoint().map(|u| u.url().clone()),
+            client,
+            form,
+        )
+        .await
     }
 
     pub async fn authed_post(
@@ -404,14 +426,8 @@ impl Op {
         Reply::read(req.form(&fields).send().await?).await
     }
 
-    pub fn oidc_client(&self, client: &ClientCfg) -> Step<openidconnect::core::CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    >> {
+    /// An openidconnect client for `client`, authenticating as its configuration says.
+    pub fn oidc_client(&self, client: &ClientCfg) -> Step<RpClient> {
         let redirect = RedirectUrl::new(self.cfg.redirect_uri.clone())
             .map_err(|e| Halt::Error(format!("redirect_uri: {e}")))?;
         Ok(CoreClient::from_provider_metadata(
@@ -470,8 +486,13 @@ impl Op {
             ));
         };
         let access_token = resp.access_token().secret().clone();
-        let id_token =
-            self.verify_id_token(c, &req.client, &id_token.to_string(), nonce, Some(&access_token))?;
+        let id_token = self.verify_id_token(
+            c,
+            &req.client,
+            &id_token.to_string(),
+            nonce,
+            Some(&access_token),
+        )?;
         Ok(Tokens {
             access_token,
             refresh_token: resp.refresh_token().map(|r| r.secret().clone()),
@@ -533,9 +554,9 @@ impl Op {
                 None => Ok(()),
                 Some(want) if want.as_deref() == got.map(|n| n.secret().as_str()) => Ok(()),
                 Some(want) => Err(format!(
-                    "nonce is {:?}, expected {:?} (OIDC Core 3.1.3.7 step 11, 3.1.2.1)",
-                    got.map(|n| n.secret()),
-                    want
+                    "nonce is {}, expected {} (OIDC Core 3.1.3.7 step 11, 3.1.2.1)",
+                    shown(got.map(|n| n.secret().as_str())),
+                    shown(want.as_deref())
                 )),
             })
             .map_err(|e| {
@@ -578,7 +599,11 @@ impl Op {
                             .ok()
                     })
                     .is_some_and(|h| &h == hash);
-                c.check(ok, "OIDC Core 3.1.3.8", "at_hash does not match the access token");
+                c.check(
+                    ok,
+                    "OIDC Core 3.1.3.8",
+                    "at_hash does not match the access token",
+                );
             }
         }
         Ok(IdTok {
@@ -595,7 +620,10 @@ impl Op {
             UserInfoCall::GetHeader => self.http.get(endpoint).bearer_auth(access_token),
             UserInfoCall::PostHeader => self.http.post(endpoint).bearer_auth(access_token),
             // RFC 6750 §2.2: the form-encoded body parameter.
-            UserInfoCall::PostBody => self.http.post(endpoint).form(&[("access_token", access_token)]),
+            UserInfoCall::PostBody => self
+                .http
+                .post(endpoint)
+                .form(&[("access_token", access_token)]),
         };
         Reply::read(req.send().await?).await
     }
@@ -613,6 +641,17 @@ impl Op {
             "OIDC Core 5.3.2",
             format!("UserInfo ({how:?}) answered {}", reply.brief()),
         )?;
+        // OIDC Core 5.3.2: a JSON object served as application/json (no JWT was registered).
+        c.check(
+            reply
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("application/json")),
+            "OIDC Core 5.3.2",
+            format!(
+                "UserInfo Content-Type is {}",
+                shown(reply.header("content-type"))
+            ),
+        );
         let Value::Object(claims) = reply.json else {
             if reply.text.split('.').count() == 3 {
                 return Err(c.fail(
@@ -627,7 +666,8 @@ impl Op {
             sub == Some(tokens.id_token.sub.as_str()),
             "OIDC Core 5.3.2",
             format!(
-                "UserInfo sub {sub:?} differs from the ID Token's {:?}",
+                "UserInfo sub {} differs from the ID Token's {:?}",
+                shown(sub),
                 tokens.id_token.sub
             ),
         )?;
@@ -649,8 +689,17 @@ mod tests {
     #[test]
     fn same_endpoint_ignores_only_the_query() {
         let base = "http://127.0.0.1:8975/cb";
-        assert!(same_endpoint(&Url::parse("http://127.0.0.1:8975/cb?code=x").unwrap(), base));
-        assert!(!same_endpoint(&Url::parse("http://127.0.0.1:8975/cb2").unwrap(), base));
-        assert!(!same_endpoint(&Url::parse("http://127.0.0.1:8976/cb").unwrap(), base));
+        assert!(same_endpoint(
+            &Url::parse("http://127.0.0.1:8975/cb?code=x").unwrap(),
+            base
+        ));
+        assert!(!same_endpoint(
+            &Url::parse("http://127.0.0.1:8975/cb2").unwrap(),
+            base
+        ));
+        assert!(!same_endpoint(
+            &Url::parse("http://127.0.0.1:8976/cb").unwrap(),
+            base
+        ));
     }
 }

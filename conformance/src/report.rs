@@ -45,7 +45,9 @@ pub struct Finding {
 /// The result of one module.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModuleResult {
+    /// The Foundation's plan id.
     pub plan: String,
+    pub plan_title: String,
     pub module: String,
     pub status: Status,
     /// Why the module was skipped, when it was.
@@ -127,7 +129,7 @@ pub fn table(results: &[ModuleResult]) -> String {
             .replace('\n', " ");
         out.push_str(&format!(
             "| {} | {} | {} | {} |\n",
-            r.plan, r.module, r.status, detail
+            r.plan_title, r.module, r.status, detail
         ));
     }
     out
@@ -156,6 +158,7 @@ mod tests {
     fn result(status: Status) -> ModuleResult {
         ModuleResult {
             plan: "p".into(),
+            plan_title: "P".into(),
             module: "m".into(),
             status,
             skipped_because: None,

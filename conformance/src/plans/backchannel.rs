@@ -4,7 +4,7 @@
 
 use super::logout::{end_session, expect_logged_out, expect_redirect};
 use super::need;
-use crate::checks::{Checks, Halt, Step, skip};
+use crate::checks::{Checks, Halt, Step, shown, skip};
 use crate::config::ClientCfg;
 use crate::jwt::Jwt;
 use crate::op::{IdTok, Op};
@@ -65,7 +65,11 @@ async fn rp_initiated(op: &Op, c: &mut Checks) -> Step {
         op,
         &browser,
         &endpoint,
-        &[("id_token_hint", &id.raw), ("post_logout_redirect_uri", &pl), ("state", &state)],
+        &[
+            ("id_token_hint", &id.raw),
+            ("post_logout_redirect_uri", &pl),
+            ("state", &state),
+        ],
     )
     .await?;
     expect_redirect(c, &walk, &pl, Some(&state))?;
@@ -93,12 +97,14 @@ async fn idp_initiated(op: &Op, c: &mut Checks) -> Step {
         .env("CONFORMANCE_SID", id.sid().unwrap_or(""))
         .env("CONFORMANCE_USERNAME", &op.cfg.username)
         .env("CONFORMANCE_CLIENT_ID", &client.id)
-        .env("CONFORMANCE_ISSUER", op.issuer.as_str())
+        .env("CONFORMANCE_ISSUER", &op.cfg.issuer)
         .status()
         .await
         .map_err(|e| Halt::Error(format!("cannot run the idp logout command: {e}")))?;
     if !status.success() {
-        return Err(Halt::Error(format!("the idp logout command exited with {status}")));
+        return Err(Halt::Error(format!(
+            "the idp logout command exited with {status}"
+        )));
     }
     receive_and_validate(op, c, mark, &client, &id).await?;
     expect_logged_out(op, c, &browser, &client, true).await
@@ -130,14 +136,24 @@ async fn receive_and_validate(
     validate_request(op, c, req, client, id)
 }
 
-fn validate_request(op: &Op, c: &mut Checks, req: &Received, client: &ClientCfg, id: &IdTok) -> Step {
+fn validate_request(
+    op: &Op,
+    c: &mut Checks,
+    req: &Received,
+    client: &ClientCfg,
+    id: &IdTok,
+) -> Step {
     // BCL 2.5: a POST with a form-encoded logout_token.
-    c.check(req.method == "POST", "BCL 2.5", format!("the logout request is a {}", req.method));
+    c.check(
+        req.method == "POST",
+        "BCL 2.5",
+        format!("the logout request is a {}", req.method),
+    );
     c.check(
         req.header("content-type")
             .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded")),
         "BCL 2.5",
-        format!("Content-Type is {:?}", req.header("content-type")),
+        format!("Content-Type is {}", shown(req.header("content-type"))),
     );
     let form = req.form();
     let Some((_, token)) = form.iter().find(|(k, _)| k == "logout_token") else {
@@ -162,24 +178,39 @@ pub fn validate_logout_token(
     c.check(
         op.advertises("id_token_signing_alg_values_supported", jwt.alg()),
         "BCL 2.6",
-        format!("logout_token alg {} is not an advertised ID Token alg", jwt.alg()),
+        format!(
+            "logout_token alg {} is not an advertised ID Token alg",
+            jwt.alg()
+        ),
     );
     c.should(
         jwt.header.get("typ").and_then(Value::as_str) == Some("logout+jwt"),
         "BCL 2.4",
-        format!("typ is {:?}; logout+jwt is RECOMMENDED", jwt.header.get("typ")),
+        format!(
+            "typ is {}; logout+jwt is RECOMMENDED",
+            shown(jwt.header.get("typ").and_then(Value::as_str))
+        ),
     );
     c.check(
         jwt.str_claim("iss") == Some(op.meta.issuer().as_str()),
         "BCL 2.6",
-        format!("iss is {:?}", jwt.str_claim("iss")),
+        format!("iss is {}", shown(jwt.str_claim("iss"))),
     );
     let aud_ok = match jwt.claims.get("aud") {
         Some(Value::String(a)) => a == &client.id,
         Some(Value::Array(a)) => a.iter().any(|v| v == client.id.as_str()),
         _ => false,
     };
-    c.check(aud_ok, "BCL 2.6", format!("aud {:?} does not name the client", jwt.claims.get("aud")));
+    c.check(
+        aud_ok,
+        "BCL 2.6",
+        format!(
+            "aud {} does not name the client",
+            jwt.claims
+                .get("aud")
+                .map_or("absent".into(), Value::to_string)
+        ),
+    );
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -222,15 +253,26 @@ pub fn validate_logout_token(
     );
     let sub = jwt.str_claim("sub");
     let sid = jwt.str_claim("sid");
-    c.check(sub.is_some() || sid.is_some(), "BCL 2.4", "neither sub nor sid is present");
+    c.check(
+        sub.is_some() || sid.is_some(),
+        "BCL 2.4",
+        "neither sub nor sid is present",
+    );
     if let Some(sub) = sub {
-        c.check(sub == id.sub, "BCL 2.4", format!("sub {sub:?} is not the session's user"));
+        c.check(
+            sub == id.sub,
+            "BCL 2.4",
+            format!("sub {sub:?} is not the session's user"),
+        );
     }
     if let Some(sid) = sid {
         c.check(
             Some(sid) == id.sid(),
             "BCL 2.4",
-            format!("sid {sid:?} differs from the ID Token's sid {:?}", id.sid()),
+            format!(
+                "sid {sid:?} differs from the ID Token's sid {}",
+                shown(id.sid())
+            ),
         );
     } else {
         // BCL 2.1: a provider that supports sessions includes sid when the client asked.
@@ -240,6 +282,10 @@ pub fn validate_logout_token(
             "the ID Token carries sid but the logout token does not",
         );
     }
-    c.check(jwt.claims.get("nonce").is_none(), "BCL 2.4", "a logout token MUST NOT contain nonce");
+    c.check(
+        jwt.claims.get("nonce").is_none(),
+        "BCL 2.4",
+        "a logout token MUST NOT contain nonce",
+    );
     Ok(())
 }

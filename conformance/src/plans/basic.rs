@@ -3,7 +3,7 @@
 //! Modules that span several requests of one session are in `session.rs`.
 
 use super::{login, need, session};
-use crate::checks::{Checks, Halt, Step, skip};
+use crate::checks::{Checks, Halt, Step, shown, skip};
 use crate::jwt::Jwt;
 use crate::op::{Authz, NonceRule, Op, UserInfoCall, param, same_endpoint};
 use openidconnect::core::CoreTokenResponse;
@@ -129,8 +129,8 @@ async fn server(op: &Op, c: &mut Checks) -> Step {
             .is_some_and(|t| t.starts_with("application/json")),
         "RFC 6749 5.1",
         format!(
-            "token response Content-Type is {:?}",
-            reply.header("content-type")
+            "token response Content-Type is {}",
+            shown(reply.header("content-type"))
         ),
     );
     c.check(
@@ -152,7 +152,11 @@ async fn server(op: &Op, c: &mut Checks) -> Step {
         "token_type is not Bearer",
     );
     if let Some(exp) = parsed.expires_in() {
-        c.check(exp.as_secs() > 0, "RFC 6749 5.1", "expires_in is not positive");
+        c.check(
+            exp.as_secs() > 0,
+            "RFC 6749 5.1",
+            "expires_in is not positive",
+        );
     }
     let id_token = parsed
         .id_token()
@@ -170,7 +174,8 @@ async fn server(op: &Op, c: &mut Checks) -> Step {
         refresh_token: None,
         id_token: id,
     };
-    op.userinfo_claims(c, &tokens, UserInfoCall::GetHeader).await?;
+    op.userinfo_claims(c, &tokens, UserInfoCall::GetHeader)
+        .await?;
     Ok(())
 }
 
@@ -205,6 +210,14 @@ async fn response_type_missing(op: &Op, c: &mut Checks) -> Step {
             format!("the provider redirected to {u}"),
         )),
         Authz::Page => {
+            c.should(
+                walk.server_error().is_none(),
+                "RFC 6749 4.1.2.1",
+                format!(
+                    "the provider failed with a server error: {}",
+                    walk.describe_end()
+                ),
+            );
             c.review(
                 "RFC 6749 4.1.2.1",
                 format!(
@@ -228,7 +241,10 @@ async fn userinfo(op: &Op, c: &mut Checks, how: UserInfoCall) -> Step {
             if c.should(
                 reply.status == 200,
                 "RFC 6750 2.2",
-                format!("UserInfo does not accept the access token in a POST body: {}", reply.brief()),
+                format!(
+                    "UserInfo does not accept the access token in a POST body: {}",
+                    reply.brief()
+                ),
             ) {
                 op.userinfo_claims(c, &tokens, how).await?;
             }
@@ -381,6 +397,15 @@ async fn registered_redirect_uri(op: &Op, c: &mut Checks) -> Step {
             Ok(())
         }
         None => {
+            // RFC 6749 §4.1.2.1: inform the resource owner; a 5xx is a crash, not an answer.
+            c.should(
+                walk.server_error().is_none(),
+                "RFC 6749 4.1.2.1",
+                format!(
+                    "the provider failed with a server error: {}",
+                    walk.describe_end()
+                ),
+            );
             c.note(
                 "RFC 6749 4.1.2.1",
                 format!("error shown to the user: {}", walk.describe_end()),
@@ -392,7 +417,10 @@ async fn registered_redirect_uri(op: &Op, c: &mut Checks) -> Step {
 
 /// OIDC Core 9: client_secret_post.
 async fn client_secret_post(op: &Op, c: &mut Checks) -> Step {
-    if !op.advertises("token_endpoint_auth_methods_supported", "client_secret_post") {
+    if !op.advertises(
+        "token_endpoint_auth_methods_supported",
+        "client_secret_post",
+    ) {
         return skip("token_endpoint_auth_methods_supported does not list client_secret_post");
     }
     let client = need(&op.cfg.post, "post")?;
@@ -470,8 +498,8 @@ async fn idtoken_signature(op: &Op, c: &mut Checks) -> Step {
         );
     }
     // A token whose payload was altered must not verify (the check above is not vacuous).
-    let altered = Jwt::decode(&jwt.tampered("sub", Value::String("intruder".into())))
-        .map_err(Halt::Error)?;
+    let altered =
+        Jwt::decode(&jwt.tampered("sub", Value::String("intruder".into()))).map_err(Halt::Error)?;
     c.require(
         altered.verify(jwks).is_err(),
         "runner",
@@ -526,4 +554,29 @@ async fn post_request(op: &Op, c: &mut Checks) -> Step {
     op.exchange(c, &mut req, &code, NonceRule::Equals(&nonce))
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claim_types_follow_core_5_1() {
+        assert!(claim_type_ok("email_verified", &json!(true)));
+        assert!(!claim_type_ok("email_verified", &json!("true")));
+        assert!(claim_type_ok("updated_at", &json!(1700000000)));
+        assert!(!claim_type_ok("updated_at", &json!("2023-11-14")));
+        assert!(claim_type_ok("address", &json!({"country": "SE"})));
+        assert!(!claim_type_ok("address", &json!("1 Street")));
+        assert!(!claim_type_ok("name", &json!(42)));
+    }
+
+    #[test]
+    fn every_scope_module_names_known_claims() {
+        for s in ["profile", "email", "address", "phone"] {
+            assert!(!scope_claims(s).is_empty(), "{s}");
+        }
+        assert!(scope_claims("openid").is_empty());
+    }
 }

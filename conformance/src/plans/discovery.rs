@@ -25,13 +25,9 @@ const REQUIRED: &[&str] = &[
     "id_token_signing_alg_values_supported",
 ];
 
-/// OIDC Discovery 3: members that are RECOMMENDED.
-const RECOMMENDED: &[&str] = &[
-    "userinfo_endpoint",
-    "registration_endpoint",
-    "scopes_supported",
-    "claims_supported",
-];
+/// OIDC Discovery 3: members that are RECOMMENDED. (registration_endpoint is too, for
+/// Dynamic OPs; a Basic/Config OP with static clients is only noted for lacking it.)
+const RECOMMENDED: &[&str] = &["userinfo_endpoint", "scopes_supported", "claims_supported"];
 
 const URL_MEMBERS: &[&str] = &[
     "authorization_endpoint",
@@ -66,7 +62,11 @@ fn is_loopback(u: &Url) -> bool {
 /// OIDC Discovery 3: https URLs; plain http is tolerated, with a note, on loopback only.
 fn check_url(c: &mut Checks, name: &str, value: &str) -> Option<Url> {
     let Ok(u) = Url::parse(value) else {
-        c.check(false, "OIDC Discovery 3", format!("{name} is not a URL: {value:?}"));
+        c.check(
+            false,
+            "OIDC Discovery 3",
+            format!("{name} is not a URL: {value:?}"),
+        );
         return None;
     };
     if u.scheme() != "https" {
@@ -122,6 +122,13 @@ async fn verify(op: &Op, c: &mut Checks) -> Step {
             obj.contains_key(*m),
             "OIDC Discovery 3",
             format!("RECOMMENDED member {m} is missing"),
+        );
+    }
+
+    if !obj.contains_key("registration_endpoint") {
+        c.note(
+            "OIDC Discovery 3",
+            "no registration_endpoint (RECOMMENDED for Dynamic OPs): static clients only",
         );
     }
 
@@ -252,7 +259,8 @@ async fn jwks(op: &Op, c: &mut Checks, uri: Option<&str>) -> Step {
         }
         if kty == "RSA" {
             c.check(
-                key.get("n").is_some_and(Value::is_string) && key.get("e").is_some_and(Value::is_string),
+                key.get("n").is_some_and(Value::is_string)
+                    && key.get("e").is_some_and(Value::is_string),
                 "RFC 7518 6.3.1",
                 format!("RSA key {i} lacks n or e"),
             );

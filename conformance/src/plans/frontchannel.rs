@@ -3,7 +3,7 @@
 
 use super::logout::{end_session, expect_logged_out};
 use super::need;
-use crate::checks::{Checks, Halt, Step, skip};
+use crate::checks::{Checks, Halt, Step, shown, skip};
 use crate::op::{Op, param, same_endpoint};
 use openidconnect::CsrfToken;
 
@@ -51,7 +51,11 @@ async fn rp_initiated(op: &Op, c: &mut Checks) -> Step {
         op,
         &browser,
         &endpoint,
-        &[("id_token_hint", &id.raw), ("post_logout_redirect_uri", &pl), ("state", &state)],
+        &[
+            ("id_token_hint", &id.raw),
+            ("post_logout_redirect_uri", &pl),
+            ("state", &state),
+        ],
     )
     .await?;
     let fc = &op.cfg.frontchannel_logout_uri;
@@ -87,7 +91,10 @@ async fn rp_initiated(op: &Op, c: &mut Checks) -> Step {
         c.check(
             Some(sid) == id.sid(),
             "FCL 3",
-            format!("sid in the iframe URL is {sid:?}, the ID Token's is {:?}", id.sid()),
+            format!(
+                "sid in the iframe URL is {sid:?}, the ID Token's is {}",
+                shown(id.sid())
+            ),
         );
     }
     // Load the iframe as the browser would; the RP must see the same iss and sid.
@@ -98,14 +105,18 @@ async fn rp_initiated(op: &Op, c: &mut Checks) -> Step {
         .wait_for(mark, frame.path(), std::time::Duration::from_secs(2))
         .await;
     c.require(
-        got.first().is_some_and(|r| r.query == frame.query().unwrap_or("")),
+        got.first()
+            .is_some_and(|r| r.query == frame.query().unwrap_or("")),
         "FCL 4",
         format!("the frontchannel_logout_uri did not receive {frame}"),
     )?;
     if walk.left_to().is_some_and(|u| !same_endpoint(u, &pl)) {
         return Err(c.fail(
             "RP-Initiated Logout 3",
-            format!("the OP redirected somewhere unexpected: {}", walk.describe_end()),
+            format!(
+                "the OP redirected somewhere unexpected: {}",
+                walk.describe_end()
+            ),
         ));
     }
     expect_logged_out(op, c, &browser, &client, true).await

@@ -175,14 +175,12 @@ async fn max_age_10000(op: &Op, c: &mut Checks) -> Step {
             "max_age was requested but the ID Token has no auth_time",
         ));
     };
-    if walk.logins == 0 {
-        if let Some(a) = first.id_token.auth_time() {
-            c.check(
-                a == at,
-                "OIDC Core 2",
-                format!("no new login happened but auth_time changed from {a} to {at}"),
-            );
-        }
+    if let (0, Some(a)) = (walk.logins, first.id_token.auth_time()) {
+        c.check(
+            a == at,
+            "OIDC Core 2",
+            format!("no new login happened but auth_time changed from {a} to {at}"),
+        );
     }
     Ok(())
 }
@@ -220,9 +218,7 @@ async fn code_reuse(op: &Op, c: &mut Checks, wait: Duration) -> Step {
             replay.brief()
         ),
     );
-    let after = op
-        .userinfo(&access_token, UserInfoCall::GetHeader)
-        .await?;
+    let after = op.userinfo(&access_token, UserInfoCall::GetHeader).await?;
     c.should(
         after.status != 200,
         "RFC 6749 4.1.2",
@@ -235,12 +231,18 @@ async fn code_reuse(op: &Op, c: &mut Checks, wait: Duration) -> Step {
 /// With `redirect_in_object`, the query carries an unregistered redirect_uri and the
 /// object the registered one, which takes precedence (OIDC Core 6.3.3).
 async fn request_object(op: &Op, c: &mut Checks, redirect_in_object: bool) -> Step {
-    if op.raw.get("request_object_signing_alg_values_supported").is_some()
+    if op
+        .raw
+        .get("request_object_signing_alg_values_supported")
+        .is_some()
         && !op.advertises("request_object_signing_alg_values_supported", "none")
     {
         return skip("request_object_signing_alg_values_supported does not list none");
     }
-    if op.raw.get("request_object_signing_alg_values_supported").is_none()
+    if op
+        .raw
+        .get("request_object_signing_alg_values_supported")
+        .is_none()
         && !op.flag("request_parameter_supported")
     {
         return skip("the provider advertises neither request_parameter_supported nor alg none");
@@ -329,7 +331,12 @@ async fn refresh(op: &Op, c: &mut Checks) -> Step {
         .map_err(|e| Halt::Error(format!("no token endpoint: {e}")))?
         .request_async(&op.http)
         .await
-        .map_err(|e| c.fail("OIDC Core 12.1", format!("the refresh request failed: {e:?}")))?;
+        .map_err(|e| {
+            c.fail(
+                "OIDC Core 12.1",
+                format!("the refresh request failed: {e:?}"),
+            )
+        })?;
     let new_tokens = Tokens {
         access_token: refreshed.access_token().secret().clone(),
         refresh_token: refreshed.refresh_token().map(|r| r.secret().clone()),
@@ -372,7 +379,10 @@ async fn refresh(op: &Op, c: &mut Checks) -> Step {
                 ),
             );
         }
-        None => c.note("RFC 6749 6", "no second client configured: cross-client use not tried"),
+        None => c.note(
+            "RFC 6749 6",
+            "no second client configured: cross-client use not tried",
+        ),
     }
     Ok(())
 }
