@@ -8,7 +8,7 @@ use crate::config::is_loopback_host;
 use crate::keys::Algorithm;
 use crate::random::{Random, identifier};
 use crate::secrets::hash_password;
-use crate::store::clients::{self, AccessTokenFormat, Client};
+use crate::store::clients::{self, AccessTokenFormat, Client, LogoutRevokes};
 use crate::store::users::{self, NewUser};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +59,11 @@ pub struct ClientSpec {
     pub access_token_ttl: Option<i64>,
     pub refresh_token_idle_ttl: Option<i64>,
     pub refresh_token_absolute_ttl: Option<i64>,
+    /// `session_tokens` (default) or `nothing`: what logging out does to the
+    /// client's tokens of the session.
+    pub logout_revokes: Option<String>,
+    /// Keep `offline_access` grants when a session ends.
+    pub keep_offline_tokens: bool,
 }
 
 /// Redirect URI registration rules (RFC 6749 §3.1.2, RFC 9700 §4.1.3,
@@ -184,6 +189,13 @@ pub async fn add_client(
             return invalid(format!("{name} must be at least one second"));
         }
     }
+    let logout_revokes = match spec.logout_revokes.as_deref() {
+        None => LogoutRevokes::SessionTokens,
+        Some(p) => match LogoutRevokes::parse(p) {
+            Some(p) => p,
+            None => return invalid(format!("logout_revokes {p} is not session_tokens or nothing")),
+        },
+    };
     let secret_hash = match &spec.secret {
         Some(s) => Some(hash_password(s, rng)?),
         None => None,
@@ -215,6 +227,8 @@ pub async fn add_client(
         refresh_token_absolute_ttl: spec.refresh_token_absolute_ttl,
         tokens_valid_after: 0,
         disabled: false,
+        logout_revokes,
+        keep_offline_tokens: spec.keep_offline_tokens,
     };
     clients::insert(db, &client).await?;
     Ok(client)

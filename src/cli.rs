@@ -44,6 +44,36 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Inspect and end SSO sessions (relying parties are notified).
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Back-Channel Logout notifications and their delivery.
+    #[command(subcommand)]
+    LogoutDeliveries(LogoutDeliveriesCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SessionCommand {
+    /// List sessions that have not ended.
+    List {
+        /// Only this user's sessions.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// End a session (by its sid) and notify its relying parties.
+    Revoke { sid: String },
+}
+
+#[derive(Subcommand)]
+pub enum LogoutDeliveriesCommand {
+    /// List notifications, newest first.
+    List {
+        /// Only pending, delivered or failed ones.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -59,7 +89,9 @@ pub enum ClientCommand {
 }
 
 #[derive(Args)]
-#[group(id = "kind", required = true, multiple = false, args = ["secret", "public"])]
+// A struct-level #[group] would make every field a member (so --id would
+// conflict with --secret); the group must hold exactly --secret and --public.
+#[command(group(clap::ArgGroup::new("kind").required(true).multiple(false).args(["secret", "public"])))]
 pub struct ClientAddArgs {
     #[arg(long)]
     pub id: String,
@@ -95,6 +127,13 @@ pub struct ClientAddArgs {
     pub backchannel_logout_uri: Option<String>,
     #[arg(long)]
     pub frontchannel_logout_uri: Option<String>,
+    /// What ending a session does to this client's tokens of it:
+    /// session_tokens (default: revoke them) or nothing.
+    #[arg(long)]
+    pub logout_revokes: Option<String>,
+    /// Keep offline_access tokens when a session ends.
+    #[arg(long)]
+    pub keep_offline_tokens: bool,
     /// Audience (RFC 8707 resource) the client may request; the first is the default `aud`.
     #[arg(long = "audience")]
     pub audiences: Vec<String>,
@@ -132,15 +171,45 @@ pub enum UserCommand {
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
-    /// List signing keys.
+    /// List signing keys and their state (next, current, retired, removed).
     List,
-    /// Replace the signing key of every algorithm with a new one.
-    Rotate,
+    /// Promote each algorithm's next key (now, or as soon as relying parties
+    /// can have seen it) and publish a new next key.
+    Rotate {
+        /// Only this algorithm (RS256, ES256 or EdDSA).
+        #[arg(long)]
+        alg: Option<String>,
+        /// Use the development master key of `serve --demo`.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Remove a key at once (compromise): it leaves the JWKS and its tokens
+    /// stop being accepted; if it was signing, the next key takes over.
+    Revoke {
+        kid: String,
+        /// Use the development master key of `serve --demo`.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Print a new random master key for SIGNOFF_MASTER_KEY.
+    GenerateMasterKey,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     init_tracing(&config);
+    // What needs a master key refuses before touching the database.
+    let config = match &cli.command {
+        Command::Keys(KeysCommand::GenerateMasterKey) => {
+            println!("{}", keys::MasterKeys::generate(&OsRandom));
+            return Ok(());
+        }
+        Command::Serve { demo }
+        | Command::Keys(KeysCommand::Rotate { demo, .. } | KeysCommand::Revoke { demo, .. }) => {
+            with_master_key(config, *demo)?
+        }
+        _ => config,
+    };
     let db = store::connect(&config.database_url)
         .await
         .with_context(|| format!("cannot open database {}", config.database_url))?;
@@ -170,6 +239,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 access_token_ttl: a.access_token_ttl.map(|d| d.as_secs() as i64),
                 refresh_token_idle_ttl: a.refresh_token_idle_ttl.map(|d| d.as_secs() as i64),
                 refresh_token_absolute_ttl: a.refresh_token_absolute_ttl.map(|d| d.as_secs() as i64),
+                logout_revokes: a.logout_revokes,
+                keep_offline_tokens: a.keep_offline_tokens,
             };
             let c = admin::add_client(&db, &rng, spec, now).await?;
             println!(
@@ -224,7 +295,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("user {username} added (sub {id})");
         }
         Command::User(UserCommand::LogoutEverywhere { username }) => {
-            if !crate::revoke::logout_everywhere(&db, &username, now).await? {
+            if !crate::revoke::logout_everywhere(&db, &rng, &username, now).await? {
                 bail!("no user {username}");
             }
             println!("user {username}: every session and token issued so far is void");
@@ -252,28 +323,128 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("user {username} disabled");
         }
-        Command::Keys(KeysCommand::List) => {
-            for k in store::keys::list_all(&db).await? {
-                let status = match (k.removed_at, k.retires_at) {
-                    (Some(_), _) => "removed",
-                    (None, Some(r)) if r <= now => "retired",
-                    _ if k.activates_at > now => "next",
-                    _ => "current",
-                };
-                println!(
-                    "{}\t{}\t{}\tactivates_at={}",
-                    k.kid, k.alg, status, k.activates_at
-                );
-            }
+        Command::Keys(command) => keys_command(&config, &db, command, now).await?,
+        Command::Session(SessionCommand::List { user }) => {
+            crate::session::admin::list_sessions(&db, user.as_deref(), now).await?
         }
-        Command::Keys(KeysCommand::Rotate) => {
-            for alg in Algorithm::ALL {
-                let kid = keys::rotate(&db, &rng, alg, now).await?;
-                println!("{alg}: new signing key {kid}");
-            }
+        Command::Session(SessionCommand::Revoke { sid }) => {
+            crate::session::admin::revoke_session(&db, &rng, &sid, now).await?
+        }
+        Command::LogoutDeliveries(LogoutDeliveriesCommand::List { status, limit }) => {
+            crate::session::admin::list_deliveries(&db, status.as_deref(), limit).await?
         }
     }
     Ok(())
+}
+
+async fn keys_command(
+    config: &Config,
+    db: &sea_orm::DatabaseConnection,
+    command: KeysCommand,
+    now: i64,
+) -> anyhow::Result<()> {
+    use crate::keys::rotation::{at, key_states};
+    match command {
+        KeysCommand::List => {
+            let all = store::keys::list_all(db).await?;
+            for (k, state) in all.iter().zip(key_states(&all, now)) {
+                let instant = |t: Option<i64>| t.map(at).unwrap_or_else(|| "-".into());
+                println!(
+                    "{}\t{}\t{}\tsigns_from={}\tretires_at={}\tremoved_at={}",
+                    k.kid,
+                    k.alg,
+                    state.as_str(),
+                    at(k.activates_at),
+                    instant(k.retires_at),
+                    instant(k.removed_at)
+                );
+            }
+        }
+        KeysCommand::Rotate { alg, .. } => {
+            let enabled = config.keys.enabled_algorithms();
+            let algs = match alg {
+                None => enabled.clone(),
+                Some(a) => {
+                    vec![Algorithm::parse(&a).with_context(|| format!("unknown algorithm {a}"))?]
+                }
+            };
+            let master_keys = keys::master_keys(&config.keys)?;
+            let lifecycle = lifecycle(config, db, &master_keys, &enabled).await?;
+            for alg in algs {
+                let rotated = lifecycle.rotate(db, alg, now).await?;
+                for change in &rotated.changes {
+                    tracing::info!(%change, "signing keys");
+                }
+                let when = if rotated.signs_from <= now {
+                    "now".to_owned()
+                } else {
+                    // Not yet published for a full JWKS cache lifetime.
+                    format!(
+                        "{} (once relying parties can have seen it)",
+                        at(rotated.signs_from)
+                    )
+                };
+                println!("{alg}: signs from {when} with key {}", rotated.promoted);
+            }
+        }
+        KeysCommand::Revoke { kid, .. } => {
+            let enabled = config.keys.enabled_algorithms();
+            let master_keys = keys::master_keys(&config.keys)?;
+            let lifecycle = lifecycle(config, db, &master_keys, &enabled).await?;
+            let revoked = lifecycle.revoke(db, &kid, now).await?;
+            println!(
+                "{}: key {kid} ({}) removed; running servers stop accepting its tokens within {}",
+                revoked.alg,
+                revoked.was.as_str(),
+                humantime::format_duration(config.keys.refresh_interval)
+            );
+            for change in revoked.changes.iter().skip(1) {
+                println!("  {change}");
+            }
+        }
+        KeysCommand::GenerateMasterKey => println!("{}", keys::MasterKeys::generate(&OsRandom)),
+    }
+    Ok(())
+}
+
+async fn lifecycle<'a>(
+    config: &Config,
+    db: &sea_orm::DatabaseConnection,
+    master_keys: &'a keys::MasterKeys,
+    enabled: &'a [Algorithm],
+) -> anyhow::Result<keys::Lifecycle<'a>> {
+    Ok(keys::Lifecycle {
+        master_keys,
+        rng: &OsRandom,
+        schedule: keys::Schedule::load(config, db).await?,
+        enabled,
+    })
+}
+
+/// `serve` and the key commands need a master key. Without one configured,
+/// only `--demo` goes on, with a development key kept in a file in the
+/// working directory (created on first use, reused on restart so the keys
+/// it sealed still open).
+fn with_master_key(mut config: Config, demo: bool) -> anyhow::Result<Config> {
+    if config.keys.has_master_key() {
+        return Ok(config);
+    }
+    if !demo {
+        keys::master_keys(&config.keys)?;
+    }
+    let path = std::path::PathBuf::from(keys::seal::DEV_MASTER_KEY_FILE);
+    keys::MasterKeys::load_or_create_dev(&path, &OsRandom)?;
+    let warning = format!(
+        "NO MASTER KEY CONFIGURED: signing keys are encrypted with the development key in {}. \
+         Anyone who can read that file and the database can forge tokens. \
+         Set SIGNOFF_MASTER_KEY for any real use.",
+        path.display()
+    );
+    let rule = "!".repeat(78);
+    eprintln!("\n{rule}\n  WARNING: {warning}\n{rule}\n");
+    tracing::warn!("{warning}");
+    config.keys.master_key_file = Some(path);
+    Ok(config)
 }
 
 fn init_tracing(config: &Config) {

@@ -3,7 +3,7 @@
 //! sets `[tokens] access_token_ttl`), then validated once at start.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
@@ -25,6 +25,7 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub sessions: SessionConfig,
     pub keys: KeyConfig,
+    pub logout: LogoutConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,11 +67,107 @@ pub struct SessionConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeyConfig {
-    /// `Cache-Control: max-age` of the JWKS document.
+    /// `Cache-Control: max-age` of the JWKS document. A new key is published
+    /// at least this long (plus `refresh_interval` and `clock_skew`) before
+    /// it signs.
     #[serde(with = "humantime_serde")]
     pub jwks_cache_ttl: Duration,
-    /// Algorithm of ID tokens for clients that do not choose one.
+    /// Algorithm of JWT access tokens, and of ID tokens for clients that do
+    /// not choose one.
     pub default_alg: String,
+    /// Algorithms with a key lifecycle: RS256 (required) and optionally
+    /// ES256 and EdDSA (Ed25519).
+    pub algorithms: Vec<String>,
+    /// How long each key signs before its successor takes over.
+    #[serde(with = "humantime_serde")]
+    pub rotate_every: Duration,
+    /// How often every instance re-reads the keys and runs the schedule: a
+    /// rotation or revocation made elsewhere is in effect here within this.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+    /// Largest disagreement tolerated between clocks (instances, relying
+    /// parties): added to publication and retention times.
+    #[serde(with = "humantime_serde")]
+    pub clock_skew: Duration,
+    /// Master keys sealing private signing keys at rest (AES-256-GCM): 32
+    /// random bytes in base64 each, comma-separated, the first seals and all
+    /// open. Also `SIGNOFF_MASTER_KEY`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key: Option<Secret>,
+    /// A file with the master keys, one a line. Also `SIGNOFF_MASTER_KEY_FILE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl KeyConfig {
+    /// The algorithms with a key lifecycle, in `Algorithm::ALL` order.
+    pub fn enabled_algorithms(&self) -> Vec<crate::keys::Algorithm> {
+        crate::keys::Algorithm::ALL
+            .into_iter()
+            .filter(|a| self.algorithms.iter().any(|s| s == a.as_str()))
+            .collect()
+    }
+
+    /// The least time a key is published before it signs.
+    pub fn publish_lead(&self) -> Duration {
+        self.jwks_cache_ttl + self.refresh_interval + self.clock_skew
+    }
+
+    pub fn has_master_key(&self) -> bool {
+        self.master_key.is_some() || self.master_key_file.is_some()
+    }
+}
+
+/// A configured secret: never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
+}
+
+/// Back-Channel Logout delivery (the outbox worker).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogoutConfig {
+    /// How often the worker looks for due notifications.
+    #[serde(with = "humantime_serde")]
+    pub worker_interval: Duration,
+    /// Time a relying party gets to answer one logout request.
+    #[serde(with = "humantime_serde")]
+    pub delivery_timeout: Duration,
+    /// Wait before the first retry; doubled after each failed attempt.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// Longest wait between two attempts.
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// Attempts before a notification is recorded as failed for good.
+    pub max_attempts: u32,
+    /// Delivered notifications are kept this long (for `signoff logout-deliveries list`).
+    #[serde(with = "humantime_serde")]
+    pub keep_delivered: Duration,
 }
 
 impl Default for Config {
@@ -83,6 +180,7 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             sessions: SessionConfig::default(),
             keys: KeyConfig::default(),
+            logout: LogoutConfig::default(),
         }
     }
 }
@@ -110,17 +208,40 @@ impl Default for SessionConfig {
     }
 }
 
+impl Default for LogoutConfig {
+    fn default() -> Self {
+        Self {
+            worker_interval: Duration::from_secs(1),
+            delivery_timeout: Duration::from_secs(5),
+            retry_base: Duration::from_secs(10),
+            retry_max: Duration::from_secs(3600),
+            max_attempts: 10,
+            keep_delivered: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
 impl Default for KeyConfig {
     fn default() -> Self {
         Self {
             jwks_cache_ttl: Duration::from_secs(3600),
             default_alg: "RS256".into(),
+            algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
+            rotate_every: Duration::from_secs(30 * 24 * 3600),
+            refresh_interval: Duration::from_secs(5),
+            clock_skew: Duration::from_secs(60),
+            master_key: None,
+            master_key_file: None,
         }
     }
 }
 
 /// Environment variables with the `SIGNOFF_` prefix that are not settings.
 const NOT_SETTINGS: &[&str] = &["config", "test_database_url"];
+
+/// Short environment names of `[keys]` settings: `SIGNOFF_MASTER_KEY` is
+/// `keys.master_key`.
+const KEY_ALIASES: &[&str] = &["master_key", "master_key_file"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -144,8 +265,16 @@ impl Config {
         }
         figment = figment.merge(
             Env::prefixed("SIGNOFF_")
-                .filter(|key| !NOT_SETTINGS.contains(&key.as_str().to_ascii_lowercase().as_str()))
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    !NOT_SETTINGS.contains(&key.as_str()) && !KEY_ALIASES.contains(&key.as_str())
+                })
                 .split("__"),
+        );
+        figment = figment.merge(
+            Env::prefixed("SIGNOFF_")
+                .filter(|key| KEY_ALIASES.contains(&key.as_str().to_ascii_lowercase().as_str()))
+                .map(|key| format!("keys.{}", key.as_str().to_ascii_lowercase()).into()),
         );
         let config: Config = figment.extract().map_err(Box::new)?;
         config.validate()?;
@@ -207,11 +336,68 @@ impl Config {
         if self.sessions.idle_ttl > self.sessions.absolute_ttl {
             return invalid("sessions.idle_ttl must not exceed sessions.absolute_ttl".into());
         }
-        if crate::keys::Algorithm::parse(&self.keys.default_alg).is_none() {
+        let l = &self.logout;
+        if l.worker_interval.is_zero() || l.delivery_timeout.is_zero() || l.retry_base.is_zero() {
+            return invalid(
+                "logout.worker_interval, logout.delivery_timeout and logout.retry_base must be positive"
+                    .into(),
+            );
+        }
+        if l.retry_base > l.retry_max {
+            return invalid("logout.retry_base must not exceed logout.retry_max".into());
+        }
+        if l.max_attempts == 0 {
+            return invalid("logout.max_attempts must be at least 1".into());
+        }
+        self.validate_keys()
+    }
+
+    fn validate_keys(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let k = &self.keys;
+        if crate::keys::Algorithm::parse(&k.default_alg).is_none() {
             return invalid(format!(
                 "keys.default_alg must be RS256, ES256 or EdDSA, got {}",
-                self.keys.default_alg
+                k.default_alg
             ));
+        }
+        for (i, alg) in k.algorithms.iter().enumerate() {
+            if crate::keys::Algorithm::parse(alg).is_none() {
+                return invalid(format!(
+                    "keys.algorithms: {alg} is not one of RS256, ES256, EdDSA"
+                ));
+            }
+            if k.algorithms[..i].contains(alg) {
+                return invalid(format!("keys.algorithms lists {alg} twice"));
+            }
+        }
+        // OpenID Core §15.1: RS256 is mandatory to implement.
+        if !k.algorithms.iter().any(|a| a == "RS256") {
+            return invalid("keys.algorithms must include RS256".into());
+        }
+        if !k.algorithms.contains(&k.default_alg) {
+            return invalid(format!(
+                "keys.default_alg {} must be one of keys.algorithms",
+                k.default_alg
+            ));
+        }
+        if k.refresh_interval < Duration::from_secs(1) {
+            return invalid("keys.refresh_interval must be at least one second".into());
+        }
+        if k.rotate_every <= k.publish_lead() {
+            return invalid(format!(
+                "keys.rotate_every ({}) must be longer than keys.jwks_cache_ttl + keys.refresh_interval + keys.clock_skew ({}): a new key is published that long before it signs",
+                humantime::format_duration(k.rotate_every),
+                humantime::format_duration(k.publish_lead())
+            ));
+        }
+        if k.master_key.is_some() && k.master_key_file.is_some() {
+            return invalid("set keys.master_key or keys.master_key_file, not both".into());
+        }
+        if let Some(list) = &k.master_key
+            && let Err(e) = crate::keys::MasterKeys::parse(list.expose())
+        {
+            return invalid(format!("keys.master_key: {e:#}"));
         }
         Ok(())
     }
@@ -271,5 +457,40 @@ mod tests {
         let mut config = Config::default();
         config.tokens.authorization_code_ttl = Duration::from_secs(3600);
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn key_settings_are_checked() {
+        let refused = |adjust: &dyn Fn(&mut KeyConfig)| {
+            let mut config = Config::default();
+            adjust(&mut config.keys);
+            config.validate().unwrap_err().to_string()
+        };
+        assert!(refused(&|k| k.algorithms = vec!["ES256".into()]).contains("RS256"));
+        assert!(
+            refused(&|k| k.algorithms = vec!["RS256".into(), "HS256".into()]).contains("HS256")
+        );
+        let lead = refused(&|k| k.rotate_every = Duration::from_secs(3600));
+        assert!(lead.contains("keys.rotate_every"), "{lead}");
+        assert!(refused(&|k| k.master_key = Some("short".into())).contains("keys.master_key"));
+        assert!(
+            refused(&|k| {
+                k.master_key =
+                    Some(crate::keys::MasterKeys::generate(&crate::random::OsRandom).into());
+                k.master_key_file = Some("keys.txt".into());
+            })
+            .contains("not both")
+        );
+        let mut config = Config::default();
+        config.keys.algorithms = vec!["RS256".into(), "EdDSA".into()];
+        config.keys.default_alg = "ES256".into();
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("keys.default_alg")
+        );
+        assert_eq!(format!("{:?}", Secret::from("hunter2")), "Secret(redacted)");
     }
 }

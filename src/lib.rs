@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod logout;
 pub mod maintenance;
 pub mod oidc;
 pub mod pages;
@@ -35,10 +36,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let background = maintenance::spawn(state.clone());
+    let logout_worker = logout::backchannel::spawn(state.clone());
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     background.abort();
+    logout_worker.abort();
     result
 }

@@ -1,26 +1,36 @@
-//! Background work of a running server: picking up keys rotated elsewhere and
-//! pruning expired rows. Every instance runs it; each step is idempotent.
+//! Background work of a running server: the signing key schedule, picking up
+//! keys rotated elsewhere, and pruning expired rows. Every instance runs it;
+//! each step is idempotent.
 
 use std::time::Duration;
 
+use crate::keys::{Lifecycle, Schedule};
 use crate::state::AppState;
 use crate::store::interactions;
 
-/// How often keys are re-read: a rotation done by the CLI or another
-/// instance reaches this one within this time.
-pub const KEY_REFRESH: Duration = Duration::from_secs(5);
+/// How often expired rows are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(KEY_REFRESH);
-        let mut rounds: u64 = 0;
+        // Start-up already brought the keys up to date: first tick after one
+        // period.
+        let period = state.config.keys.refresh_interval;
+        let mut key_tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        key_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut prune_tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_EVERY, PRUNE_EVERY);
         loop {
-            tick.tick().await;
-            rounds += 1;
-            if let Err(e) = state.keys.reload(&state.db).await {
-                tracing::warn!(error = format!("{e:#}"), "reloading signing keys failed");
+            tokio::select! {
+                _ = key_tick.tick() => {
+                    if let Err(e) = refresh_keys(&state).await {
+                        tracing::warn!(error = format!("{e:#}"), "signing key maintenance failed; retrying next round");
+                    }
+                    continue;
+                }
+                _ = prune_tick.tick() => {}
             }
-            if rounds % 12 == 0 {
+            {
                 match interactions::prune(&state.db, state.now()).await {
                     Ok(n) if n > 0 => tracing::debug!(pruned = n, "expired interactions removed"),
                     Ok(_) => {}
@@ -33,4 +43,25 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// One round of key maintenance, run by every instance every
+/// `keys.refresh_interval`: create successors and remove expired keys as
+/// scheduled (work another instance did first is skipped), then load the keys
+/// as the database has them, whoever changed them.
+pub async fn refresh_keys(state: &AppState) -> anyhow::Result<()> {
+    let enabled = state.config.keys.enabled_algorithms();
+    let lifecycle = Lifecycle {
+        master_keys: state.keys.master_keys(),
+        rng: state.rng.as_ref(),
+        schedule: Schedule::load(&state.config, &state.db).await?,
+        enabled: &enabled,
+    };
+    let changes = lifecycle.maintain(&state.db, state.now()).await;
+    // Reload even when this instance's part failed: others may have done it.
+    state.keys.reload(&state.db).await?;
+    for change in changes? {
+        tracing::info!(%change, "signing keys");
+    }
+    Ok(())
 }

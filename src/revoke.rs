@@ -3,9 +3,11 @@
 //! client row; every token and session check reads that row, so the effect
 //! is immediate on every instance, whoever made the change.
 
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
 
-use crate::store::{clients, sessions, users};
+use crate::random::Random;
+use crate::session::end::{EndReason, end_all_of_user};
+use crate::store::{clients, users};
 
 /// The watermark is one second past now: whole-second `iat`s issued in this
 /// very second, before the change, must not survive it.
@@ -13,13 +15,19 @@ fn watermark(now: i64) -> i64 {
     now + 1
 }
 
-/// Void every session and token of `username` issued so far.
-pub async fn logout_everywhere(db: &impl ConnectionTrait, username: &str, now: i64) -> Result<bool, DbErr> {
+/// Void every session and token of `username` issued so far. The sessions
+/// end through `session::end`, so their relying parties are notified.
+pub async fn logout_everywhere(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    rng: &dyn Random,
+    username: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
     let Some(user) = users::find_by_username(db, username).await? else {
         return Ok(false);
     };
     users::void_tokens_before(db, &user.id, watermark(now)).await?;
-    sessions::end_all_of_user(db, &user.id, now).await?;
+    end_all_of_user(db, rng, &user.id, EndReason::LogoutEverywhere, now).await?;
     tracing::info!(sub = %user.id, "user logged out everywhere");
     Ok(true)
 }

@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
-use crate::keys::{KeyStore, ensure_keys};
+use crate::keys::KeyStore;
 use crate::random::{OsRandom, Random};
 
 #[derive(Clone)]
@@ -32,15 +32,14 @@ impl Deref for AppState {
 
 impl AppState {
     /// Build the state over a migrated database, creating signing keys on
-    /// first start.
+    /// first start. Refuses without a master key (`keys.master_key`).
     pub async fn new(
         config: Config,
         db: DatabaseConnection,
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Random>,
     ) -> anyhow::Result<Self> {
-        ensure_keys(&db, rng.as_ref(), clock.now()).await?;
-        let keys = KeyStore::load(&db).await?;
+        let keys = crate::keys::start(&config, &db, rng.as_ref(), clock.now()).await?;
         Ok(AppState(Arc::new(Inner {
             config,
             db,

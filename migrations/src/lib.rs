@@ -10,6 +10,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_init;
 mod m20261121_000002_token_lifecycle;
+mod m20261121_000003_signing_keys;
+mod m20261121_000004_logout;
 
 pub struct Migrator;
 
@@ -19,6 +21,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_init::Migration),
             Box::new(m20261121_000002_token_lifecycle::Migration),
+            Box::new(m20261121_000003_signing_keys::Migration),
+            Box::new(m20261121_000004_logout::Migration),
         ]
     }
 }

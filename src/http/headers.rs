@@ -26,6 +26,27 @@ pub fn html_page(mut response: Response) -> Response {
     response
 }
 
+/// A hosted page that embeds exactly the given frames (Front-Channel
+/// Logout 1.0 §4: the signed-out page renders the RPs' logout URIs in
+/// iframes): the hosted-page headers, with `frame-src` allowing only those
+/// CSP source expressions.
+pub fn html_page_with_frames(response: Response, frame_sources: &[String]) -> Response {
+    let mut response = html_page(response);
+    if frame_sources.is_empty() {
+        return response;
+    }
+    let csp = format!(
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-src {}; frame-ancestors 'none'; base-uri 'none'",
+        frame_sources.join(" ")
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
 /// Token and user data (RFC 6749 §5.1, OpenID Core §5.3.2).
 pub fn no_store(mut response: Response) -> Response {
     let h = response.headers_mut();

@@ -6,8 +6,10 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::oidc::{authorize, discovery, introspection, jwks, revocation, token, userinfo};
-use crate::session::login;
+use crate::oidc::{
+    authorize, discovery, end_session, introspection, jwks, revocation, token, userinfo,
+};
+use crate::session::{account, login};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -39,7 +41,7 @@ pub fn router(state: AppState) -> Router {
             "/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
-        .layer(cors);
+        .layer(cors.clone());
     let pages = Router::new()
         .route(
             "/authorize",
@@ -50,6 +52,16 @@ pub fn router(state: AppState) -> Router {
             "/consent",
             get(authorize::consent::show).post(authorize::consent::submit),
         )
+        // RP-Initiated Logout 1.0 §2: the end_session_endpoint, GET and POST.
+        .route(
+            "/logout",
+            get(end_session::end_session).post(end_session::end_session),
+        )
+        .route("/logout/confirm", post(end_session::confirm))
+        .route("/account", get(account::show))
+        .route("/account/login", post(account::login))
+        .route("/account/sessions/end", post(account::end_one))
+        .route("/account/sessions/end-all", post(account::end_all))
         .route("/healthz", get(|| async { "ok" }));
     let routes = api
         .merge(pages)
@@ -58,7 +70,16 @@ pub fn router(state: AppState) -> Router {
     // An issuer with a path (https://example.com/auth) serves under that path.
     match state.config.issuer.path().trim_end_matches('/') {
         "" => routes,
-        prefix => Router::new().nest(prefix, routes),
+        // RFC 8414 §3.1: for an issuer with a path, the well-known segment
+        // goes between the host and that path.
+        prefix => Router::new()
+            .route(
+                &format!("/.well-known/oauth-authorization-server{prefix}"),
+                get(discovery::openid_configuration),
+            )
+            .layer(cors)
+            .with_state(state.clone())
+            .nest(prefix, routes),
     }
 }
 

@@ -93,7 +93,9 @@ impl MasterKeys {
     /// Decrypt a value made by [`MasterKeys::seal`] with any configured key.
     pub fn open(&self, sealed: &str, context: &[u8]) -> Result<Vec<u8>, SealError> {
         let body = sealed.strip_prefix(PREFIX).ok_or(SealError::Format)?;
-        let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| SealError::Format)?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| SealError::Format)?;
         if raw.len() < NONCE_LEN + TAG_LEN {
             return Err(SealError::Format);
         }
@@ -178,10 +180,7 @@ mod tests {
         let b = MasterKeys::generate(&OsRandom);
         let sealed = keys(&[&a]).seal(&OsRandom, b"private jwk", b"kid-1");
         assert!(!sealed.contains("private"));
-        assert_eq!(
-            keys(&[&a]).open(&sealed, b"kid-1").unwrap(),
-            b"private jwk"
-        );
+        assert_eq!(keys(&[&a]).open(&sealed, b"kid-1").unwrap(), b"private jwk");
         assert_eq!(
             keys(&[&a]).open(&sealed, b"kid-2"),
             Err(SealError::WrongKey)

@@ -53,6 +53,14 @@ pub fn metadata(state: &AppState) -> Value {
         "claims_locales_supported": ["en"],
         // RFC 9207 §3: the authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
+        // RP-Initiated Logout 1.0 §2.1.
+        "end_session_endpoint": c.endpoint("/logout"),
+        // Back-Channel Logout 1.0 §2.1: logout tokens always carry `sid`.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        // Front-Channel Logout 1.0 §3: the iframes always carry iss and sid.
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
     })
 }
 

@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
+pub mod end_session;
 pub mod introspection;
 pub mod jwks;
 pub mod revocation;

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -21,18 +21,35 @@ pub async fn userinfo(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match handle(&state, &method, &headers, &body).await {
+    let token = match bearer_token(&method, &headers, &body) {
+        Ok(Some(token)) => token,
+        Ok(None) => return credentials_required(),
+        Err(e) => return e.into_response(),
+    };
+    match handle(&state, &token).await {
         Ok(claims) => no_store(Json(claims).into_response()),
         Err(e) => e.into_response(),
     }
 }
 
-/// The bearer token of a request, from exactly one place (RFC 6750 §2).
+/// RFC 6750 §3.1: a request without any credentials gets a bare challenge,
+/// with no error code (it is not an error, just a request to authenticate).
+fn credentials_required() -> Response {
+    let mut response = StatusCode::UNAUTHORIZED.into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"signoff\""),
+    );
+    no_store(response)
+}
+
+/// The bearer token of a request, from exactly one place (RFC 6750 §2);
+/// `None` when the request carries none at all.
 pub fn bearer_token(
     method: &Method,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<String, OAuthError> {
+) -> Result<Option<String>, OAuthError> {
     let from_header = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(v) => {
@@ -64,24 +81,17 @@ pub fn bearer_token(
         (Some(_), Some(_)) => Err(OAuthError::InvalidRequest(
             "the access token was sent in more than one way".into(),
         )),
-        (Some(t), None) | (None, Some(t)) => Ok(t),
-        // RFC 6750 §3.1: no token at all is a plain challenge.
-        (None, None) => Err(OAuthError::InvalidToken(
-            "an access token is required".into(),
-        )),
+        (Some(t), None) | (None, Some(t)) => Ok(Some(t)),
+        (None, None) => Ok(None),
     }
 }
 
-async fn handle(
-    state: &AppState,
-    method: &Method,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<Value, OAuthError> {
-    let token = bearer_token(method, headers, body)?;
+async fn handle(state: &AppState, token: &str) -> Result<Value, OAuthError> {
     let invalid = || OAuthError::InvalidToken("the access token is invalid or expired".into());
     // Either format, every revocation strategy applied (tokens::validate).
-    let active = validate::access_token(state, &token).await?.ok_or_else(invalid)?;
+    let active = validate::access_token(state, token)
+        .await?
+        .ok_or_else(invalid)?;
     let user = active.user.ok_or_else(|| {
         OAuthError::InsufficientScope("the access token was not issued for a user".into())
     })?;

@@ -124,9 +124,17 @@ pub async fn submit(
             (a, None)
         }
         other => {
-            // A different user signs in: the old session of this browser ends.
+            // A different user signs in: the old session of this browser
+            // ends, like any logout (its relying parties are told).
             if let Some(old) = other
-                && let Err(e) = sessions::end(&state.db, &old.session.id, now).await
+                && let Err(e) = super::end::end_session(
+                    &state.db,
+                    state.rng.as_ref(),
+                    &old.session.id,
+                    super::end::EndReason::Replaced,
+                    now,
+                )
+                .await
             {
                 return flow::reject(&state, e.into());
             }

@@ -1,6 +1,10 @@
 //! The SSO session of the browser making a request, and the hosted login
 //! page that creates it.
 
+pub mod account;
+pub mod admin;
+pub mod csrf;
+pub mod end;
 pub mod login;
 
 use axum::http::HeaderMap;

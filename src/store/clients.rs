@@ -29,6 +29,32 @@ impl AccessTokenFormat {
     }
 }
 
+/// What ending an SSO session does to the tokens a client received in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutRevokes {
+    /// Revoke the session's grants for this client (access and refresh tokens).
+    SessionTokens,
+    /// Leave them: the client's tokens outlive the session.
+    Nothing,
+}
+
+impl LogoutRevokes {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LogoutRevokes::SessionTokens => "session_tokens",
+            LogoutRevokes::Nothing => "nothing",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "session_tokens" => Some(Self::SessionTokens),
+            "nothing" => Some(Self::Nothing),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Client {
     pub id: String,
@@ -58,6 +84,11 @@ pub struct Client {
     /// Tokens of this client issued before this instant are void.
     pub tokens_valid_after: i64,
     pub disabled: bool,
+    /// What logging out does to this client's tokens of the session.
+    pub logout_revokes: LogoutRevokes,
+    /// Grants with `offline_access` survive logout even under
+    /// `LogoutRevokes::SessionTokens`.
+    pub keep_offline_tokens: bool,
 }
 
 impl Client {
@@ -106,6 +137,9 @@ impl From<client::Model> for Client {
             refresh_token_absolute_ttl: m.refresh_token_absolute_ttl,
             tokens_valid_after: m.tokens_valid_after,
             disabled: m.disabled,
+            logout_revokes: LogoutRevokes::parse(&m.logout_revokes)
+                .unwrap_or(LogoutRevokes::SessionTokens),
+            keep_offline_tokens: m.keep_offline_tokens,
         }
     }
 }
@@ -150,6 +184,8 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm
         refresh_token_absolute_ttl: Set(c.refresh_token_absolute_ttl),
         tokens_valid_after: Set(c.tokens_valid_after),
         disabled: Set(c.disabled),
+        logout_revokes: Set(c.logout_revokes.as_str().into()),
+        keep_offline_tokens: Set(c.keep_offline_tokens),
     }
     .insert(db)
     .await?;

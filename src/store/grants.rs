@@ -63,6 +63,31 @@ pub async fn revoke_grant(
     Ok(())
 }
 
+/// Unrevoked grants made in an SSO session.
+pub async fn of_session(db: &impl ConnectionTrait, session_id: &str) -> Result<Vec<Grant>, DbErr> {
+    grant::Entity::find()
+        .filter(grant::Column::SessionId.eq(session_id))
+        .filter(grant::Column::RevokedAt.is_null())
+        .all(db)
+        .await
+}
+
+/// Let a grant outlive the session it was made in: its tokens no longer
+/// follow the session's state (see tokens::validate).
+pub async fn detach_from_session(db: &impl ConnectionTrait, grant_id: &str) -> Result<(), DbErr> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::SessionId, Expr::value(Option::<String>::None))
+        .filter(grant::Column::Id.eq(grant_id))
+        .exec(db)
+        .await?;
+    access_token::Entity::update_many()
+        .col_expr(access_token::Column::SessionId, Expr::value(Option::<String>::None))
+        .filter(access_token::Column::GrantId.eq(grant_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn insert_code(db: &impl ConnectionTrait, c: CodeRecord) -> Result<(), DbErr> {
     authorization_code::ActiveModel {
         code_hash: Set(c.code_hash),

@@ -8,6 +8,7 @@ pub mod entity;
 pub mod grants;
 pub mod interactions;
 pub mod keys;
+pub mod logout_outbox;
 pub mod revocations;
 pub mod sessions;
 pub mod users;

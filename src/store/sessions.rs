@@ -143,18 +143,19 @@ pub async fn end(db: &impl ConnectionTrait, id: &str, now: i64) -> Result<bool, 
     Ok(res.rows_affected == 1)
 }
 
-/// End every live session of a user; returns the ids that were ended.
-pub async fn end_all_of_user(db: &impl ConnectionTrait, user_id: &str, now: i64) -> Result<Vec<String>, DbErr> {
-    let live: Vec<String> = session::Entity::find()
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::EndedAt.is_null())
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
-    for id in &live {
-        end(db, id, now).await?;
+/// Sessions not yet ended (they may have run out of time; see
+/// `Session::is_active`), of one user or of everyone, most recent first.
+pub async fn not_ended(
+    db: &impl ConnectionTrait,
+    user_id: Option<&str>,
+) -> Result<Vec<Session>, DbErr> {
+    let mut query = session::Entity::find().filter(session::Column::EndedAt.is_null());
+    if let Some(user_id) = user_id {
+        query = query.filter(session::Column::UserId.eq(user_id));
     }
-    Ok(live)
+    query
+        .order_by_desc(session::Column::LastSeenAt)
+        .order_by_asc(session::Column::Id)
+        .all(db)
+        .await
 }

@@ -72,6 +72,15 @@ pub fn verify_hint(
 pub fn verify_any_audience(state: &crate::state::AppState, token: &str) -> Option<IdTokenHint> {
     let key = {
         let header = josekit::jwt::decode_header(token).ok()?;
+        // Our access tokens (at+jwt) and logout tokens (logout+jwt) are
+        // signed with the same keys but are not ID tokens.
+        if header
+            .claim("typ")
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| t != "JWT")
+        {
+            return None;
+        }
         let kid = header.claim("kid")?.as_str()?.to_owned();
         state.keys.by_kid(&kid)?
     };

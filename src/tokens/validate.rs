@@ -60,14 +60,18 @@ async fn owners_allow(state: &AppState, s: &Subject<'_>) -> Result<Option<(Clien
             _ => return Ok(None),
         },
     };
+    // The grant's current binding decides which session a token follows: a
+    // grant the client's logout policy keeps is detached from its session
+    // when the session ends (session::end).
+    let mut bound_session = s.session_id.map(str::to_owned);
     if let Some(gid) = s.grant_id {
         match grants::find_grant(&state.db, gid).await? {
-            Some(g) if g.revoked_at.is_none() => {}
+            Some(g) if g.revoked_at.is_none() => bound_session = g.session_id,
             _ => return Ok(None),
         }
     }
     // A token bound to a session dies with it (session state strategy).
-    if let Some(sid) = s.session_id {
+    if let Some(sid) = bound_session.as_deref() {
         match sessions::find(&state.db, sid).await? {
             Some(sess) if sess.ended_at.is_none() => {}
             _ => return Ok(None),

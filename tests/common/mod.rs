@@ -31,6 +31,8 @@ pub const SERVICE: &str = "service";
 pub const SERVICE_SECRET: &str = "service-secret-0123456789";
 pub const ALICE: &str = "alice";
 pub const ALICE_PASSWORD: &str = "correct horse battery";
+/// Master key sealing the test servers' signing keys (32 bytes, base64).
+pub const TEST_MASTER_KEY: &str = "c2lnbm9mZi10ZXN0LW1hc3Rlci1rZXktMzItYnl0ZXM=";
 
 pub struct TestServer {
     pub base: String,
@@ -98,6 +100,7 @@ impl TestServer {
             database_url: database_url(&dir).await,
             ..Config::default()
         };
+        config.keys.master_key = Some(TEST_MASTER_KEY.into());
         adjust(&mut config);
         config.validate().expect("valid test configuration");
         let db = signoff::store::connect(&config.database_url)
@@ -450,4 +453,81 @@ pub async fn assert_oauth_error(
     let body: serde_json::Value = response.json().await.expect("JSON error body");
     assert_eq!(body["error"], code, "unexpected error body {body}");
     body
+}
+
+/// The query parameters of a URL, by name (the last value wins).
+pub fn query_map(url: &Url) -> std::collections::HashMap<String, String> {
+    url.query_pairs().into_owned().collect()
+}
+
+/// Run an authorization request as alice in `browser` (signing in and
+/// approving consent when asked) and return the code it ends with.
+pub async fn code_in(browser: &Browser, server: &TestServer, auth_url: &str) -> String {
+    let landing = browser
+        .authorize(server, auth_url, ALICE, ALICE_PASSWORD)
+        .await;
+    landing
+        .param("code")
+        .unwrap_or_else(|| panic!("expected a code: {landing:?}"))
+}
+
+/// Redeem `code` with the RFC 7636 Appendix B verifier; `secret` of `None`
+/// authenticates as a public client (client_id in the body).
+pub async fn redeem(
+    server: &TestServer,
+    client_id: &str,
+    secret: Option<&str>,
+    code: &str,
+    redirect_uri: &str,
+) -> reqwest::Response {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", VERIFIER),
+    ];
+    match secret {
+        Some(secret) => server.token_request(client_id, secret, &form).await,
+        None => {
+            let mut form = form.to_vec();
+            form.push(("client_id", client_id));
+            server
+                .http
+                .post(server.url("/token"))
+                .form(&form)
+                .send()
+                .await
+                .expect("token request")
+        }
+    }
+}
+
+/// A successful token response as JSON.
+pub async fn token_json(response: reqwest::Response) -> serde_json::Value {
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.expect("JSON token response");
+    assert_eq!(status, StatusCode::OK, "token request failed: {body}");
+    body
+}
+
+/// The payload of a compact JWS, not verified (code_flow.rs checks
+/// signatures against the published JWKS).
+pub fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a compact JWS");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// GET /userinfo with `access_token` as a bearer token.
+pub async fn userinfo(server: &TestServer, access_token: &str) -> reqwest::Response {
+    server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .expect("userinfo request")
 }

@@ -149,7 +149,10 @@ pub async fn submit(
         Ok(false) => return expired(),
         Err(e) => return flow::reject(&state, e.into()),
     }
-    if form.get("decision") != Some("approve") {
+    // HTML §4.10.21.2: implicit submission (Enter) sends the first button,
+    // "approve"; a form sent without any button value is read the same way.
+    // Only an explicit other answer is a refusal.
+    if !matches!(form.get("decision"), None | Some("approve")) {
         // OpenID Core §3.1.2.6: the user said no.
         return flow::reject(
             &state,

@@ -77,10 +77,16 @@ pub async fn exchange(
         .await?
         .filter(|g| g.revoked_at.is_none())
         .ok_or_else(bad_code)?;
+    // "Log out everywhere" and "revoke every token of this client" void an
+    // authorization made before them, and so its code (RFC 6749 §4.1.3: the
+    // code must be valid): tokens minted from it now would carry a fresh iat.
+    if grant.created_at < client.tokens_valid_after {
+        return Err(bad_code());
+    }
     let user_id = grant.user_id.clone().ok_or_else(bad_code)?;
     let user = users::find(&txn, &user_id)
         .await?
-        .filter(|u| !u.disabled)
+        .filter(|u| !u.disabled && grant.created_at >= u.tokens_valid_after)
         .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))?;
     let audience = issue::audience(client, resource)?;
     let refresh_expires_at = issue::offers_refresh(client, &grant.scope)

@@ -126,7 +126,7 @@ async fn replayed(
         tracing::warn!(client_id = %client.id, "client presented another client's refresh token");
         return Err(bad_token());
     }
-    if let Some(response) = within_grace(state, &txn, presented, &row, now).await? {
+    if let Some(response) = within_grace(state, &txn, client, presented, &row, now).await? {
         tracing::info!(client_id = %client.id, grant_id = %row.grant_id, "refresh retried within the grace period; same successor returned");
         return Ok(response);
     }
@@ -148,6 +148,7 @@ async fn replayed(
 async fn within_grace(
     state: &AppState,
     txn: &DatabaseTransaction,
+    client: &Client,
     presented: &str,
     row: &RefreshTokenRecord,
     now: i64,
@@ -158,7 +159,13 @@ async fn within_grace(
     else {
         return Ok(None);
     };
-    if grace == 0 || row.revoked_at.is_some() || now - consumed_at > grace {
+    // The successor pair shares the consumed token's fate: nothing voided
+    // since the rotation ("revoke every token of this client") is handed out.
+    if grace == 0
+        || row.revoked_at.is_some()
+        || now - consumed_at > grace
+        || row.issued_at < client.tokens_valid_after
+    {
         return Ok(None);
     }
     let successor = grants::find_refresh_token(txn, successor_hash).await?;

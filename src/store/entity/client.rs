@@ -26,6 +26,8 @@ pub struct Model {
     pub refresh_token_absolute_ttl: Option<i64>,
     pub tokens_valid_after: i64,
     pub disabled: bool,
+    pub logout_revokes: String,
+    pub keep_offline_tokens: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,6 +6,7 @@ pub mod client;
 pub mod consent;
 pub mod grant;
 pub mod interaction;
+pub mod logout_outbox;
 pub mod refresh_token;
 pub mod revoked_jti;
 pub mod session;

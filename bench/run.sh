@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# Side-by-side load bench in one run: node oidc-provider (the shared peer, in-memory), Signoff on SQLite (WAL) and
+# Signoff on PostgreSQL, plus the machine's RSA-2048 signing ceiling. See bench/README.md.
+# Usage (from anywhere):  bench/run.sh
+#   smoke:                DURATION=2s RUNS=1 BATCH=2000 SMOKE=1 bench/run.sh
+# Knobs (env): DURATION=10s RUNS=3 CONNECTIONS=32 BATCH=30000 FLOW_CONNECTIONS=8 REFRESH_CONNECTIONS=32
+#   TARGETS="node sqlite postgres" SPEED_SECONDS=10 SMOKE=0 PG_URL=postgres://postgres@127.0.0.1:5432
+#   NODE_PORT=4100 SQLITE_PORT=4200 PG_PORT=4300 SHARED_BENCH=/work/shared/bench SIGNOFF_BIN=(built here)
+# Writes bench/results/<date>.md (or smoke-<date>.md) and the raw per-run JSON next to it (<same name>.raw.jsonl).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+bench=$repo/bench
+DURATION=${DURATION:-10s} RUNS=${RUNS:-3} CONNECTIONS=${CONNECTIONS:-32} BATCH=${BATCH:-30000}
+FLOW_CONNECTIONS=${FLOW_CONNECTIONS:-8} REFRESH_CONNECTIONS=${REFRESH_CONNECTIONS:-32}
+TARGETS=${TARGETS:-node sqlite postgres} SPEED_SECONDS=${SPEED_SECONDS:-10} SMOKE=${SMOKE:-0}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+NODE_PORT=${NODE_PORT:-4100} SQLITE_PORT=${SQLITE_PORT:-4200} PG_PORT=${PG_PORT:-4300}
+SHARED_BENCH=${SHARED_BENCH:-/work/shared/bench}
+SECS=${DURATION%s}
+command_line="DURATION=$DURATION RUNS=$RUNS CONNECTIONS=$CONNECTIONS BATCH=$BATCH FLOW_CONNECTIONS=$FLOW_CONNECTIONS \
+REFRESH_CONNECTIONS=$REFRESH_CONNECTIONS TARGETS=\"$TARGETS\" SPEED_SECONDS=$SPEED_SECONDS SMOKE=$SMOKE bench/run.sh"
+
+# The bench sets every Signoff setting itself; settings from the caller's shell would make runs incomparable.
+while read -r v; do unset "$v"; done < <(compgen -e | grep '^SIGNOFF_' || true)
+
+OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
+for tool in "$OHA" node npm jq curl openssl psql; do
+  command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
+done
+for f in revoke-batch.mjs authcode-flow.mjs peers/node-oidc-provider/server.mjs; do
+  [ -f "$SHARED_BENCH/$f" ] || { echo "missing $SHARED_BENCH/$f (set SHARED_BENCH)" >&2; exit 1; }
+done
+
+log() { printf '[%s] %s\n' "$(date -u +%T)" "$*" >&2; }
+tmp=$(mktemp -d)
+pids=() pg_db=""
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  [ -z "$pg_db" ] || psql "$PG_URL/postgres" -qc "drop database if exists $pg_db with (force)" >/dev/null 2>&1 || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+stop() { # stop PID: a process this script started
+  kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true
+  local keep=() p; for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; pids=("${keep[@]}")
+}
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_for() { # wait_for URL PID LOGFILE
+  for _ in $(seq 300); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || { echo "server exited, log:" >&2; tail -20 "$3" >&2; return 1; }
+    sleep 0.2
+  done
+  echo "timeout waiting for $1" >&2; return 1
+}
+
+# ---- output files ---------------------------------------------------------------------------------------------
+mkdir -p "$bench/results"
+stem=$(date -u +%F); [ "$SMOKE" = 1 ] && stem="smoke-$stem"
+[ -e "$bench/results/$stem.md" ] && stem="$stem-$(date -u +%H%M)"
+out=$bench/results/$stem.md raw=$bench/results/$stem.raw.jsonl
+: >"$raw"
+notes=$tmp/notes; : >"$notes"
+note() { printf -- '- %s\n' "$*" >>"$notes"; }
+
+# ---- build ----------------------------------------------------------------------------------------------------
+if [ -z "${SIGNOFF_BIN:-}" ]; then
+  log "cargo build --release --bin signoff"
+  (cd "$repo" && nice -n 10 cargo build --release --bin signoff)
+  SIGNOFF_BIN=$repo/target/release/signoff
+fi
+
+# ---- node peer (a copy: the shared folder is read-only) -------------------------------------------------------
+peer=$tmp/node-peer
+if [[ " $TARGETS " == *" node "* ]]; then
+  cp -r "$SHARED_BENCH/peers/node-oidc-provider/." "$peer"
+  # Same rotation policy as Signoff: oidc-provider rotates a confidential client's refresh token only after 70%
+  # of its lifetime by default; the refresh row must measure rotation on both sides.
+  sed -i 's|^  pkce: { required: () => false },$|&\n  rotateRefreshToken: true, // added by bench/run.sh|' "$peer/server.mjs"
+  grep -q 'rotateRefreshToken: true' "$peer/server.mjs" || { echo "could not enable rotateRefreshToken in the peer" >&2; exit 1; }
+  log "npm ci (node peer)"
+  (cd "$peer" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+# ---- machine facts --------------------------------------------------------------------------------------------
+ver() { "$@" 2>/dev/null | head -1 || echo unknown; }
+facts=$tmp/facts
+{
+  echo "- **Machine**: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"
+  echo "- **Load average at start**: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- **Versions**: $(ver "$OHA" --version), node $(node --version), oidc-provider $( [ -d "$peer/node_modules" ] && node -p "require('$peer/node_modules/oidc-provider/package.json').version" || echo '-'), $(ver openssl version), $(ver rustc --version), PostgreSQL server $(psql "$PG_URL/postgres" -tAc 'show server_version' 2>/dev/null || echo unreachable), libsqlite3-sys $(grep -A1 '^name = "libsqlite3-sys"' "$repo/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p') (bundled SQLite)"
+  echo "- **Signoff**: \`$SIGNOFF_BIN\`, commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown), $(git -C "$repo" status --porcelain 2>/dev/null | wc -l) changed/untracked files in the working tree"
+  echo "- **Shared helpers** ($SHARED_BENCH): $(cd "$SHARED_BENCH" && sha256sum revoke-batch.mjs authcode-flow.mjs peers/node-oidc-provider/server.mjs | awk '{printf "%s %s, ", $2, substr($1,1,12)}' | sed 's/, $//') (sha256)"
+} >"$facts"
+
+# ---- RSA-2048 signing ceiling -----------------------------------------------------------------------------------
+log "openssl speed -multi 2 rsa2048"
+openssl speed -seconds "$SPEED_SECONDS" -multi 2 rsa2048 >"$tmp/speed.txt" 2>/dev/null
+rsa_sign=$(awk '/^rsa +2048 +bits/ {s=$(NF-1)} END {print s}' "$tmp/speed.txt")
+rsa_verify=$(awk '/^rsa +2048 +bits/ {s=$NF} END {print s}' "$tmp/speed.txt")
+jq -nc --arg out "$(cat "$tmp/speed.txt")" '{target:"machine",row:"openssl speed -multi 2 rsa2048",run:1,tool:"openssl",result:$out}' >>"$raw"
+
+# ---- measurement helpers --------------------------------------------------------------------------------------
+# Each row appends "row<TAB>rps<TAB>p50<TAB>p99<TAB>errors<TAB>per-run" to $tmp/<target>.rows.
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+emit() { # emit TARGET ROW RPS... P50... P99... ERRORS PER_RUN
+  printf '%s\t%.0f\t%.2f\t%.2f\t%s\t%s\n' "$2" "$(median <<<"$3")" "$(median <<<"$4")" "$(median <<<"$5")" "$6" "$7" >>"$tmp/$1.rows"
+}
+skip_row() { printf '%s\t-\t-\t-\t%s\t-\n' "$2" "$3" >>"$tmp/$1.rows"; }
+oha_row() { # oha_row TARGET ROW oha-args...   RUNS oha runs of DURATION with CONNECTIONS keep-alive connections
+  local target=$1 name=$2; shift 2
+  log "$target: $name"
+  rm -f "$tmp"/run*.json
+  for i in $(seq "$RUNS"); do
+    "$OHA" --no-tui --output-format json -w -z "${SECS}s" -c "$CONNECTIONS" "$@" >"$tmp/run$i.json"
+    jq -c --arg t "$target" --arg r "$name" --argjson i "$i" --arg args "$*" \
+      '{target:$t,row:$r,run:$i,tool:"oha",args:$args,result:.}' "$tmp/run$i.json" >>"$raw"
+  done
+  local s; s=$(jq -s '{rps: map(.summary.requestsPerSec), p50: map(.latencyPercentiles.p50 * 1000), p99: map(.latencyPercentiles.p99 * 1000),
+    errs: (map((.statusCodeDistribution | to_entries | map(select(.key | test("^2") | not)) | map(.value) | add // 0)
+               + (.errorDistribution | to_entries | map(.value) | add // 0)) | add),
+    detail: (map(.statusCodeDistribution + .errorDistribution) | reduce .[] as $d ({}; reduce ($d | to_entries[]) as $e (.; .[$e.key] += $e.value)))}' "$tmp"/run*.json)
+  local errs; errs=$(jq -r 'if .errs == 0 then "0" else "\(.errs) \(.detail | with_entries(select(.key | test("^2") | not)) | tojson)" end' <<<"$s")
+  emit "$target" "$name" "$(jq -r '.rps[]' <<<"$s")" "$(jq -r '.p50[]' <<<"$s")" "$(jq -r '.p99[]' <<<"$s")" "$errs" \
+    "${PER_RUN_PREFIX:-}$(jq -r '.rps | map(. * 10 | round / 10) | join(" / ")' <<<"$s")"
+  LAST_RPS=$(jq -r '.rps[]' <<<"$s" | median)
+}
+node_row() { # node_row TARGET ROW SCRIPT RPSFIELD   (env for the helper is set by the caller)
+  local target=$1 name=$2 script=$3 field=$4
+  log "$target: $name"
+  : >"$tmp/node.jsonl"
+  for i in $(seq "$RUNS"); do
+    # A crashed helper (e.g. the provider refused to mint) counts as one error instead of ending the whole bench.
+    node "$script" >"$tmp/one.json" 2>"$tmp/one.err" ||
+      jq -nc --arg e "$(tail -c 300 "$tmp/one.err")" '{errors: 1, first_error: ("helper failed: " + $e)}' >"$tmp/one.json"
+    tail -1 "$tmp/one.json" | tee -a "$tmp/node.jsonl" |
+      jq -c --arg t "$target" --arg r "$name" --argjson i "$i" '{target:$t,row:$r,run:$i,tool:"node",result:.}' >>"$raw"
+  done
+  local s; s=$(jq -s '.' "$tmp/node.jsonl")
+  local errs; errs=$(jq -r 'map(.errors) | add | tostring' <<<"$s")
+  [ "$errs" != 0 ] && errs="$errs $(jq -c 'map(.first_error // .status)' <<<"$s")"
+  emit "$target" "$name" "$(jq -r ".[].$field // empty" <<<"$s")" "$(jq -r '.[].p50_ms // empty' <<<"$s")" "$(jq -r '.[].p99_ms // empty' <<<"$s")" "$errs" \
+    "$(jq -r "map(.$field) | join(\" / \")" <<<"$s")"
+  LAST_JSON=$s
+}
+jwt_alg() { # header alg of a JWT, empty for anything else
+  local h=${1%%.*}; [[ $1 == *.*.* ]] || return 0
+  h=$(tr '_-' '/+' <<<"$h"); while (( ${#h} % 4 )); do h+='='; done
+  base64 -d <<<"$h" 2>/dev/null | jq -r '.alg // empty' 2>/dev/null || true
+}
+mint() { # mint CLIENT SECRET TOKEN_EP [resource]  -> access token (fails the run if the provider refuses)
+  curl -fsS -u "$1:$2" -d grant_type=client_credentials ${4:+-d "resource=$4"} "$3" | jq -er .access_token
+}
+
+# bench_rows TARGET ISSUER JWT_CLIENT: every row except the ES256 one, against a running server that signs RS256.
+bench_rows() {
+  local t=$1 issuer=$2 jwt_client=$3 conf
+  conf=$(curl -fsS "$issuer/.well-known/openid-configuration")
+  local token_ep jwks intro revoke
+  token_ep=$(jq -er .token_endpoint <<<"$conf") jwks=$(jq -er .jwks_uri <<<"$conf")
+  intro=$(jq -er .introspection_endpoint <<<"$conf") revoke=$(jq -er .revocation_endpoint <<<"$conf")
+  local form=(-m POST -T application/x-www-form-urlencoded -a bench-client:bench-secret)
+  local jform=(-m POST -T application/x-www-form-urlencoded -a "$jwt_client:bench-secret")
+
+  oha_row "$t" "GET discovery" "$issuer/.well-known/openid-configuration"
+  oha_row "$t" "GET jwks_uri" "$jwks"
+
+  local at; at=$(mint bench-client bench-secret "$token_ep")
+  [ -z "$(jwt_alg "$at")" ] || note "WARNING $t: the \"opaque\" client_credentials token is a JWT ($(jwt_alg "$at"))."
+  oha_row "$t" "client_credentials, opaque" "${form[@]}" -d grant_type=client_credentials "$token_ep"
+  local q=$(( ${LAST_RPS%.*} / 2 )); (( q > 0 )) || q=1
+  PER_RUN_PREFIX="q=$q: " oha_row "$t" "client_credentials, opaque, at ½ peak (oha -q)" -q "$q" --latency-correction \
+    "${form[@]}" -d grant_type=client_credentials "$token_ep"
+
+  local jwt; jwt=$(mint "$jwt_client" bench-secret "$token_ep" urn:bench:api)
+  [ "$(jwt_alg "$jwt")" = RS256 ] || note "WARNING $t: the RS256 row's token has alg '$(jwt_alg "$jwt")'."
+  oha_row "$t" "client_credentials, JWT RS256" "${jform[@]}" -d "grant_type=client_credentials&resource=urn%3Abench%3Aapi" "$token_ep"
+  RS256_RPS[$t]=$LAST_RPS
+
+  # Introspection of one valid token, minted right before its rows and checked before and after.
+  at=$(mint bench-client bench-secret "$token_ep")
+  oha_row "$t" "introspection, opaque token" "${form[@]}" -d "token=$at" "$intro"
+  q=$(( ${LAST_RPS%.*} / 2 )); (( q > 0 )) || q=1
+  PER_RUN_PREFIX="q=$q: " oha_row "$t" "introspection, opaque token, at ½ peak (oha -q)" -q "$q" --latency-correction \
+    "${form[@]}" -d "token=$at" "$intro"
+  local active; active=$(curl -fsS -u bench-client:bench-secret -d "token=$at" "$intro" | jq -r .active)
+  [ "$active" = true ] || note "WARNING $t: the introspected opaque token reported active=$active after its rows."
+
+  jwt=$(mint "$jwt_client" bench-secret "$token_ep" urn:bench:api)
+  local probe; probe=$(curl -sS -u "$jwt_client:bench-secret" -d "token=$jwt" "$intro")
+  if [ "$(jq -r .active <<<"$probe" 2>/dev/null)" = true ]; then
+    oha_row "$t" "introspection, JWT access token (RS256)" "${jform[@]}" -d "token=$jwt" "$intro"
+    active=$(curl -fsS -u "$jwt_client:bench-secret" -d "token=$jwt" "$intro" | jq -r .active)
+    [ "$active" = true ] || note "WARNING $t: the introspected JWT reported active=$active after its row."
+  else
+    skip_row "$t" "introspection, JWT access token (RS256)" "not supported: $(jq -c . <<<"$probe" 2>/dev/null | cut -c1-120 || echo "$probe")"
+  fi
+
+  oha_row "$t" "revocation, unknown token" "${form[@]}" \
+    -d "token=unknown-$RANDOM$RANDOM&token_type_hint=access_token" "$revoke"
+
+  if [ "$BATCH" != 0 ]; then
+    ISSUER=$issuer CLIENT_ID=bench-client CLIENT_SECRET=bench-secret BATCH=$BATCH CONNECTIONS=$CONNECTIONS \
+      node_row "$t" "revocation batch ($BATCH pre-minted, each once)" "$SHARED_BENCH/revoke-batch.mjs" rps
+    local bad; bad=$(jq '[.[] | select((.sample_active_before | split("/") | .[0] != .[1]) or (.sample_active_after | startswith("0/") | not))] | length' <<<"$LAST_JSON")
+    [ "$bad" = 0 ] || note "WARNING $t: revocation batch: in $bad run(s) sampled tokens were not active before or still active after."
+  fi
+
+  ISSUER=$issuer CLIENT_ID=bench-client CLIENT_SECRET=bench-secret USERNAME=alice PASSWORD=alice-password \
+    REDIRECT_URI=http://127.0.0.1:9999/cb DURATION=$SECS CONNECTIONS=$REFRESH_CONNECTIONS \
+    node_row "$t" "refresh_token grant, rotating chains" "$bench/refresh-chain.mjs" rps
+  local unrotated; unrotated=$(jq '[.[] | (.status["200"] // 0) - .rotated] | add' <<<"$LAST_JSON")
+  [ "$unrotated" = 0 ] || note "WARNING $t: $unrotated successful refreshes returned no new refresh token (no rotation)."
+
+  ISSUER=$issuer CLIENT_ID=bench-client CLIENT_SECRET=bench-secret USERNAME=alice PASSWORD=alice-password \
+    REDIRECT_URI=http://127.0.0.1:9999/cb DURATION=$SECS CONNECTIONS=$FLOW_CONNECTIONS \
+    node_row "$t" "authorization_code flow (flows/s)" "$SHARED_BENCH/authcode-flow.mjs" flows_per_s
+  note "$t: authorization_code flow: $(jq -r 'map(.http_requests / ([.flows + .errors, 1] | max)) | add / length * 10 | round / 10' <<<"$LAST_JSON") HTTP requests per flow (token call included)."
+}
+
+es256_row() { # es256_row TARGET ISSUER CLIENT
+  local token_ep; token_ep=$(curl -fsS "$2/.well-known/openid-configuration" | jq -er .token_endpoint)
+  local jwt; jwt=$(mint "$3" bench-secret "$token_ep" urn:bench:api:es256)
+  [ "$(jwt_alg "$jwt")" = ES256 ] || note "WARNING $1: the ES256 row's token has alg '$(jwt_alg "$jwt")'."
+  oha_row "$1" "client_credentials, JWT ES256" -m POST -T application/x-www-form-urlencoded -a "$3:bench-secret" \
+    -d "grant_type=client_credentials&resource=urn%3Abench%3Aapi%3Aes256" "$token_ep"
+}
+
+# ---- targets --------------------------------------------------------------------------------------------------
+declare -A RS256_RPS
+run_node() {
+  port_free "$NODE_PORT" || { echo "port $NODE_PORT is in use" >&2; exit 1; }
+  (cd "$peer" && NODE_ENV=production PORT=$NODE_PORT exec node server.mjs) >"$tmp/node.log" 2>&1 &
+  local pid=$!; pids+=("$pid")
+  local issuer=http://127.0.0.1:$NODE_PORT
+  wait_for "$issuer/.well-known/openid-configuration" "$pid" "$tmp/node.log"
+  bench_rows node "$issuer" bench-client
+  es256_row node "$issuer" bench-client
+  stop "$pid"
+  local errs; errs=$(grep -c server_error "$tmp/node.log" || true)
+  [ "$errs" = 0 ] || note "node: $errs server_error lines in the peer's log."
+}
+
+signoff() { "$SIGNOFF_BIN" "$@"; }
+# Signing keys are sealed under a master key in newer builds (docs/keys.md); older builds reject the unknown
+# setting. Probe once with `signoff migrate` and keep whatever this build accepts.
+master_key_env() {
+  export SIGNOFF_MASTER_KEY; SIGNOFF_MASTER_KEY=$(openssl rand -base64 32)
+  if ! signoff migrate >"$tmp/migrate.log" 2>&1; then
+    if grep -qi 'master' "$tmp/migrate.log" && grep -qi 'unknown' "$tmp/migrate.log"; then
+      unset SIGNOFF_MASTER_KEY; signoff migrate >"$tmp/migrate.log" 2>&1 || { cat "$tmp/migrate.log" >&2; return 1; }
+    else
+      cat "$tmp/migrate.log" >&2; return 1
+    fi
+  fi
+}
+start_signoff() { # start_signoff TARGET ALG   -> SIGNOFF_PID
+  # The binary itself, not the `signoff` function: $! must be the server's pid.
+  SIGNOFF_KEYS__DEFAULT_ALG=$2 "$SIGNOFF_BIN" serve >>"$tmp/$1.log" 2>&1 &
+  SIGNOFF_PID=$!; pids+=("$SIGNOFF_PID")
+  wait_for "$SIGNOFF_ISSUER/.well-known/openid-configuration" "$SIGNOFF_PID" "$tmp/$1.log"
+}
+run_signoff() { # run_signoff TARGET DATABASE_URL PORT
+  local t=$1 port=$3
+  port_free "$port" || { echo "port $port is in use" >&2; exit 1; }
+  export SIGNOFF_DATABASE_URL=$2 SIGNOFF_BIND=127.0.0.1:$port SIGNOFF_ISSUER=http://127.0.0.1:$port SIGNOFF_LOG=warn
+  master_key_env
+  local common=(--secret bench-secret --redirect-uri http://127.0.0.1:9999/cb --grant-type authorization_code
+    --grant-type refresh_token --grant-type client_credentials --scope openid --scope profile --scope offline_access
+    --scope api:read --audience urn:bench:api --audience urn:bench:api:es256)
+  signoff client add --id bench-client "${common[@]}" --access-token-format opaque >/dev/null
+  signoff client add --id bench-jwt "${common[@]}" --access-token-format jwt >/dev/null
+  printf '%s' alice-password | signoff user add --username alice --password-stdin >/dev/null
+  # JWT access tokens are signed with the global keys.default_alg: RS256 for every row but one, then a restart.
+  start_signoff "$t" RS256
+  bench_rows "$t" "$SIGNOFF_ISSUER" bench-jwt
+  stop "$SIGNOFF_PID"
+  start_signoff "$t" ES256
+  es256_row "$t" "$SIGNOFF_ISSUER" bench-jwt
+  stop "$SIGNOFF_PID"
+  local n; n=$(grep -cE ' (WARN|ERROR) ' "$tmp/$t.log" || true)
+  if [ "$n" != 0 ]; then
+    note "$t: $n WARN/ERROR lines in Signoff's log (SIGNOFF_LOG=warn), most frequent:"
+    grep -E ' (WARN|ERROR) ' "$tmp/$t.log" | sed -E 's/^[^ ]+ +//; s/\x1b\[[0-9;]*m//g' | cut -c1-160 | sort | uniq -c | sort -rn | head -5 |
+      sed 's/^/    - /' >>"$notes"
+  fi
+  unset SIGNOFF_DATABASE_URL SIGNOFF_BIND SIGNOFF_ISSUER SIGNOFF_LOG SIGNOFF_MASTER_KEY
+}
+
+for t in $TARGETS; do
+  case $t in
+    node) run_node ;;
+    sqlite)
+      mkdir -p "$tmp/sqlite"
+      run_signoff sqlite "sqlite://$tmp/sqlite/signoff.db?mode=rwc" "$SQLITE_PORT"
+      [ -e "$tmp/sqlite/signoff.db-wal" ] && note "sqlite: journal in WAL mode (signoff.db-wal present)." ;;
+    postgres)
+      pg_db=signoff_bench_$(openssl rand -hex 4)
+      psql "$PG_URL/postgres" -v ON_ERROR_STOP=1 -qc "create database $pg_db" >/dev/null
+      run_signoff postgres "$PG_URL/$pg_db" "$PG_PORT"
+      psql "$PG_URL/postgres" -qc "drop database $pg_db with (force)" >/dev/null && pg_db="" ;;
+    *) echo "unknown target $t (node, sqlite, postgres)" >&2; exit 1 ;;
+  esac
+done
+
+# ---- report ---------------------------------------------------------------------------------------------------
+rows=("GET discovery" "GET jwks_uri" "client_credentials, opaque" "client_credentials, JWT RS256"
+  "client_credentials, JWT ES256" "introspection, opaque token" "introspection, JWT access token (RS256)"
+  "revocation, unknown token" "revocation batch ($BATCH pre-minted, each once)" "refresh_token grant, rotating chains"
+  "authorization_code flow (flows/s)" "client_credentials, opaque, at ½ peak (oha -q)"
+  "introspection, opaque token, at ½ peak (oha -q)")
+cell() { # cell TARGET ROW -> "rps | p50 / p99 | errors"
+  awk -F'\t' -v r="$2" '$1 == r { printf "%s | %s / %s | %s", $2, $3, $4, $5; found=1 } END { if (!found) printf "- | - | -" }' \
+    "$tmp/$1.rows" 2>/dev/null || printf -- '- | - | -'
+}
+{
+  echo "# Signoff vs node-oidc-provider: load bench, $(date -u +%F)"
+  echo
+  if [ "$SMOKE" = 1 ]; then
+    echo "> **Smoke run, machine busy, not for comparison.** Other builds shared the 2 cores; this run only shows that"
+    echo "> \`bench/run.sh\` works end to end."
+    echo
+  fi
+  echo "- **Command**: \`$command_line\` ($(date -u +%FT%TZ) end)"
+  cat "$facts"
+  echo "- **Load average at end**: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- **Method**: $CONNECTIONS keep-alive connections, ${SECS}s × $RUNS runs per row, medians; errors = non-2xx +"
+  echo "  transport errors summed over runs. Targets run one after another, each alone on the machine. Setup: bench/README.md."
+  echo "- **Raw JSON**: \`$stem.raw.jsonl\` (one line per run: target, row, tool, oha/helper output)."
+  echo
+  echo "## Results"
+  echo
+  printf '| row |'; for t in $TARGETS; do printf ' %s req/s | %s p50 / p99 ms | %s errors |' "$t" "$t" "$t"; done; echo
+  printf '|---|'; for _ in $TARGETS; do printf -- '---:|---:|---|'; done; echo
+  for r in "${rows[@]}"; do
+    printf '| %s |' "$r"; for t in $TARGETS; do printf ' %s |' "$(cell "$t" "$r")"; done; echo
+  done
+  echo
+  echo "## RSA-2048 signing ceiling (\`openssl speed -seconds $SPEED_SECONDS -multi 2 rsa2048\`, same run)"
+  echo
+  echo "| sign/s (2 processes) | verify/s (2 processes) |"
+  echo "|---:|---:|"
+  echo "| $rsa_sign | $rsa_verify |"
+  echo
+  echo "| target | client_credentials JWT RS256 req/s | ÷ RSA-2048 sign/s ceiling |"
+  echo "|---|---:|---:|"
+  for t in $TARGETS; do
+    [ -n "${RS256_RPS[$t]:-}" ] && printf '| %s | %.0f | %.0f%% |\n' "$t" "${RS256_RPS[$t]}" "$(jq -n "${RS256_RPS[$t]} / $rsa_sign * 100")"
+  done
+  echo
+  echo "## Per target (req/s of every run)"
+  for t in $TARGETS; do
+    echo; echo "### $t"; echo
+    echo "| row | req/s | p50 ms | p99 ms | errors | req/s per run |"
+    echo "|---|---:|---:|---:|---|---|"
+    awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$tmp/$t.rows"
+  done
+  echo
+  echo "## Checks and notes"
+  echo
+  if [ -s "$notes" ]; then cat "$notes"; else echo "- none"; fi
+} >"$out"
+log "wrote $out and $raw"
+cat "$out"

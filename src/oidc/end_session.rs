@@ -1,0 +1,338 @@
+//! RP-Initiated Logout 1.0: the end_session_endpoint (§2), the confirmation
+//! the OP asks for (§2), and the redirection back to the RP (§3). A request
+//! that fails validation (§4) ends nothing and is never redirected.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use url::Url;
+
+use crate::error::OAuthError;
+use crate::http::cookies;
+use crate::http::extract::{Form, Params, QueryOrForm};
+use crate::logout::frontchannel;
+use crate::pages;
+use crate::session::end::{EndReason, end_session as end_sso_session};
+use crate::session::{self, ActiveSession, csrf};
+use crate::state::AppState;
+use crate::store::clients::{self, Client};
+use crate::tokens::id_token::{self, IdTokenHint};
+
+/// A validated logout request.
+pub struct LogoutRequest {
+    /// The RP, from `client_id` or the hint's audience.
+    pub client: Option<Client>,
+    pub hint: Option<IdTokenHint>,
+    /// Kept to carry through the confirmation form.
+    raw_hint: Option<String>,
+    /// Registered for `client` (checked).
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+    pub logout_hint: Option<String>,
+    pub ui_locales: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+struct ConfirmPage<'a> {
+    action: &'a str,
+    username: Option<&'a str>,
+    client_id: Option<&'a str>,
+    csrf_token: &'a str,
+    fields: Vec<(&'static str, &'a str)>,
+}
+
+fn invalid(message: &str) -> Response {
+    pages::error(
+        StatusCode::BAD_REQUEST,
+        "Sign-out request not accepted",
+        message,
+        Some("invalid_request"),
+    )
+}
+
+/// RP-Initiated Logout 1.0 §2 parameters, checked per §2-4. Errors are
+/// pages: §4 forbids redirecting a request that failed validation.
+pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest, Response> {
+    if let Err(e) = params.reject_duplicates() {
+        return Err(invalid(
+            e.description().unwrap_or("a parameter was repeated"),
+        ));
+    }
+    let raw_hint = params.get("id_token_hint").map(str::to_owned);
+    // §2: the OP MUST validate that it issued the hint; an expired one is
+    // fine (it is a hint about a session, not a credential).
+    let hint = match &raw_hint {
+        None => None,
+        Some(raw) => match id_token::verify_any_audience(state, raw) {
+            Some(h) => Some(h),
+            None => {
+                tracing::info!("end_session with an id_token_hint we did not issue");
+                return Err(invalid(
+                    "The ID token sent with this sign-out request was not issued by this service.",
+                ));
+            }
+        },
+    };
+    let client = match params.get("client_id") {
+        Some(id) => {
+            let Some(client) = clients::find(&state.db, id).await.map_err(internal)? else {
+                return Err(invalid(
+                    "The application that sent you here is not registered with this service.",
+                ));
+            };
+            // §2: with both, client_id MUST match the client the ID token was
+            // issued to.
+            if let Some(h) = &hint
+                && !h.aud.iter().any(|a| a == &client.id)
+            {
+                tracing::info!(client_id = %client.id, "end_session hint issued to another client");
+                return Err(invalid(
+                    "The ID token sent with this sign-out request belongs to another application.",
+                ));
+            }
+            Some(client)
+        }
+        // Our ID tokens have one audience: the client.
+        None => match hint.as_ref().map(|h| h.aud.as_slice()) {
+            Some([aud]) => match clients::find(&state.db, aud).await.map_err(internal)? {
+                Some(c) => Some(c),
+                None => {
+                    return Err(invalid(
+                        "The application this ID token was issued to is no longer registered.",
+                    ));
+                }
+            },
+            _ => None,
+        },
+    };
+    let post_logout_redirect_uri = match params.get("post_logout_redirect_uri") {
+        None => None,
+        Some(uri) => {
+            // §3: only to a URI registered for the identified RP, compared
+            // as a simple string; without a known RP there is nothing to
+            // compare with.
+            let registered = client
+                .as_ref()
+                .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
+            if !registered {
+                tracing::info!(
+                    client_id = client.as_ref().map(|c| c.id.as_str()),
+                    "end_session with an unregistered post_logout_redirect_uri"
+                );
+                return Err(invalid(
+                    "The application asked to send you to an address it has not registered.",
+                ));
+            }
+            Some(uri.to_owned())
+        }
+    };
+    Ok(LogoutRequest {
+        client,
+        hint,
+        raw_hint,
+        post_logout_redirect_uri,
+        state: params.get("state").map(str::to_owned),
+        logout_hint: params.get("logout_hint").map(str::to_owned),
+        ui_locales: params.get("ui_locales").map(str::to_owned),
+    })
+}
+
+fn internal(e: sea_orm::DbErr) -> Response {
+    OAuthError::from(e).log();
+    pages::error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The sign-in service hit an internal error.",
+        None,
+    )
+}
+
+impl LogoutRequest {
+    /// §3: the registered URI with `state` added, unchanged, when sent.
+    pub fn continue_to(&self) -> Option<Url> {
+        let mut url = Url::parse(self.post_logout_redirect_uri.as_deref()?).ok()?;
+        if let Some(s) = &self.state {
+            url.query_pairs_mut().append_pair("state", s);
+        }
+        Some(url)
+    }
+
+    /// §2: the OP MUST ask unless the hint shows this very session of this
+    /// user asking; even then we ask unless the RP is first-party.
+    fn may_skip_confirmation(&self, active: &ActiveSession) -> bool {
+        let (Some(hint), Some(client)) = (&self.hint, &self.client) else {
+            return false;
+        };
+        let same_session = hint.sub == active.user.id
+            && hint
+                .sid
+                .as_deref()
+                .is_none_or(|sid| sid == active.session.id);
+        let same_user = self
+            .logout_hint
+            .as_deref()
+            .is_none_or(|h| h == active.user.username || h == active.user.id);
+        client.first_party && same_session && same_user
+    }
+
+    /// The parameters to carry through the confirmation form.
+    fn fields(&self) -> Vec<(&'static str, &str)> {
+        let mut fields: Vec<(&'static str, &str)> = [
+            ("id_token_hint", &self.raw_hint),
+            ("post_logout_redirect_uri", &self.post_logout_redirect_uri),
+            ("state", &self.state),
+            ("logout_hint", &self.logout_hint),
+            ("ui_locales", &self.ui_locales),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.as_deref().map(|v| (name, v)))
+        .collect();
+        if let Some(c) = &self.client {
+            fields.push(("client_id", c.id.as_str()));
+        }
+        fields
+    }
+}
+
+/// `GET|POST /logout` (§2: both methods are supported).
+pub async fn end_session(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    params: Result<QueryOrForm, OAuthError>,
+) -> Response {
+    let params = match params {
+        Ok(QueryOrForm(p)) => p,
+        Err(e) => return invalid(e.description().unwrap_or("The request could not be read.")),
+    };
+    let request = match validate(&state, &params).await {
+        Ok(r) => r,
+        Err(page) => return page,
+    };
+    let active = match session::current(&state, &headers).await {
+        Ok(a) => a,
+        Err(e) => return internal_any(e),
+    };
+    match active {
+        Some(active) if request.may_skip_confirmation(&active) => {
+            log_out(&state, Some(active), &request).await
+        }
+        Some(active) => confirm_page(&state, &headers, Some(&active), &request),
+        // A cross-site POST carries no SameSite=Lax session cookie, so the
+        // browser may well have a session we cannot see: ask, and the
+        // same-site confirmation will show it.
+        None if method == Method::POST && cookies::read(&headers, cookies::SESSION).is_none() => {
+            confirm_page(&state, &headers, None, &request)
+        }
+        // Nothing to end: go on as after a logout.
+        None => log_out(&state, None, &request).await,
+    }
+}
+
+/// `POST /logout/confirm`: the user's answer on the confirmation page.
+pub async fn confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form, OAuthError>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return invalid("The form could not be read.");
+    };
+    if !csrf::verify(&headers, form.get("csrf_token")) {
+        tracing::warn!("logout confirmation with a bad CSRF token");
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            "Sign-out expired",
+            "This sign-out page is no longer valid. Go back to the application and sign out again.",
+            None,
+        );
+    }
+    let request = match validate(&state, &form).await {
+        Ok(r) => r,
+        Err(page) => return page,
+    };
+    if form.get("decision") != Some("logout") {
+        return frontchannel::still_signed_in();
+    }
+    let active = match session::current(&state, &headers).await {
+        Ok(a) => a,
+        Err(e) => return internal_any(e),
+    };
+    log_out(&state, active, &request).await
+}
+
+fn internal_any(e: anyhow::Error) -> Response {
+    OAuthError::Internal(e).log();
+    pages::error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The sign-in service hit an internal error.",
+        None,
+    )
+}
+
+fn confirm_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    active: Option<&ActiveSession>,
+    request: &LogoutRequest,
+) -> Response {
+    let (token, set_cookie) = csrf::token(state, headers);
+    let action = state.config.endpoint("/logout/confirm");
+    let mut response = pages::render(
+        StatusCode::OK,
+        &ConfirmPage {
+            action: &action,
+            username: active.map(|a| a.user.username.as_str()),
+            client_id: request.client.as_ref().map(|c| c.id.as_str()),
+            csrf_token: &token,
+            fields: request.fields(),
+        },
+    );
+    if let Some(c) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+/// End the browser's session (if any), clear its cookie, and finish with
+/// front-channel iframes and the §3 redirect or the signed-out page.
+/// Back-channel notifications were queued by `end_sso_session`; their
+/// delivery never delays this response.
+async fn log_out(
+    state: &AppState,
+    active: Option<ActiveSession>,
+    request: &LogoutRequest,
+) -> Response {
+    let ended = match active {
+        None => None,
+        Some(a) => {
+            let result = end_sso_session(
+                &state.db,
+                state.rng.as_ref(),
+                &a.session.id,
+                EndReason::RpInitiated,
+                state.now(),
+            )
+            .await;
+            match result {
+                Ok(e) => e,
+                Err(e) => return internal(e),
+            }
+        }
+    };
+    tracing::info!(
+        client_id = request.client.as_ref().map(|c| c.id.as_str()),
+        sid = ended.as_ref().map(|e| e.session.id.as_str()),
+        redirect = request.post_logout_redirect_uri.is_some(),
+        "rp-initiated logout"
+    );
+    let mut response = frontchannel::signed_out(state, ended.as_slice(), request.continue_to());
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set(&state.config, cookies::SESSION, "", Some(0)),
+    );
+    response
+}

@@ -1,0 +1,376 @@
+//! The hosted account page (`/account`): the signed-in user's active
+//! sessions (device, IP, last seen, applications), each of which can be
+//! ended, or all at once. Ending goes through `session::end`, like
+//! RP-initiated logout, so relying parties are notified. Without a session
+//! the page offers its own sign-in form. Every form is CSRF-protected
+//! (`session::csrf`).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use askama::Template;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::end::{EndReason, EndedSession, end_all_of_user, end_session};
+use super::{ActiveSession, csrf, user_agent};
+use crate::error::OAuthError;
+use crate::http::cookies;
+use crate::http::extract::Form;
+use crate::logout::frontchannel;
+use crate::pages;
+use crate::random::{identifier, secret_token};
+use crate::secrets::{dummy_password_hash, token_hash, verify_password};
+use crate::state::AppState;
+use crate::store::sessions::{self, Session};
+use crate::store::users::{self, User};
+
+const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
+
+/// One row of the session list.
+struct SessionRow {
+    sid: String,
+    device: String,
+    ip: String,
+    signed_in: String,
+    last_seen: String,
+    apps: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    login_action: String,
+    end_action: String,
+    end_all_action: String,
+    csrf_token: &'a str,
+    /// `None`: not signed in, show the sign-in form.
+    username: Option<&'a str>,
+    sessions: Vec<SessionRow>,
+    entered_username: &'a str,
+    error: Option<&'a str>,
+}
+
+fn timestamp(t: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
+    humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .replace('T', " ")
+        .replace('Z', " UTC")
+}
+
+fn internal(e: impl Into<anyhow::Error>) -> Response {
+    OAuthError::Internal(e.into()).log();
+    pages::error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The account page hit an internal error.",
+        None,
+    )
+}
+
+fn expired() -> Response {
+    pages::error(
+        StatusCode::BAD_REQUEST,
+        "Page expired",
+        "This page is no longer valid. Open your account page again.",
+        None,
+    )
+}
+
+fn to_account(state: &AppState) -> Response {
+    Redirect::to(&state.config.endpoint("/account")).into_response()
+}
+
+fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(c) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+fn render(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    username: Option<&str>,
+    sessions: Vec<SessionRow>,
+    entered_username: &str,
+    error: Option<&str>,
+) -> Response {
+    let (token, set_cookie) = csrf::token(state, headers);
+    let page = AccountPage {
+        login_action: state.config.endpoint("/account/login"),
+        end_action: state.config.endpoint("/account/sessions/end"),
+        end_all_action: state.config.endpoint("/account/sessions/end-all"),
+        csrf_token: &token,
+        username,
+        sessions,
+        entered_username,
+        error,
+    };
+    with_cookie(pages::render(status, &page), set_cookie)
+}
+
+/// The user's sessions that still count, the current one first.
+async fn session_rows(
+    state: &AppState,
+    active: &ActiveSession,
+) -> Result<Vec<SessionRow>, sea_orm::DbErr> {
+    let now = state.now();
+    let mut rows = Vec::new();
+    let live = sessions::not_ended(&state.db, Some(&active.user.id)).await?;
+    for s in live
+        .iter()
+        .filter(|s| s.is_active(now) && s.created_at >= active.user.tokens_valid_after)
+    {
+        let apps = sessions::clients(&state.db, &s.id).await?;
+        rows.push(SessionRow {
+            sid: s.id.clone(),
+            device: s
+                .user_agent
+                .clone()
+                .unwrap_or_else(|| "Unknown device".into()),
+            ip: s.ip.clone().unwrap_or_else(|| "unknown".into()),
+            signed_in: timestamp(s.auth_time),
+            last_seen: timestamp(s.last_seen_at),
+            apps: if apps.is_empty() {
+                "none yet".into()
+            } else {
+                apps.join(", ")
+            },
+            current: s.id == active.session.id,
+        });
+    }
+    rows.sort_by_key(|r| !r.current);
+    Ok(rows)
+}
+
+/// `GET /account`.
+pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let active = match super::current(&state, &headers).await {
+        Ok(a) => a,
+        Err(e) => return internal(e),
+    };
+    let Some(active) = active else {
+        return render(&state, &headers, StatusCode::OK, None, Vec::new(), "", None);
+    };
+    // Sliding sessions: using the account page is activity.
+    let idle = state.config.sessions.idle_ttl.as_secs() as i64;
+    if let Err(e) = sessions::touch(&state.db, &active.session, state.now(), idle).await {
+        return internal(e);
+    }
+    match session_rows(&state, &active).await {
+        Ok(rows) => render(
+            &state,
+            &headers,
+            StatusCode::OK,
+            Some(&active.user.username),
+            rows,
+            "",
+            None,
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+/// `POST /account/login`: the account page's own sign-in.
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    form: Result<Form, OAuthError>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return expired();
+    };
+    // Login CSRF: a third party must not sign this browser in to its account.
+    if !csrf::verify(&headers, form.get("csrf_token")) {
+        tracing::warn!("account sign-in with a bad CSRF token");
+        return expired();
+    }
+    let username = form.get("username").unwrap_or("").trim();
+    let password = form.get("password").unwrap_or("");
+    let user = match users::find_by_username(&state.db, username).await {
+        Ok(u) => u,
+        Err(e) => return internal(e),
+    };
+    // Same work and same answer for unknown users as for a wrong password.
+    let stored = user
+        .as_ref()
+        .map_or(dummy_password_hash(), |u| u.password_hash.as_str());
+    let password_ok = verify_password(password, stored);
+    let user = match user {
+        Some(u) if password_ok && !u.disabled => u,
+        _ => {
+            tracing::info!("failed account sign-in");
+            return render(
+                &state,
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                None,
+                Vec::new(),
+                username,
+                Some(BAD_CREDENTIALS),
+            );
+        }
+    };
+    match sign_in(&state, &headers, peer, &user).await {
+        Ok(cookie) => with_cookie(to_account(&state), cookie),
+        Err(e) => internal(e),
+    }
+}
+
+/// Start a session for `user` in this browser, ending another user's session
+/// there first. Returns the cookie to set, if a new session was made.
+async fn sign_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: std::net::SocketAddr,
+    user: &User,
+) -> Result<Option<HeaderValue>, sea_orm::DbErr> {
+    let now = state.now();
+    let existing = super::current(state, headers)
+        .await
+        .map_err(|e| sea_orm::DbErr::Custom(format!("{e:#}")))?;
+    match existing {
+        Some(a) if a.user.id == user.id => return Ok(None),
+        Some(a) => {
+            end_session(
+                &state.db,
+                state.rng.as_ref(),
+                &a.session.id,
+                EndReason::Replaced,
+                now,
+            )
+            .await?;
+        }
+        None => {}
+    }
+    let cookie = secret_token(state.rng.as_ref());
+    let ip = peer.ip().to_string();
+    let cfg = &state.config.sessions;
+    let session: Session = sessions::insert(
+        &state.db,
+        sessions::NewSession {
+            id: &identifier(state.rng.as_ref()),
+            cookie_hash: &token_hash(&cookie),
+            user_id: &user.id,
+            amr: "pwd",
+            now,
+            idle_ttl: cfg.idle_ttl.as_secs() as i64,
+            absolute_ttl: cfg.absolute_ttl.as_secs() as i64,
+            user_agent: user_agent(headers),
+            ip: Some(&ip),
+        },
+    )
+    .await?;
+    tracing::info!(sid = %session.id, "signed in on the account page");
+    Ok(Some(cookies::set(
+        &state.config,
+        cookies::SESSION,
+        &cookie,
+        Some(cfg.absolute_ttl.as_secs() as i64),
+    )))
+}
+
+/// The signed-in user behind a CSRF-checked account form.
+async fn authorized(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &crate::http::extract::Params,
+) -> Result<ActiveSession, Response> {
+    if !csrf::verify(headers, form.get("csrf_token")) {
+        tracing::warn!("account form with a bad CSRF token");
+        return Err(expired());
+    }
+    match super::current(state, headers).await {
+        Ok(Some(a)) => Ok(a),
+        Ok(None) => Err(to_account(state)),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// The end of signing out this browser: clear the cookie and load the
+/// front-channel iframes of every session that ended.
+fn signed_out(state: &AppState, ended: &[EndedSession]) -> Response {
+    let mut response = frontchannel::signed_out(state, ended, None);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set(&state.config, cookies::SESSION, "", Some(0)),
+    );
+    response
+}
+
+/// `POST /account/sessions/end`: end one of the user's sessions.
+pub async fn end_one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form, OAuthError>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return expired();
+    };
+    let active = match authorized(&state, &headers, &form).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Some(sid) = form.get("sid") else {
+        return expired();
+    };
+    // Only the user's own sessions; another user's sid is "not found".
+    match sessions::find(&state.db, sid).await {
+        Ok(Some(s)) if s.user_id == active.user.id => {}
+        Ok(_) => {
+            return pages::error(
+                StatusCode::NOT_FOUND,
+                "No such session",
+                "That session does not exist or has already ended.",
+                None,
+            );
+        }
+        Err(e) => return internal(e),
+    }
+    let ended = end_session(
+        &state.db,
+        state.rng.as_ref(),
+        sid,
+        EndReason::Account,
+        state.now(),
+    )
+    .await;
+    match ended {
+        Ok(ended) if sid == active.session.id => signed_out(&state, ended.as_slice()),
+        Ok(_) => to_account(&state),
+        Err(e) => internal(e),
+    }
+}
+
+/// `POST /account/sessions/end-all`: end every session of the user, this
+/// one included.
+pub async fn end_all(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form, OAuthError>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return expired();
+    };
+    let active = match authorized(&state, &headers, &form).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let ended = end_all_of_user(
+        &state.db,
+        state.rng.as_ref(),
+        &active.user.id,
+        EndReason::Account,
+        state.now(),
+    )
+    .await;
+    match ended {
+        Ok(ended) => signed_out(&state, &ended),
+        Err(e) => internal(e),
+    }
+}

@@ -1,0 +1,410 @@
+//! Refresh token rotation and reuse detection (RFC 9700 §4.14.2), the grace
+//! period for concurrent refreshes, sliding and absolute expiry, and a
+//! property-style run of the family state machine against a model.
+
+mod common;
+mod lifecycle;
+
+use std::time::Duration;
+
+use common::*;
+use lifecycle::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use signoff::admin::ClientSpec;
+use signoff::clock::Clock;
+
+/// The default `tokens.refresh_reuse_grace`.
+const GRACE: i64 = 10;
+
+async fn refresh_ok(server: &TestServer, token: &str) -> Value {
+    token_json(refresh(server, JWT_APP, JWT_APP_SECRET, token).await).await
+}
+
+async fn refresh_refused(server: &TestServer, token: &str) {
+    assert_oauth_error(
+        refresh(server, JWT_APP, JWT_APP_SECRET, token).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+}
+
+/// Fire `n` refreshes with the same token at once, each on its own task.
+async fn concurrent_refreshes(
+    server: &TestServer,
+    token: &str,
+    n: usize,
+) -> Vec<(StatusCode, Value)> {
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let http = server.http.clone();
+        let url = server.url("/token");
+        let token = token.to_owned();
+        let start = start.clone();
+        tasks.spawn(async move {
+            start.wait().await;
+            let response = http
+                .post(url)
+                .basic_auth(JWT_APP, Some(JWT_APP_SECRET))
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
+                .send()
+                .await
+                .expect("refresh request");
+            let status = response.status();
+            (status, response.json::<Value>().await.expect("a JSON body"))
+        });
+    }
+    tasks.join_all().await
+}
+
+#[tokio::test]
+async fn reuse_after_the_grace_period_revokes_the_whole_family() {
+    let server = lifecycle_server().await;
+    let login = jwt_login(&server).await;
+    let r0 = login.refresh_token();
+    let first = refresh_ok(&server, &r0).await;
+    server.clock.advance(GRACE + 1);
+    let second = refresh_ok(&server, &text(&first, "refresh_token")).await;
+    let newest = text(&second, "refresh_token");
+    assert_active(&server, &newest).await;
+    // An attacker (or a confused client) replays the oldest token.
+    server.clock.advance(GRACE + 1);
+    refresh_refused(&server, &r0).await;
+    // The legitimate holder's newest token is dead too, and every access
+    // token of the family with it.
+    refresh_refused(&server, &newest).await;
+    assert_inactive(&server, &newest).await;
+    for tokens in [&login.tokens, &first, &second] {
+        assert_inactive(&server, &text(tokens, "access_token")).await;
+    }
+}
+
+#[tokio::test]
+async fn reuse_of_an_opaque_family_revokes_its_opaque_access_tokens() {
+    let server = lifecycle_server().await;
+    let login = opaque_login(&server).await;
+    let next =
+        token_json(refresh(&server, FIRST, FIRST_SECRET, &login.refresh_token()).await).await;
+    server.clock.advance(GRACE + 1);
+    assert_oauth_error(
+        refresh(&server, FIRST, FIRST_SECRET, &login.refresh_token()).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    assert_inactive(&server, &text(&next, "access_token")).await;
+    assert_inactive(&server, &login.access_token()).await;
+    assert_oauth_error(
+        refresh(&server, FIRST, FIRST_SECRET, &text(&next, "refresh_token")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+}
+
+// Several worker threads: the refreshes really run in parallel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_refreshes_within_the_grace_period_share_one_successor() {
+    let server = lifecycle_server().await;
+    let login = jwt_login(&server).await;
+    let results = concurrent_refreshes(&server, &login.refresh_token(), 20).await;
+    for (status, body) in &results {
+        assert!(!status.is_server_error(), "{status}: {body}");
+        assert_eq!(*status, StatusCode::OK, "{body}");
+    }
+    // One successor family: every caller got the very same pair.
+    let successor = text(&results[0].1, "refresh_token");
+    let access = text(&results[0].1, "access_token");
+    for (_, body) in &results {
+        assert_eq!(text(body, "refresh_token"), successor);
+        assert_eq!(text(body, "access_token"), access);
+    }
+    assert_ne!(successor, login.refresh_token());
+    // Nothing was revoked: the original access token, the shared one and
+    // the successor are all good, and the successor rotates normally.
+    assert_active(&server, &login.access_token()).await;
+    assert_active(&server, &access).await;
+    assert_active(&server, &successor).await;
+    let next = refresh_ok(&server, &successor).await;
+    assert_active(&server, &text(&next, "access_token")).await;
+    assert_active(&server, &text(&next, "refresh_token")).await;
+}
+
+// Several worker threads: the refreshes really run in parallel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_refreshes_without_grace_period_look_like_theft() {
+    let server = lifecycle_server_with(|c| c.tokens.refresh_reuse_grace = Duration::ZERO).await;
+    let login = jwt_login(&server).await;
+    let results = concurrent_refreshes(&server, &login.refresh_token(), 20).await;
+    let winners: Vec<&Value> = results
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for (status, body) in &results {
+        assert!(!status.is_server_error(), "{status}: {body}");
+        if *status != StatusCode::OK {
+            assert_eq!(*status, StatusCode::BAD_REQUEST);
+            assert_eq!(body["error"], "invalid_grant", "{body}");
+        }
+    }
+    // With no grace period the server cannot tell a racing tab from a thief:
+    // each loser presented a consumed token, which is reuse (RFC 9700
+    // §4.14.2), so the family is revoked and even the winner's fresh tokens
+    // are dead. Clients that refresh concurrently need the grace period.
+    let winner = winners[0];
+    refresh_refused(&server, &text(winner, "refresh_token")).await;
+    assert_inactive(&server, &text(winner, "access_token")).await;
+    assert_inactive(&server, &login.access_token()).await;
+}
+
+#[tokio::test]
+async fn grace_period_lasts_exactly_its_duration() {
+    let server = lifecycle_server().await;
+    let login = jwt_login(&server).await;
+    let first = refresh_ok(&server, &login.refresh_token()).await;
+    server.clock.advance(GRACE);
+    // Still within the grace period: the same pair again.
+    let again = refresh_ok(&server, &login.refresh_token()).await;
+    assert_eq!(again["refresh_token"], first["refresh_token"]);
+    assert_eq!(again["access_token"], first["access_token"]);
+    server.clock.advance(1);
+    refresh_refused(&server, &login.refresh_token()).await;
+    refresh_refused(&server, &text(&first, "refresh_token")).await;
+}
+
+#[tokio::test]
+async fn grace_period_ends_once_the_successor_has_been_used() {
+    let server = lifecycle_server().await;
+    let login = jwt_login(&server).await;
+    let first = refresh_ok(&server, &login.refresh_token()).await;
+    let second = refresh_ok(&server, &text(&first, "refresh_token")).await;
+    // Within seconds, but the successor was already rotated: whoever holds
+    // the old token is not the party that moved on, so this is reuse.
+    refresh_refused(&server, &login.refresh_token()).await;
+    refresh_refused(&server, &text(&second, "refresh_token")).await;
+    assert_inactive(&server, &text(&second, "access_token")).await;
+}
+
+#[tokio::test]
+async fn another_clients_attempt_neither_consumes_nor_revokes() {
+    let server = lifecycle_server().await;
+    let login = jwt_login(&server).await;
+    // RFC 6749 §6: the token is bound to the client it was issued to.
+    assert_oauth_error(
+        refresh(&server, FIRST, FIRST_SECRET, &login.refresh_token()).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    assert_active(&server, &login.access_token()).await;
+    let next = refresh_ok(&server, &login.refresh_token()).await;
+    // Nor can it trigger reuse detection on a consumed token of someone else.
+    server.clock.advance(GRACE + 1);
+    assert_oauth_error(
+        refresh(&server, FIRST, FIRST_SECRET, &login.refresh_token()).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    assert_active(&server, &text(&next, "refresh_token")).await;
+}
+
+#[tokio::test]
+async fn sliding_expiration_extends_to_the_absolute_limit_and_no_further() {
+    let server = lifecycle_server().await;
+    server
+        .add_client(ClientSpec {
+            id: "sliding".into(),
+            secret: Some("sliding-secret-0123".into()),
+            redirect_uris: vec!["https://sliding.example.com/cb".into()],
+            first_party: true,
+            refresh_token_idle_ttl: Some(100),
+            refresh_token_absolute_ttl: Some(250),
+            ..ClientSpec::default()
+        })
+        .await;
+    let start = server.clock.now();
+    let login = login_at(
+        &server,
+        "sliding",
+        "sliding-secret-0123",
+        "https://sliding.example.com/cb",
+        "openid offline_access",
+    )
+    .await;
+    let use_it = |token: String| {
+        let server = &server;
+        async move { token_json(refresh(server, "sliding", "sliding-secret-0123", &token).await).await }
+    };
+    assert_eq!(
+        assert_active(&server, &login.refresh_token()).await["exp"],
+        start + 100
+    );
+    server.clock.advance(90);
+    let t1 = use_it(login.refresh_token()).await;
+    assert_eq!(
+        assert_active(&server, &text(&t1, "refresh_token")).await["exp"],
+        start + 190
+    );
+    server.clock.advance(90);
+    let t2 = use_it(text(&t1, "refresh_token")).await;
+    // Sliding, but never past the absolute lifetime counted from login.
+    assert_eq!(
+        assert_active(&server, &text(&t2, "refresh_token")).await["exp"],
+        start + 250
+    );
+    server.clock.advance(70);
+    assert_inactive(&server, &text(&t2, "refresh_token")).await;
+    assert_oauth_error(
+        refresh(
+            &server,
+            "sliding",
+            "sliding-secret-0123",
+            &text(&t2, "refresh_token"),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn idle_refresh_token_expires() {
+    let server = lifecycle_server_with(|c| {
+        c.tokens.refresh_token_idle_ttl = Duration::from_secs(3600);
+    })
+    .await;
+    let login = jwt_login(&server).await;
+    server.clock.advance(3600);
+    refresh_refused(&server, &login.refresh_token()).await;
+}
+
+/// A small deterministic generator (xorshift64*), so that a failing
+/// sequence can be replayed from its seed.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// One refresh token of the family as the model sees it.
+struct Issued {
+    refresh: String,
+    access: String,
+    consumed_at: Option<i64>,
+}
+
+/// What the server should do, kept by the test: tokens form a chain, the
+/// last is the only unconsumed one, and the family is either live or revoked.
+struct Family {
+    chain: Vec<Issued>,
+    revoked: bool,
+}
+
+#[tokio::test]
+async fn family_state_machine_matches_the_model() {
+    let server = lifecycle_server().await;
+    for seed in [0x9E37_79B9_7F4A_7C15_u64, 42, 7_777_777, 0xDEAD_BEEF] {
+        let mut rng = Xorshift(seed);
+        let login = jwt_login(&server).await;
+        let mut family = Family {
+            chain: vec![Issued {
+                refresh: login.refresh_token(),
+                access: login.access_token(),
+                consumed_at: None,
+            }],
+            revoked: false,
+        };
+        for step in 0..30 {
+            let now = server.clock.now();
+            let context = format!("seed {seed:#x} step {step}");
+            match rng.below(10) {
+                // Refresh with the newest token.
+                0..=3 => {
+                    let latest = family.chain.len() - 1;
+                    let response = refresh(
+                        &server,
+                        JWT_APP,
+                        JWT_APP_SECRET,
+                        &family.chain[latest].refresh,
+                    )
+                    .await;
+                    if family.revoked {
+                        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{context}");
+                    } else {
+                        let body = token_json(response).await;
+                        family.chain[latest].consumed_at = Some(now);
+                        family.chain.push(Issued {
+                            refresh: text(&body, "refresh_token"),
+                            access: text(&body, "access_token"),
+                            consumed_at: None,
+                        });
+                    }
+                }
+                // Present an older, consumed token again.
+                4..=5 if family.chain.len() > 1 => {
+                    let pick = rng.below(family.chain.len() as u64 - 1) as usize;
+                    let consumed_at = family.chain[pick].consumed_at.expect("consumed");
+                    let successor_unused = pick + 1 == family.chain.len() - 1;
+                    let response = refresh(
+                        &server,
+                        JWT_APP,
+                        JWT_APP_SECRET,
+                        &family.chain[pick].refresh,
+                    )
+                    .await;
+                    if !family.revoked && successor_unused && now - consumed_at <= GRACE {
+                        let body = token_json(response).await;
+                        assert_eq!(
+                            body["refresh_token"],
+                            family.chain[pick + 1].refresh.as_str(),
+                            "{context}"
+                        );
+                        assert_eq!(
+                            body["access_token"],
+                            family.chain[pick + 1].access.as_str(),
+                            "{context}"
+                        );
+                    } else {
+                        let status = response.status();
+                        let body: Value = response.json().await.unwrap();
+                        assert_eq!(status, StatusCode::BAD_REQUEST, "{context}: {body}");
+                        assert_eq!(body["error"], "invalid_grant", "{context}");
+                        family.revoked = true;
+                    }
+                }
+                6..=7 => server
+                    .clock
+                    .advance([1, 4, GRACE + 1][rng.below(3) as usize]),
+                // The relying party logs out.
+                8 if rng.below(4) == 0 => {
+                    let latest = &family.chain[family.chain.len() - 1].refresh;
+                    revoke_ok(&server, JWT_APP, JWT_APP_SECRET, latest, None).await;
+                    family.revoked = true;
+                }
+                _ => {}
+            }
+            // Invariants after every step: the newest refresh token and a
+            // random access token are active exactly while the family lives.
+            let latest = &family.chain[family.chain.len() - 1];
+            let body = introspect(&server, &latest.refresh).await;
+            assert_eq!(
+                body["active"], !family.revoked,
+                "{context}: newest refresh token"
+            );
+            let any = &family.chain[rng.below(family.chain.len() as u64) as usize];
+            let body = introspect(&server, &any.access).await;
+            assert_eq!(body["active"], !family.revoked, "{context}: access token");
+        }
+    }
+}

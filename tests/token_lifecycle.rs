@@ -1,0 +1,514 @@
+//! The token lifecycle, one test per logout strategy of
+//! docs/logout-strategies.md: what each strategy does to a token a resource
+//! server holds, observed over HTTP (introspection, userinfo, the token
+//! endpoint, the SSO cookie). Refresh rotation, RFC 7009 and RFC 7662 details
+//! live in refresh_rotation.rs, revocation.rs and introspection.rs.
+
+mod common;
+mod lifecycle;
+
+use common::*;
+use lifecycle::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use signoff::admin::ClientSpec;
+use signoff::clock::Clock;
+
+/// Redeem a code at `jwt-app` asking for one RFC 8707 resource.
+async fn redeem_for_resource(server: &TestServer, resource: &str) -> reqwest::Response {
+    let code = code_in(
+        &server.browser(),
+        server,
+        &auth_url(server, JWT_APP, JWT_APP_REDIRECT, "openid", CHALLENGE),
+    )
+    .await;
+    server
+        .token_request(
+            JWT_APP,
+            JWT_APP_SECRET,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", JWT_APP_REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("resource", resource),
+            ],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn jwt_access_token_follows_rfc9068_and_verifies_against_the_jwks() {
+    let server = lifecycle_server().await;
+    let login = jwt_login(&server).await;
+    let token = login.access_token();
+    let (header, claims) = verify_access_jwt(&server, &token).await;
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(claims["iss"], server.base.as_str());
+    assert_eq!(claims["aud"], API, "the client's default audience");
+    assert_eq!(claims["client_id"], JWT_APP);
+    assert_eq!(claims["scope"], "openid profile offline_access");
+    assert_eq!(claims["iat"], server.clock.now());
+    // tokens.access_token_ttl defaults to ten minutes.
+    assert_eq!(claims["exp"], server.clock.now() + 600);
+    assert_eq!(login.tokens["expires_in"], 600);
+    assert!(claims["auth_time"].is_i64(), "{claims}");
+    assert!(!text(&claims, "jti").is_empty());
+    // The same facts through introspection and userinfo.
+    let active = assert_active(&server, &token).await;
+    assert_eq!(active["sub"], claims["sub"]);
+    assert_eq!(active["jti"], claims["jti"]);
+    assert_eq!(active["sid"], claims["sid"]);
+    assert_eq!(active["username"], ALICE);
+    let response = userinfo(&server, &token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let info: Value = response.json().await.unwrap();
+    assert_eq!(info["sub"], claims["sub"]);
+}
+
+#[tokio::test]
+async fn opaque_access_token_is_random_and_valid_only_through_introspection() {
+    let server = lifecycle_server().await;
+    let login = opaque_login(&server).await;
+    let token = login.access_token();
+    // 256 random bits, base64url: no JWS structure, nothing to decode.
+    assert!(!token.contains('.'), "{token}");
+    assert!(token.len() >= 43, "{token}");
+    let active = assert_active(&server, &token).await;
+    assert_eq!(active["client_id"], FIRST);
+    assert_eq!(active["token_type"], "Bearer");
+    assert!(active.get("jti").is_none(), "{active}");
+    // Strategy "opaque + introspection": revocation is seen by the very next
+    // introspection, since every check is a database read.
+    revoke_ok(&server, FIRST, FIRST_SECRET, &token, None).await;
+    assert_inactive(&server, &token).await;
+    assert_eq!(
+        userinfo(&server, &token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn let_tokens_expire_access_token_dies_at_exp() {
+    let server = lifecycle_server().await;
+    let login = jwt_login(&server).await;
+    let token = login.access_token();
+    server.clock.advance(599);
+    assert_active(&server, &token).await;
+    // RFC 7519 §4.1.4: not accepted on or after exp.
+    server.clock.advance(1);
+    assert_inactive(&server, &token).await;
+    assert_eq!(
+        userinfo(&server, &token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn per_client_lifetime_overrides_the_global_default() {
+    let server = lifecycle_server_with(|c| {
+        c.tokens.access_token_ttl = std::time::Duration::from_secs(300);
+    })
+    .await;
+    server
+        .add_client(ClientSpec {
+            id: "short-lived".into(),
+            secret: Some("short-lived-secret".into()),
+            redirect_uris: vec!["https://short.example.com/cb".into()],
+            first_party: true,
+            access_token_format: Some("jwt".into()),
+            access_token_ttl: Some(60),
+            ..ClientSpec::default()
+        })
+        .await;
+    let short = login_at(
+        &server,
+        "short-lived",
+        "short-lived-secret",
+        "https://short.example.com/cb",
+        "openid",
+    )
+    .await;
+    let global = jwt_login(&server).await;
+    assert_eq!(short.tokens["expires_in"], 60);
+    assert_eq!(global.tokens["expires_in"], 300);
+    let (_, claims) = verify_access_jwt(&server, &short.access_token()).await;
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        60
+    );
+    server.clock.advance(60);
+    assert_inactive(&server, &short.access_token()).await;
+    assert_active(&server, &global.access_token()).await;
+}
+
+#[tokio::test]
+async fn short_lived_access_and_refresh_revocation() {
+    let server = lifecycle_server().await;
+    let login = jwt_login(&server).await;
+    let access = login.access_token();
+    // The relying party logs out by revoking its refresh token.
+    revoke_ok(
+        &server,
+        JWT_APP,
+        JWT_APP_SECRET,
+        &login.refresh_token(),
+        Some("refresh_token"),
+    )
+    .await;
+    refresh_fails(&server, JWT_APP, JWT_APP_SECRET, &login.refresh_token()).await;
+    // A resource server that introspects sees the family's JWT die at once…
+    assert_inactive(&server, &access).await;
+    // …one that only checks signature and exp keeps accepting it until exp:
+    // that window is the access token lifetime.
+    let (_, claims) = verify_access_jwt(&server, &access).await;
+    assert!(claims["exp"].as_i64().unwrap() > server.clock.now());
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
+}
+
+#[tokio::test]
+async fn denylist_voids_one_jwt_but_not_its_family() {
+    let server = lifecycle_server().await;
+    let login = jwt_login(&server).await;
+    let access = login.access_token();
+    revoke_ok(
+        &server,
+        JWT_APP,
+        JWT_APP_SECRET,
+        &access,
+        Some("access_token"),
+    )
+    .await;
+    assert_inactive(&server, &access).await;
+    assert_eq!(
+        userinfo(&server, &access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Only that token: the refresh token still works and its new JWT is active.
+    let next =
+        token_json(refresh(&server, JWT_APP, JWT_APP_SECRET, &login.refresh_token()).await).await;
+    assert_active(&server, &text(&next, "access_token")).await;
+}
+
+#[tokio::test]
+async fn jti_revocation_list_entry_is_pruned_once_the_token_expired() {
+    let server = lifecycle_server().await;
+    let access = jwt_login(&server).await.access_token();
+    let (_, claims) = verify_access_jwt(&server, &access).await;
+    let jti = text(&claims, "jti");
+    revoke_ok(&server, JWT_APP, JWT_APP_SECRET, &access, None).await;
+    let db = &server.state.db;
+    assert!(
+        signoff::store::revocations::is_revoked(db, &jti)
+            .await
+            .unwrap()
+    );
+    // Before exp the entry is needed; the maintenance task prunes only
+    // entries whose token has expired anyway.
+    let now = server.clock.now();
+    assert_eq!(
+        signoff::store::revocations::prune(db, now).await.unwrap(),
+        0
+    );
+    server.clock.advance(600);
+    assert_eq!(
+        signoff::store::revocations::prune(db, server.clock.now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        !signoff::store::revocations::is_revoked(db, &jti)
+            .await
+            .unwrap()
+    );
+    assert_inactive(&server, &access).await;
+}
+
+#[tokio::test]
+async fn session_state_tokens_die_with_their_session_only() {
+    let server = lifecycle_server().await;
+    let ended = jwt_login(&server).await;
+    let other_browser = jwt_login(&server).await;
+    let sid = text(&assert_active(&server, &ended.access_token()).await, "sid");
+    assert_ne!(
+        Some(sid.as_str()),
+        assert_active(&server, &other_browser.access_token()).await["sid"].as_str()
+    );
+    // An administrator ends that one session from another process.
+    signoff_cli(&server, &["session", "revoke", &sid]).await;
+    assert_inactive(&server, &ended.access_token()).await;
+    assert_inactive(&server, &ended.refresh_token()).await;
+    refresh_fails(&server, JWT_APP, JWT_APP_SECRET, &ended.refresh_token()).await;
+    assert!(!sso_still_logs_in(&server, &ended.browser).await);
+    // The other session, and everything issued in it, lives on.
+    assert_active(&server, &other_browser.access_token()).await;
+    assert!(sso_still_logs_in(&server, &other_browser.browser).await);
+}
+
+#[tokio::test]
+async fn sso_session_expiry_asks_for_a_password_but_offline_tokens_live_on() {
+    let server = lifecycle_server_with(|c| {
+        c.sessions.idle_ttl = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let login = jwt_login(&server).await;
+    assert!(sso_still_logs_in(&server, &login.browser).await);
+    server.clock.advance(3600);
+    assert!(!sso_still_logs_in(&server, &login.browser).await);
+    // OpenID Core §11: offline access outlives the browser session; only an
+    // explicit end of the session (logout) voids the tokens bound to it.
+    let next =
+        token_json(refresh(&server, JWT_APP, JWT_APP_SECRET, &login.refresh_token()).await).await;
+    assert_active(&server, &text(&next, "access_token")).await;
+}
+
+#[tokio::test]
+async fn gateway_central_check_sees_a_disabled_user_and_a_removed_client_at_once() {
+    let server = lifecycle_server().await;
+    let jwt = jwt_login(&server).await;
+    let service = token_json(
+        server
+            .token_request(
+                SERVICE,
+                SERVICE_SECRET,
+                &[("grant_type", "client_credentials")],
+            )
+            .await,
+    )
+    .await;
+    let service_token = text(&service, "access_token");
+    assert_active(&server, &service_token).await;
+    signoff_cli(&server, &["user", "disable", ALICE]).await;
+    assert_inactive(&server, &jwt.access_token()).await;
+    refresh_fails(&server, JWT_APP, JWT_APP_SECRET, &jwt.refresh_token()).await;
+    signoff_cli(&server, &["client", "remove", SERVICE]).await;
+    assert_inactive(&server, &service_token).await;
+}
+
+#[tokio::test]
+async fn scopes_and_audiences_segment_what_a_token_is_good_for() {
+    let server = lifecycle_server().await;
+    let reports = token_json(redeem_for_resource(&server, REPORTS_API).await).await;
+    let (_, claims) = verify_access_jwt(&server, &text(&reports, "access_token")).await;
+    assert_eq!(claims["aud"], REPORTS_API);
+    assert_eq!(
+        assert_active(&server, &text(&reports, "access_token")).await["aud"],
+        REPORTS_API
+    );
+    // RFC 8707 §2: a resource not registered for the client is refused.
+    assert_oauth_error(
+        redeem_for_resource(&server, "https://evil.example.com").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_target",
+    )
+    .await;
+    // Refresh may narrow the scope and move the audience, never widen.
+    let login = jwt_login(&server).await;
+    let narrowed = token_json(
+        server
+            .token_request(
+                JWT_APP,
+                JWT_APP_SECRET,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &login.refresh_token()),
+                    ("scope", "openid"),
+                    ("resource", REPORTS_API),
+                ],
+            )
+            .await,
+    )
+    .await;
+    let (_, claims) = verify_access_jwt(&server, &text(&narrowed, "access_token")).await;
+    assert_eq!(claims["scope"], "openid");
+    assert_eq!(claims["aud"], REPORTS_API);
+    assert_oauth_error(
+        server
+            .token_request(
+                JWT_APP,
+                JWT_APP_SECRET,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &text(&narrowed, "refresh_token")),
+                    ("scope", "openid email"),
+                ],
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn hybrid_short_jwt_rotation_and_forced_logout() {
+    let server = lifecycle_server().await;
+    server
+        .add_client(ClientSpec {
+            id: "hybrid".into(),
+            secret: Some("hybrid-secret-0123".into()),
+            redirect_uris: vec!["https://hybrid.example.com/cb".into()],
+            first_party: true,
+            access_token_format: Some("jwt".into()),
+            access_token_ttl: Some(120),
+            ..ClientSpec::default()
+        })
+        .await;
+    let login = login_at(
+        &server,
+        "hybrid",
+        "hybrid-secret-0123",
+        "https://hybrid.example.com/cb",
+        "openid offline_access",
+    )
+    .await;
+    // Day to day: rotate before the two-minute JWT expires.
+    server.clock.advance(100);
+    let rotated = token_json(
+        refresh(
+            &server,
+            "hybrid",
+            "hybrid-secret-0123",
+            &login.refresh_token(),
+        )
+        .await,
+    )
+    .await;
+    assert_active(&server, &text(&rotated, "access_token")).await;
+    server.clock.advance(30);
+    assert_inactive(&server, &login.access_token()).await;
+    // Forced logout of a risky session: denylist the live JWT and revoke
+    // the refresh token.
+    revoke_ok(
+        &server,
+        "hybrid",
+        "hybrid-secret-0123",
+        &text(&rotated, "access_token"),
+        None,
+    )
+    .await;
+    revoke_ok(
+        &server,
+        "hybrid",
+        "hybrid-secret-0123",
+        &text(&rotated, "refresh_token"),
+        None,
+    )
+    .await;
+    assert_inactive(&server, &text(&rotated, "access_token")).await;
+    refresh_fails(
+        &server,
+        "hybrid",
+        "hybrid-secret-0123",
+        &text(&rotated, "refresh_token"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn removed_signing_key_voids_its_jwts() {
+    let server = lifecycle_server().await;
+    let access = jwt_login(&server).await.access_token();
+    let (header, _) = verify_access_jwt(&server, &access).await;
+    let kid = text(&header, "kid");
+    // A compromised key is revoked from another process…
+    signoff_cli(&server, &["keys", "revoke", &kid]).await;
+    // …and every instance re-reads the keys each `keys.refresh_interval`;
+    // do it now instead of waiting.
+    server.state.keys.reload(&server.state.db).await.unwrap();
+    assert_inactive(&server, &access).await;
+    let jwks: Value = server
+        .http
+        .get(server.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == kid.as_str()),
+        "{jwks}"
+    );
+}
+
+#[tokio::test]
+async fn device_binding_is_not_built_tokens_are_bearer_tokens() {
+    let server = lifecycle_server().await;
+    let discovery: Value = server
+        .http
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // RFC 9449 §5.1 would advertise this; Signoff does not do DPoP.
+    assert!(discovery.get("dpop_signing_alg_values_supported").is_none());
+    let login = jwt_login(&server).await;
+    assert_eq!(login.tokens["token_type"], "Bearer");
+    let (_, claims) = verify_access_jwt(&server, &login.access_token()).await;
+    assert!(claims.get("cnf").is_none(), "{claims}");
+}
+
+#[tokio::test]
+async fn cli_registers_a_jwt_client_with_its_own_lifetimes_and_audience() {
+    let server = lifecycle_server().await;
+    signoff_cli(
+        &server,
+        &[
+            "client",
+            "add",
+            "--id",
+            "batch",
+            "--secret",
+            "batch-secret-0123",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "api.read",
+            "--access-token-format",
+            "jwt",
+            "--audience",
+            "https://batch.example.com",
+            "--access-token-ttl",
+            "5m",
+            "--refresh-token-idle-ttl",
+            "1d",
+            "--refresh-token-absolute-ttl",
+            "7d",
+        ],
+    )
+    .await;
+    let tokens = token_json(
+        server
+            .token_request(
+                "batch",
+                "batch-secret-0123",
+                &[("grant_type", "client_credentials")],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(tokens["expires_in"], 300);
+    let (_, claims) = verify_access_jwt(&server, &text(&tokens, "access_token")).await;
+    assert_eq!(claims["aud"], "https://batch.example.com");
+    // RFC 9068 §2.2: with no resource owner, sub is the client.
+    assert_eq!(claims["sub"], "batch");
+    assert_eq!(claims["scope"], "api.read");
+    let client = signoff::store::clients::find(&server.state.db, "batch")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.refresh_token_idle_ttl, Some(86_400));
+    assert_eq!(client.refresh_token_absolute_ttl, Some(7 * 86_400));
+}
