@@ -79,7 +79,7 @@ pub enum LogoutDeliveriesCommand {
 #[derive(Subcommand)]
 pub enum ClientCommand {
     /// Register a client.
-    Add(ClientAddArgs),
+    Add(Box<ClientAddArgs>),
     /// List clients.
     List,
     /// Remove a client.
@@ -222,6 +222,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => println!("database is up to date"),
         Command::Serve { demo } => serve(config, db, demo).await?,
         Command::Client(ClientCommand::Add(a)) => {
+            let a = *a;
+            // A client may only ask for an algorithm whose keys are rotated.
+            if let Some(alg) = &a.id_token_alg
+                && let Some(parsed) = Algorithm::parse(alg)
+                && !config.keys.enabled_algorithms().contains(&parsed)
+            {
+                bail!("id token algorithm {alg} is not enabled (keys.algorithms)");
+            }
             let spec = ClientSpec {
                 id: a.id,
                 secret: if a.public { None } else { a.secret },

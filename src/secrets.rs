@@ -51,6 +51,11 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+pub fn constant_time_eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,9 +78,4 @@ mod tests {
         assert!(!constant_time_eq("x1", "x2"));
         assert!(!constant_time_eq("x1", "x10"));
     }
-}
-
-pub fn constant_time_eq_bytes(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
 }

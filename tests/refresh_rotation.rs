@@ -297,10 +297,12 @@ impl Xorshift {
     }
 }
 
-/// One refresh token of the family as the model sees it.
+/// One refresh token of the family as the model sees it, with the access
+/// token issued alongside it.
 struct Issued {
     refresh: String,
     access: String,
+    access_exp: i64,
     consumed_at: Option<i64>,
 }
 
@@ -311,45 +313,52 @@ struct Family {
     revoked: bool,
 }
 
-#[tokio::test]
-async fn family_state_machine_matches_the_model() {
-    let server = lifecycle_server().await;
-    for seed in [0x9E37_79B9_7F4A_7C15_u64, 42, 7_777_777, 0xDEAD_BEEF] {
-        let mut rng = Xorshift(seed);
-        let login = jwt_login(&server).await;
-        let mut family = Family {
+impl Family {
+    async fn start(server: &TestServer) -> Family {
+        let login = jwt_login(server).await;
+        Family {
             chain: vec![Issued {
                 refresh: login.refresh_token(),
                 access: login.access_token(),
+                access_exp: server.clock.now() + 600,
                 consumed_at: None,
             }],
             revoked: false,
-        };
-        for step in 0..30 {
+        }
+    }
+
+    fn latest(&self) -> &Issued {
+        &self.chain[self.chain.len() - 1]
+    }
+}
+
+/// Random walks over refresh, replay (inside and outside the grace period),
+/// time passing and logout, each step checked against the model; a revoked
+/// family is replaced by a fresh login so that every walk keeps exploring.
+#[tokio::test]
+async fn family_state_machine_matches_the_model() {
+    let server = lifecycle_server().await;
+    let (mut grace_hits, mut reuse_detections, mut logouts) = (0, 0, 0);
+    for seed in [0x9E37_79B9_7F4A_7C15_u64, 42, 0xDEAD_BEEF] {
+        let mut rng = Xorshift(seed);
+        let mut family = Family::start(&server).await;
+        for step in 0..60 {
             let now = server.clock.now();
             let context = format!("seed {seed:#x} step {step}");
             match rng.below(10) {
                 // Refresh with the newest token.
                 0..=3 => {
+                    let response =
+                        refresh(&server, JWT_APP, JWT_APP_SECRET, &family.latest().refresh).await;
+                    let body = token_json(response).await;
                     let latest = family.chain.len() - 1;
-                    let response = refresh(
-                        &server,
-                        JWT_APP,
-                        JWT_APP_SECRET,
-                        &family.chain[latest].refresh,
-                    )
-                    .await;
-                    if family.revoked {
-                        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{context}");
-                    } else {
-                        let body = token_json(response).await;
-                        family.chain[latest].consumed_at = Some(now);
-                        family.chain.push(Issued {
-                            refresh: text(&body, "refresh_token"),
-                            access: text(&body, "access_token"),
-                            consumed_at: None,
-                        });
-                    }
+                    family.chain[latest].consumed_at = Some(now);
+                    family.chain.push(Issued {
+                        refresh: text(&body, "refresh_token"),
+                        access: text(&body, "access_token"),
+                        access_exp: now + 600,
+                        consumed_at: None,
+                    });
                 }
                 // Present an older, consumed token again.
                 4..=5 if family.chain.len() > 1 => {
@@ -363,48 +372,59 @@ async fn family_state_machine_matches_the_model() {
                         &family.chain[pick].refresh,
                     )
                     .await;
-                    if !family.revoked && successor_unused && now - consumed_at <= GRACE {
+                    if successor_unused && now - consumed_at <= GRACE {
                         let body = token_json(response).await;
+                        let successor = &family.chain[pick + 1];
                         assert_eq!(
                             body["refresh_token"],
-                            family.chain[pick + 1].refresh.as_str(),
+                            successor.refresh.as_str(),
                             "{context}"
                         );
-                        assert_eq!(
-                            body["access_token"],
-                            family.chain[pick + 1].access.as_str(),
-                            "{context}"
-                        );
+                        assert_eq!(body["access_token"], successor.access.as_str(), "{context}");
+                        grace_hits += 1;
                     } else {
                         let status = response.status();
                         let body: Value = response.json().await.unwrap();
                         assert_eq!(status, StatusCode::BAD_REQUEST, "{context}: {body}");
                         assert_eq!(body["error"], "invalid_grant", "{context}");
                         family.revoked = true;
+                        reuse_detections += 1;
                     }
                 }
                 6..=7 => server
                     .clock
                     .advance([1, 4, GRACE + 1][rng.below(3) as usize]),
                 // The relying party logs out.
-                8 if rng.below(4) == 0 => {
-                    let latest = &family.chain[family.chain.len() - 1].refresh;
-                    revoke_ok(&server, JWT_APP, JWT_APP_SECRET, latest, None).await;
+                8 => {
+                    let latest = family.latest().refresh.clone();
+                    revoke_ok(&server, JWT_APP, JWT_APP_SECRET, &latest, None).await;
                     family.revoked = true;
+                    logouts += 1;
                 }
                 _ => {}
             }
-            // Invariants after every step: the newest refresh token and a
-            // random access token are active exactly while the family lives.
-            let latest = &family.chain[family.chain.len() - 1];
-            let body = introspect(&server, &latest.refresh).await;
+            // Invariants after every step: the newest refresh token is active
+            // exactly while the family lives, and so is any unexpired access
+            // token of the family.
+            let now = server.clock.now();
+            let body = introspect(&server, &family.latest().refresh).await;
             assert_eq!(
                 body["active"], !family.revoked,
                 "{context}: newest refresh token"
             );
             let any = &family.chain[rng.below(family.chain.len() as u64) as usize];
             let body = introspect(&server, &any.access).await;
-            assert_eq!(body["active"], !family.revoked, "{context}: access token");
+            let expected = !family.revoked && now < any.access_exp;
+            assert_eq!(body["active"], expected, "{context}: access token");
+            if family.revoked {
+                refresh_refused(&server, &family.latest().refresh).await;
+                family = Family::start(&server).await;
+            }
         }
     }
+    // The walks did reach every branch of the state machine.
+    assert!(
+        grace_hits > 0 && reuse_detections > 0 && logouts > 0,
+        "{grace_hits} {reuse_detections} {logouts}"
+    );
 }

@@ -7,7 +7,6 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::keys::Algorithm;
 use crate::state::AppState;
 use crate::tokens::claims;
 
@@ -22,7 +21,8 @@ pub const SCOPES: &[&str] = &[
 
 pub fn metadata(state: &AppState) -> Value {
     let c = &state.config;
-    let algs: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
+    // Only algorithms with a key lifecycle running can sign.
+    let algs: Vec<&str> = c.keys.enabled_algorithms().iter().map(|a| a.as_str()).collect();
     json!({
         "issuer": c.issuer_str(),
         "authorization_endpoint": c.endpoint("/authorize"),

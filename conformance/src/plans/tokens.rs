@@ -341,7 +341,12 @@ async fn introspect_inactive(op: &Op, c: &mut Checks) -> Step {
 }
 
 /// RFC 9700 §4.14.2: with rotation, each refresh returns a new refresh token and the
-/// old one stops working; `reuse`: presenting the old one again also kills the new one.
+/// old one stops working; `reuse`: presenting the old one again also kills the newest.
+///
+/// The new token is used before the old one is replayed. A provider may answer an
+/// immediate retry of the old token with the same successor (a grace period for
+/// concurrent refreshes and lost responses); once the successor has been used, no
+/// such excuse is left, so the replay must fail whatever the provider's grace policy.
 async fn rotation(op: &Op, c: &mut Checks, reuse: bool) -> Step {
     let (_, rt1) = with_refresh(op, c).await?;
     let first = refresh(op, &op.cfg.main, &rt1).await?;
@@ -354,15 +359,14 @@ async fn rotation(op: &Op, c: &mut Checks, reuse: bool) -> Step {
         Some(rt) if rt != rt1 => rt.to_string(),
         _ => return skip("the provider does not rotate refresh tokens"),
     };
-    if !reuse {
-        // The new refresh token works (and is itself rotated on use)...
-        let next = refresh(op, &op.cfg.main, &rt2).await?;
-        c.check(
-            next.status == 200,
-            "RFC 6749 6",
-            format!("the rotated refresh token does not work: {}", next.brief()),
-        );
-    }
+    // The new refresh token works (and is itself rotated on use)...
+    let next = refresh(op, &op.cfg.main, &rt2).await?;
+    c.require(
+        next.status == 200,
+        "RFC 6749 6",
+        format!("the rotated refresh token does not work: {}", next.brief()),
+    )?;
+    let newest = next.str("refresh_token").unwrap_or(&rt2).to_string();
     // ...and the rotated-out one does not.
     let again = refresh(op, &op.cfg.main, &rt1).await?;
     c.check(
@@ -375,7 +379,7 @@ async fn rotation(op: &Op, c: &mut Checks, reuse: bool) -> Step {
     );
     if reuse {
         // The replay may come from an attacker: the newest token of the grant dies too.
-        let after = refresh(op, &op.cfg.main, &rt2).await?;
+        let after = refresh(op, &op.cfg.main, &newest).await?;
         c.should(
             after.status == 400 && after.error() == Some("invalid_grant"),
             "RFC 9700 4.14.2",
