@@ -22,6 +22,7 @@ command_line="DURATION=$DURATION RUNS=$RUNS CONNECTIONS=$CONNECTIONS BATCH=$BATC
 REFRESH_CONNECTIONS=$REFRESH_CONNECTIONS TARGETS=\"$TARGETS\" SPEED_SECONDS=$SPEED_SECONDS SMOKE=$SMOKE bench/run.sh"
 
 # The bench sets every Signoff setting itself; settings from the caller's shell would make runs incomparable.
+signoff_bin=${SIGNOFF_BIN:-}
 while read -r v; do unset "$v"; done < <(compgen -e | grep '^SIGNOFF_' || true)
 
 OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
@@ -65,7 +66,8 @@ notes=$tmp/notes; : >"$notes"
 note() { printf -- '- %s\n' "$*" >>"$notes"; }
 
 # ---- build ----------------------------------------------------------------------------------------------------
-if [ -z "${SIGNOFF_BIN:-}" ]; then
+SIGNOFF_BIN=$signoff_bin
+if [ -z "$SIGNOFF_BIN" ]; then
   log "cargo build --release --bin signoff"
   (cd "$repo" && nice -n 10 cargo build --release --bin signoff)
   SIGNOFF_BIN=$repo/target/release/signoff
@@ -194,7 +196,8 @@ bench_rows() {
     active=$(curl -fsS -u "$jwt_client:bench-secret" -d "token=$jwt" "$intro" | jq -r .active)
     [ "$active" = true ] || note "WARNING $t: the introspected JWT reported active=$active after its row."
   else
-    skip_row "$t" "introspection, JWT access token (RS256)" "not supported: $(jq -c . <<<"$probe" 2>/dev/null | cut -c1-120 || echo "$probe")"
+    skip_row "$t" "introspection, JWT access token (RS256)" \
+      "not supported: $(jq -r 'if .active == false then "active=false" else .error // "?" end' <<<"$probe" 2>/dev/null || echo "${probe:0:80}")"
   fi
 
   oha_row "$t" "revocation, unknown token" "${form[@]}" \

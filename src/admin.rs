@@ -177,13 +177,20 @@ pub async fn add_client(
         // RFC 8707 §2: a resource is an absolute URI without a fragment.
         match Url::parse(aud) {
             Ok(u) if u.fragment().is_none() => {}
-            _ => return invalid(format!("audience {aud} must be an absolute URI without a fragment")),
+            _ => {
+                return invalid(format!(
+                    "audience {aud} must be an absolute URI without a fragment"
+                ));
+            }
         }
     }
     for (name, ttl) in [
         ("access token lifetime", spec.access_token_ttl),
         ("refresh token idle lifetime", spec.refresh_token_idle_ttl),
-        ("refresh token absolute lifetime", spec.refresh_token_absolute_ttl),
+        (
+            "refresh token absolute lifetime",
+            spec.refresh_token_absolute_ttl,
+        ),
     ] {
         if ttl.is_some_and(|t| t < 1) {
             return invalid(format!("{name} must be at least one second"));
@@ -193,7 +200,11 @@ pub async fn add_client(
         None => LogoutRevokes::SessionTokens,
         Some(p) => match LogoutRevokes::parse(p) {
             Some(p) => p,
-            None => return invalid(format!("logout_revokes {p} is not session_tokens or nothing")),
+            None => {
+                return invalid(format!(
+                    "logout_revokes {p} is not session_tokens or nothing"
+                ));
+            }
         },
     };
     let secret_hash = match &spec.secret {

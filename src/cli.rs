@@ -246,7 +246,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 audiences: a.audiences,
                 access_token_ttl: a.access_token_ttl.map(|d| d.as_secs() as i64),
                 refresh_token_idle_ttl: a.refresh_token_idle_ttl.map(|d| d.as_secs() as i64),
-                refresh_token_absolute_ttl: a.refresh_token_absolute_ttl.map(|d| d.as_secs() as i64),
+                refresh_token_absolute_ttl: a
+                    .refresh_token_absolute_ttl
+                    .map(|d| d.as_secs() as i64),
                 logout_revokes: a.logout_revokes,
                 keep_offline_tokens: a.keep_offline_tokens,
             };

@@ -33,7 +33,11 @@ pub async fn logout_everywhere(
 }
 
 /// Void every token issued to `client_id` so far.
-pub async fn client_tokens(db: &impl ConnectionTrait, client_id: &str, now: i64) -> Result<bool, DbErr> {
+pub async fn client_tokens(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
     let found = clients::void_tokens_before(db, client_id, watermark(now)).await?;
     if found {
         tracing::info!(client_id, "every token of the client voided");

@@ -18,7 +18,7 @@ async fn app_code(server: &TestServer) -> String {
     .await
 }
 
-fn code_form<'a>(code: &'a str) -> Vec<(&'a str, &'a str)> {
+fn code_form(code: &str) -> Vec<(&str, &str)> {
     vec![
         ("grant_type", "authorization_code"),
         ("code", code),

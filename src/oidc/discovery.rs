@@ -22,7 +22,12 @@ pub const SCOPES: &[&str] = &[
 pub fn metadata(state: &AppState) -> Value {
     let c = &state.config;
     // Only algorithms with a key lifecycle running can sign.
-    let algs: Vec<&str> = c.keys.enabled_algorithms().iter().map(|a| a.as_str()).collect();
+    let algs: Vec<&str> = c
+        .keys
+        .enabled_algorithms()
+        .iter()
+        .map(|a| a.as_str())
+        .collect();
     json!({
         "issuer": c.issuer_str(),
         "authorization_endpoint": c.endpoint("/authorize"),

@@ -14,21 +14,31 @@ use crate::oidc::client_auth;
 use crate::state::AppState;
 use crate::tokens::validate::{self, Hint, TokenType};
 
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, form: Result<Form, OAuthError>) -> Response {
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form, OAuthError>,
+) -> Response {
     match handle(&state, &headers, form).await {
         Ok(body) => no_store(Json(body).into_response()),
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, form: Result<Form, OAuthError>) -> Result<Value, OAuthError> {
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form, OAuthError>,
+) -> Result<Value, OAuthError> {
     let Form(params) = form?;
     params.reject_duplicates()?;
     // RFC 7662 §2.1 and §4: the caller must be authorized; a public client
     // cannot prove who it is, so it is refused like a failed login.
     let caller = client_auth::authenticate(state, headers, &params).await?;
     if caller.is_public() || caller.disabled {
-        return Err(OAuthError::InvalidClient("introspection requires a confidential client".into()));
+        return Err(OAuthError::InvalidClient(
+            "introspection requires a confidential client".into(),
+        ));
     }
     let token = params.require("token")?;
     let hint = Hint::parse(params.get("token_type_hint"));

@@ -16,7 +16,11 @@ use crate::store::{grants, revocations};
 use crate::tokens::access_token::looks_like_jwt;
 use crate::tokens::validate::verified_jwt_claims;
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: Result<Form, OAuthError>) -> Response {
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form, OAuthError>,
+) -> Response {
     match handle(&state, &headers, form).await {
         // RFC 7009 §2.2: 200 whether or not anything was revoked.
         Ok(()) => no_store(StatusCode::OK.into_response()),
@@ -24,7 +28,11 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: Res
     }
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, form: Result<Form, OAuthError>) -> Result<(), OAuthError> {
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form, OAuthError>,
+) -> Result<(), OAuthError> {
     let Form(params) = form?;
     params.reject_duplicates()?;
     // RFC 7009 §2.1: the client authenticates as at the token endpoint.
@@ -66,7 +74,11 @@ async fn revoke_jwt(state: &AppState, client: &Client, token: &str) -> Result<()
     Ok(())
 }
 
-async fn revoke_opaque_access(state: &AppState, client: &Client, token: &str) -> Result<bool, OAuthError> {
+async fn revoke_opaque_access(
+    state: &AppState,
+    client: &Client,
+    token: &str,
+) -> Result<bool, OAuthError> {
     let hash = token_hash(token);
     let Some(row) = grants::find_access_token(&state.db, &hash).await? else {
         return Ok(false);
@@ -80,7 +92,11 @@ async fn revoke_opaque_access(state: &AppState, client: &Client, token: &str) ->
 
 /// RFC 7009 §2.1: revoking a refresh token also invalidates the access
 /// tokens of the same grant; here the whole family goes.
-async fn revoke_refresh(state: &AppState, client: &Client, token: &str) -> Result<bool, OAuthError> {
+async fn revoke_refresh(
+    state: &AppState,
+    client: &Client,
+    token: &str,
+) -> Result<bool, OAuthError> {
     let Some(row) = grants::find_refresh_token(&state.db, &token_hash(token)).await? else {
         return Ok(false);
     };

@@ -210,9 +210,16 @@ pub async fn set_secret_hash(
 
 /// "Revoke every token of this client": tokens issued before `after` stop
 /// working everywhere at once, since every check reads this row.
-pub async fn void_tokens_before(db: &impl ConnectionTrait, id: &str, after: i64) -> Result<bool, sea_orm::DbErr> {
+pub async fn void_tokens_before(
+    db: &impl ConnectionTrait,
+    id: &str,
+    after: i64,
+) -> Result<bool, sea_orm::DbErr> {
     let res = client::Entity::update_many()
-        .col_expr(client::Column::TokensValidAfter, sea_orm::sea_query::Expr::value(after))
+        .col_expr(
+            client::Column::TokensValidAfter,
+            sea_orm::sea_query::Expr::value(after),
+        )
         .filter(sea_orm::ColumnTrait::eq(&client::Column::Id, id))
         .exec(db)
         .await?;

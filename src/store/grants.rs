@@ -76,12 +76,18 @@ pub async fn of_session(db: &impl ConnectionTrait, session_id: &str) -> Result<V
 /// follow the session's state (see tokens::validate).
 pub async fn detach_from_session(db: &impl ConnectionTrait, grant_id: &str) -> Result<(), DbErr> {
     grant::Entity::update_many()
-        .col_expr(grant::Column::SessionId, Expr::value(Option::<String>::None))
+        .col_expr(
+            grant::Column::SessionId,
+            Expr::value(Option::<String>::None),
+        )
         .filter(grant::Column::Id.eq(grant_id))
         .exec(db)
         .await?;
     access_token::Entity::update_many()
-        .col_expr(access_token::Column::SessionId, Expr::value(Option::<String>::None))
+        .col_expr(
+            access_token::Column::SessionId,
+            Expr::value(Option::<String>::None),
+        )
         .filter(access_token::Column::GrantId.eq(grant_id))
         .exec(db)
         .await?;
@@ -231,7 +237,10 @@ pub async fn set_successor(
     sealed: &str,
 ) -> Result<(), DbErr> {
     refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::SuccessorHash, Expr::value(successor_hash))
+        .col_expr(
+            refresh_token::Column::SuccessorHash,
+            Expr::value(successor_hash),
+        )
         .col_expr(refresh_token::Column::SuccessorSealed, Expr::value(sealed))
         .filter(refresh_token::Column::TokenHash.eq(token_hash))
         .exec(db)
@@ -239,7 +248,11 @@ pub async fn set_successor(
     Ok(())
 }
 
-pub async fn revoke_access_token(db: &impl ConnectionTrait, token_hash: &str, now: i64) -> Result<(), DbErr> {
+pub async fn revoke_access_token(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    now: i64,
+) -> Result<(), DbErr> {
     access_token::Entity::update_many()
         .col_expr(access_token::Column::RevokedAt, Expr::value(now))
         .filter(access_token::Column::TokenHash.eq(token_hash))

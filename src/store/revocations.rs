@@ -17,7 +17,10 @@ pub async fn revoke(db: &impl ConnectionTrait, jti: &str, expires_at: i64) -> Re
 }
 
 pub async fn is_revoked(db: &impl ConnectionTrait, jti: &str) -> Result<bool, DbErr> {
-    Ok(revoked_jti::Entity::find_by_id(jti.to_owned()).one(db).await?.is_some())
+    Ok(revoked_jti::Entity::find_by_id(jti.to_owned())
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// Entries for tokens that have expired anyway are no longer needed.

@@ -126,7 +126,11 @@ pub async fn set_password_hash(
     Ok(res.rows_affected == 1)
 }
 
-pub async fn void_tokens_before(db: &impl ConnectionTrait, id: &str, after: i64) -> Result<(), DbErr> {
+pub async fn void_tokens_before(
+    db: &impl ConnectionTrait,
+    id: &str,
+    after: i64,
+) -> Result<(), DbErr> {
     user::Entity::update_many()
         .col_expr(user::Column::TokensValidAfter, Expr::value(after))
         .filter(user::Column::Id.eq(id))

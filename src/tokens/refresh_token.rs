@@ -52,7 +52,11 @@ fn successor_key(consumed_token: &str) -> [u8; 32] {
     openssl::sha::sha256(&input)
 }
 
-pub fn seal_successor(consumed_token: &str, plaintext: &[u8], rng: &dyn Random) -> anyhow::Result<String> {
+pub fn seal_successor(
+    consumed_token: &str,
+    plaintext: &[u8],
+    rng: &dyn Random,
+) -> anyhow::Result<String> {
     use base64::Engine;
     let mut iv = [0u8; 12];
     rng.fill(&mut iv);
@@ -73,7 +77,9 @@ pub fn seal_successor(consumed_token: &str, plaintext: &[u8], rng: &dyn Random) 
 
 pub fn open_successor(consumed_token: &str, sealed: &str) -> Option<Vec<u8>> {
     use base64::Engine;
-    let raw = base64::engine::general_purpose::STANDARD_NO_PAD.decode(sealed).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(sealed)
+        .ok()?;
     if raw.len() < 12 + 16 {
         return None;
     }

@@ -44,7 +44,10 @@ struct Subject<'a> {
 }
 
 /// The client and user a token belongs to, if neither has voided it.
-async fn owners_allow(state: &AppState, s: &Subject<'_>) -> Result<Option<(Client, Option<User>)>, sea_orm::DbErr> {
+async fn owners_allow(
+    state: &AppState,
+    s: &Subject<'_>,
+) -> Result<Option<(Client, Option<User>)>, sea_orm::DbErr> {
     let Some(client) = clients::find(&state.db, s.client_id).await? else {
         return Ok(None);
     };
@@ -80,7 +83,10 @@ async fn owners_allow(state: &AppState, s: &Subject<'_>) -> Result<Option<(Clien
     Ok(Some((client, user)))
 }
 
-pub async fn access_token(state: &AppState, token: &str) -> Result<Option<ActiveToken>, sea_orm::DbErr> {
+pub async fn access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<ActiveToken>, sea_orm::DbErr> {
     if looks_like_jwt(token) {
         return jwt_access_token(state, token).await;
     }
@@ -118,7 +124,11 @@ pub async fn access_token(state: &AppState, token: &str) -> Result<Option<Active
 
 /// Verify a JWT access token of ours (RFC 9068 §4): signed by a published
 /// key with `typ: at+jwt`, our `iss`, unexpired, not denylisted.
-pub fn verified_jwt_claims(state: &AppState, token: &str, allow_expired: bool) -> Option<JwtAccessClaims> {
+pub fn verified_jwt_claims(
+    state: &AppState,
+    token: &str,
+    allow_expired: bool,
+) -> Option<JwtAccessClaims> {
     let header = josekit::jwt::decode_header(token).ok()?;
     if header.claim("typ")?.as_str()? != JWT_TYP {
         return None;
@@ -137,7 +147,10 @@ pub fn verified_jwt_claims(state: &AppState, token: &str, allow_expired: bool) -
     Some(claims)
 }
 
-async fn jwt_access_token(state: &AppState, token: &str) -> Result<Option<ActiveToken>, sea_orm::DbErr> {
+async fn jwt_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<ActiveToken>, sea_orm::DbErr> {
     let Some(claims) = verified_jwt_claims(state, token, false) else {
         return Ok(None);
     };
@@ -172,7 +185,10 @@ async fn jwt_access_token(state: &AppState, token: &str) -> Result<Option<Active
     }))
 }
 
-pub async fn refresh_token(state: &AppState, token: &str) -> Result<Option<ActiveToken>, sea_orm::DbErr> {
+pub async fn refresh_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<ActiveToken>, sea_orm::DbErr> {
     let now = state.now();
     let Some(row) = grants::find_refresh_token(&state.db, &token_hash(token)).await? else {
         return Ok(None);
@@ -224,7 +240,11 @@ impl Hint {
     }
 }
 
-pub async fn any_token(state: &AppState, token: &str, hint: Hint) -> Result<Option<ActiveToken>, sea_orm::DbErr> {
+pub async fn any_token(
+    state: &AppState,
+    token: &str,
+    hint: Hint,
+) -> Result<Option<ActiveToken>, sea_orm::DbErr> {
     match hint {
         Hint::Access => match access_token(state, token).await? {
             Some(t) => Ok(Some(t)),

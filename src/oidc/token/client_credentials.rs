@@ -9,7 +9,14 @@ use crate::tokens::access_token::{self, NewAccessToken};
 use crate::tokens::{join_scope, parse_scope};
 
 /// Scopes about a user make no sense without one.
-const USER_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
+const USER_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
 
 pub async fn grant(
     state: &AppState,

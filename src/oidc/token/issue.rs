@@ -39,7 +39,9 @@ impl Lifetimes {
     pub fn of(state: &AppState, client: &Client) -> Self {
         let t = &state.config.tokens;
         Lifetimes {
-            access: client.access_token_ttl.unwrap_or(t.access_token_ttl.as_secs() as i64),
+            access: client
+                .access_token_ttl
+                .unwrap_or(t.access_token_ttl.as_secs() as i64),
             refresh_idle: client
                 .refresh_token_idle_ttl
                 .unwrap_or(t.refresh_token_idle_ttl.as_secs() as i64),
@@ -64,7 +66,11 @@ pub fn audience(client: &Client, resource: Option<&str>) -> Result<String, OAuth
         Some(r) => Err(OAuthError::InvalidTarget(
             format!("resource {r} is not registered for this client").into(),
         )),
-        None => Ok(client.audiences.first().cloned().unwrap_or_else(|| client.id.clone())),
+        None => Ok(client
+            .audiences
+            .first()
+            .cloned()
+            .unwrap_or_else(|| client.id.clone())),
     }
 }
 
@@ -125,10 +131,9 @@ pub async fn user_tokens(
     };
     let id_token = if has_scope(g.scope, "openid") {
         let alg = g.client.id_token_alg;
-        let key = state
-            .keys
-            .signer(alg, now)
-            .ok_or_else(|| OAuthError::Internal(anyhow::anyhow!("no {alg} signing key is active")))?;
+        let key = state.keys.signer(alg, now).ok_or_else(|| {
+            OAuthError::Internal(anyhow::anyhow!("no {alg} signing key is active"))
+        })?;
         let scopes: Vec<&str> = g.scope.split(' ').collect();
         let claims = IdTokenClaims {
             iss: state.config.issuer_str(),

@@ -94,7 +94,9 @@ async fn handle(
     params.reject_duplicates()?;
     let client = client_auth::authenticate(state, headers, &params).await?;
     if client.disabled {
-        return Err(OAuthError::UnauthorizedClient("this client is disabled".into()));
+        return Err(OAuthError::UnauthorizedClient(
+            "this client is disabled".into(),
+        ));
     }
     let grant = GrantRequest::parse(&params)?;
     if !client.allows_grant(grant.grant_type()) {
@@ -108,7 +110,17 @@ async fn handle(
             redirect_uri,
             code_verifier,
             resource,
-        } => authorization_code::exchange(state, &client, code, redirect_uri, code_verifier, resource).await,
+        } => {
+            authorization_code::exchange(
+                state,
+                &client,
+                code,
+                redirect_uri,
+                code_verifier,
+                resource,
+            )
+            .await
+        }
         GrantRequest::RefreshToken {
             refresh_token,
             scope,

@@ -55,7 +55,10 @@ async fn rotate(
         tracing::warn!(client_id = %client.id, "client presented another client's refresh token");
         return Err(bad_token());
     }
-    if row.revoked_at.is_some() || row.expires_at <= now || row.issued_at < client.tokens_valid_after {
+    if row.revoked_at.is_some()
+        || row.expires_at <= now
+        || row.issued_at < client.tokens_valid_after
+    {
         return Err(bad_token());
     }
     let grant = grants::find_grant(&txn, &row.grant_id)
@@ -69,7 +72,9 @@ async fn rotate(
         .ok_or_else(bad_token)?;
     // Session state: tokens of an ended session are over.
     if let Some(sid) = &grant.session_id {
-        let ended = sessions::find(&txn, sid).await?.is_none_or(|s| s.ended_at.is_some());
+        let ended = sessions::find(&txn, sid)
+            .await?
+            .is_none_or(|s| s.ended_at.is_some());
         if ended {
             return Err(bad_token());
         }
@@ -81,7 +86,9 @@ async fn rotate(
         Some(requested) => {
             let requested = parse_scope(requested);
             if let Some(extra) = requested.iter().find(|s| !granted.contains(s)) {
-                return Err(OAuthError::InvalidScope(format!("scope {extra} was not granted").into()));
+                return Err(OAuthError::InvalidScope(
+                    format!("scope {extra} was not granted").into(),
+                ));
             }
             join_scope(&requested)
         }
@@ -169,7 +176,8 @@ async fn within_grace(
         return Ok(None);
     }
     let successor = grants::find_refresh_token(txn, successor_hash).await?;
-    let successor_fresh = successor.is_some_and(|s| s.consumed_at.is_none() && s.revoked_at.is_none());
+    let successor_fresh =
+        successor.is_some_and(|s| s.consumed_at.is_none() && s.revoked_at.is_none());
     if !successor_fresh {
         return Ok(None);
     }
