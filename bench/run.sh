@@ -4,7 +4,8 @@
 # Usage (from anywhere):  bench/run.sh
 #   smoke:                DURATION=2s RUNS=1 BATCH=2000 SMOKE=1 bench/run.sh
 # Knobs (env): DURATION=10s RUNS=3 CONNECTIONS=32 BATCH=30000 FLOW_CONNECTIONS=8 REFRESH_CONNECTIONS=32
-#   TARGETS="node sqlite postgres" SPEED_SECONDS=10 SMOKE=0 PG_URL=postgres://postgres@127.0.0.1:5432
+#   TARGETS="node sqlite postgres" SPEED_SECONDS=10 WARMUP=2s SMOKE=0 PG_URL=postgres://postgres@127.0.0.1:5432
+#   PG_SSLMODE=disable (sqlx's default would be prefer: TLS whenever the server offers it)
 #   NODE_PORT=4100 SQLITE_PORT=4200 PG_PORT=4300 SHARED_BENCH=/work/shared/bench SIGNOFF_BIN=(built here)
 # Writes bench/results/<date>.md (or smoke-<date>.md) and the raw per-run JSON next to it (<same name>.raw.jsonl).
 set -euo pipefail
@@ -14,12 +15,13 @@ bench=$repo/bench
 DURATION=${DURATION:-10s} RUNS=${RUNS:-3} CONNECTIONS=${CONNECTIONS:-32} BATCH=${BATCH:-30000}
 FLOW_CONNECTIONS=${FLOW_CONNECTIONS:-8} REFRESH_CONNECTIONS=${REFRESH_CONNECTIONS:-32}
 TARGETS=${TARGETS:-node sqlite postgres} SPEED_SECONDS=${SPEED_SECONDS:-10} SMOKE=${SMOKE:-0}
-PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432} PG_SSLMODE=${PG_SSLMODE:-disable} WARMUP=${WARMUP:-2s}
 NODE_PORT=${NODE_PORT:-4100} SQLITE_PORT=${SQLITE_PORT:-4200} PG_PORT=${PG_PORT:-4300}
 SHARED_BENCH=${SHARED_BENCH:-/work/shared/bench}
 SECS=${DURATION%s}
 command_line="DURATION=$DURATION RUNS=$RUNS CONNECTIONS=$CONNECTIONS BATCH=$BATCH FLOW_CONNECTIONS=$FLOW_CONNECTIONS \
-REFRESH_CONNECTIONS=$REFRESH_CONNECTIONS TARGETS=\"$TARGETS\" SPEED_SECONDS=$SPEED_SECONDS SMOKE=$SMOKE bench/run.sh"
+REFRESH_CONNECTIONS=$REFRESH_CONNECTIONS TARGETS=\"$TARGETS\" SPEED_SECONDS=$SPEED_SECONDS WARMUP=$WARMUP PG_SSLMODE=$PG_SSLMODE \
+SMOKE=$SMOKE bench/run.sh"
 
 # The bench sets every Signoff setting itself; settings from the caller's shell would make runs incomparable.
 signoff_bin=${SIGNOFF_BIN:-}
@@ -54,6 +56,14 @@ wait_for() { # wait_for URL PID LOGFILE
     sleep 0.2
   done
   echo "timeout waiting for $1" >&2; return 1
+}
+
+warm_up() { # warm_up TARGET ISSUER: untimed client_credentials burst after a (re)start (pools, caches, JIT)
+  [ "${WARMUP%s}" != 0 ] || return 0
+  local token_ep; token_ep=$(curl -fsS "$2/.well-known/openid-configuration" | jq -er .token_endpoint)
+  "$OHA" --no-tui --output-format json -w -z "$WARMUP" -c "$CONNECTIONS" -m POST -T application/x-www-form-urlencoded \
+    -a bench-client:bench-secret -d grant_type=client_credentials "$token_ep" |
+    jq -c --arg t "$1" '{target:$t,row:"warm-up (untimed)",run:1,tool:"oha",result:{rps:.summary.requestsPerSec,p99:.latencyPercentiles.p99,slowest:.summary.slowest,codes:.statusCodeDistribution}}' >>"$raw"
 }
 
 # ---- output files ---------------------------------------------------------------------------------------------
@@ -238,6 +248,7 @@ run_node() {
   local pid=$!; pids+=("$pid")
   local issuer=http://127.0.0.1:$NODE_PORT
   wait_for "$issuer/.well-known/openid-configuration" "$pid" "$tmp/node.log"
+  warm_up node "$issuer"
   bench_rows node "$issuer" bench-client
   es256_row node "$issuer" bench-client
   stop "$pid"
@@ -263,6 +274,7 @@ start_signoff() { # start_signoff TARGET ALG   -> SIGNOFF_PID
   SIGNOFF_KEYS__DEFAULT_ALG=$2 "$SIGNOFF_BIN" serve >>"$tmp/$1.log" 2>&1 &
   SIGNOFF_PID=$!; pids+=("$SIGNOFF_PID")
   wait_for "$SIGNOFF_ISSUER/.well-known/openid-configuration" "$SIGNOFF_PID" "$tmp/$1.log"
+  warm_up "$1" "$SIGNOFF_ISSUER"
 }
 run_signoff() { # run_signoff TARGET DATABASE_URL PORT
   local t=$1 port=$3
@@ -282,11 +294,11 @@ run_signoff() { # run_signoff TARGET DATABASE_URL PORT
   start_signoff "$t" ES256
   es256_row "$t" "$SIGNOFF_ISSUER" bench-jwt
   stop "$SIGNOFF_PID"
-  local n; n=$(grep -cE ' (WARN|ERROR) ' "$tmp/$t.log" || true)
-  if [ "$n" != 0 ]; then
-    note "$t: $n WARN/ERROR lines in Signoff's log (SIGNOFF_LOG=warn), most frequent:"
-    grep -E ' (WARN|ERROR) ' "$tmp/$t.log" | sed -E 's/^[^ ]+ +//; s/\x1b\[[0-9;]*m//g' | cut -c1-160 | sort | uniq -c | sort -rn | head -5 |
-      sed 's/^/    - /' >>"$notes"
+  # The log may carry ANSI colours; strip them, then group lines by level, target and message (fields dropped).
+  sed -E 's/\x1b\[[0-9;]*m//g' "$tmp/$t.log" | grep -E '^[^ ]+ +(WARN|ERROR) ' | sed -E 's/^[^ ]+ +//; s/ [a-z_]+=.*$//' >"$tmp/$t.warn" || true
+  if [ -s "$tmp/$t.warn" ]; then
+    note "$t: $(wc -l <"$tmp/$t.warn") WARN/ERROR lines in Signoff's log (SIGNOFF_LOG=warn, warm-up included), most frequent:"
+    sort "$tmp/$t.warn" | uniq -c | sort -rn | head -5 | cut -c1-200 | sed 's/^ */    - /' >>"$notes"
   fi
   unset SIGNOFF_DATABASE_URL SIGNOFF_BIND SIGNOFF_ISSUER SIGNOFF_LOG SIGNOFF_MASTER_KEY
 }
@@ -301,7 +313,7 @@ for t in $TARGETS; do
     postgres)
       pg_db=signoff_bench_$(openssl rand -hex 4)
       psql "$PG_URL/postgres" -v ON_ERROR_STOP=1 -qc "create database $pg_db" >/dev/null
-      run_signoff postgres "$PG_URL/$pg_db" "$PG_PORT"
+      run_signoff postgres "$PG_URL/$pg_db?sslmode=$PG_SSLMODE" "$PG_PORT"
       psql "$PG_URL/postgres" -qc "drop database $pg_db with (force)" >/dev/null && pg_db="" ;;
     *) echo "unknown target $t (node, sqlite, postgres)" >&2; exit 1 ;;
   esac
@@ -329,7 +341,9 @@ cell() { # cell TARGET ROW -> "rps | p50 / p99 | errors"
   cat "$facts"
   echo "- **Load average at end**: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- **Method**: $CONNECTIONS keep-alive connections, ${SECS}s × $RUNS runs per row, medians; errors = non-2xx +"
-  echo "  transport errors summed over runs. Targets run one after another, each alone on the machine. Setup: bench/README.md."
+  echo "  transport errors summed over runs. Targets run one after another, each alone on the machine, each (re)start"
+  echo "  followed by an untimed $WARMUP client_credentials warm-up. PostgreSQL over TCP with sslmode=$PG_SSLMODE."
+  echo "  Setup: bench/README.md."
   echo "- **Raw JSON**: \`$stem.raw.jsonl\` (one line per run: target, row, tool, oha/helper output)."
   echo
   echo "## Results"

@@ -408,8 +408,10 @@ async fn queued_notifications_survive_a_restart() {
     let mut form = common::parse_forms(&at, body).remove(0);
     form.fields.push(("decision".into(), "logout".into()));
     browser.post_form(&first, &form).await;
+    // Wait for the failed attempt to be recorded with its back-off, not
+    // just claimed: a claim alone holds the row under a 60 s lease.
     wait_rows(&first.state.db, &sid, "attempted once", |r| {
-        r.len() == 1 && r[0].attempts == 1 && r[0].status == "pending"
+        r.len() == 1 && r[0].attempts == 1 && r[0].status == "pending" && r[0].last_error.is_some()
     })
     .await;
 
