@@ -246,7 +246,8 @@ const KEY_ALIASES: &[&str] = &["master_key", "master_key_file"];
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
+    // The message only (no error source), so it is printed once.
+    Load(String),
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
@@ -276,7 +277,9 @@ impl Config {
                 .filter(|key| KEY_ALIASES.contains(&key.as_str().to_ascii_lowercase().as_str()))
                 .map(|key| format!("keys.{}", key.as_str().to_ascii_lowercase()).into()),
         );
-        let config: Config = figment.extract().map_err(Box::new)?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e: figment::Error| ConfigError::Load(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
