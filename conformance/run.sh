@@ -152,7 +152,8 @@ run_signoff() {
         "${common[@]}" --backchannel-logout-uri "$rp/backchannel"
     add_client --id conformance-frontchannel --secret conformance-frontchannel-secret-0123456789abcdef \
         "${common[@]}" --frontchannel-logout-uri "$rp/frontchannel"
-    printf '%s' "$password" | "$signoff" user add --username alice --email alice@example.test \
+    printf '%s' "$password" | "$signoff" user add --username alice --email alice@example.test --name "Alice Example" \
+        --phone +15551234567 --address "1 Conformance Way, Springfield" \
         --password-stdin >>"$log" 2>&1 || fatal "signoff user add failed (see $log)"
 
     "$signoff" serve >>"$log" 2>&1 &

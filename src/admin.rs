@@ -245,11 +245,23 @@ pub async fn add_client(
     Ok(client)
 }
 
+#[derive(Debug, Default, Clone, Copy)]
 pub struct UserSpec<'a> {
     pub username: &'a str,
     pub email: Option<&'a str>,
     pub name: Option<&'a str>,
     pub password: &'a str,
+    /// E.164, e.g. +15551234567 (OpenID Core §5.1).
+    pub phone_number: Option<&'a str>,
+    /// The postal address as one formatted string.
+    pub address: Option<&'a str>,
+}
+
+/// OpenID Core §5.1 `phone_number`: E.164 is RECOMMENDED; we require it so
+/// relying parties get one format.
+fn is_e164(phone: &str) -> bool {
+    let digits = phone.strip_prefix('+').unwrap_or("");
+    (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 pub async fn add_user(
@@ -270,6 +282,19 @@ pub async fn add_user(
     {
         return invalid(format!("{email} is not an email address"));
     }
+    if let Some(phone) = spec.phone_number
+        && !is_e164(phone)
+    {
+        return invalid(format!(
+            "{phone} is not an E.164 phone number such as +15551234567"
+        ));
+    }
+    if spec
+        .address
+        .is_some_and(|a| a.trim().is_empty() || a.len() > 1000)
+    {
+        return invalid("address must be 1-1000 characters");
+    }
     if users::find_by_username(db, username).await?.is_some() {
         return invalid(format!("user {username} already exists"));
     }
@@ -283,6 +308,8 @@ pub async fn add_user(
             email: spec.email,
             name: spec.name,
             password_hash: &hash,
+            phone_number: spec.phone_number,
+            address: spec.address.map(str::trim),
             now,
         },
     )

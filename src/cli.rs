@@ -158,6 +158,12 @@ pub enum UserCommand {
         email: Option<String>,
         #[arg(long)]
         name: Option<String>,
+        /// Phone number in E.164 form, e.g. +15551234567 (released with the phone scope).
+        #[arg(long)]
+        phone: Option<String>,
+        /// Postal address as one line (released with the address scope).
+        #[arg(long)]
+        address: Option<String>,
         #[arg(long, required = true)]
         password_stdin: bool,
     },
@@ -288,6 +294,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             username,
             email,
             name,
+            phone,
+            address,
             password_stdin: _,
         }) => {
             let mut password = String::new();
@@ -300,6 +308,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 email: email.as_deref(),
                 name: name.as_deref(),
                 password,
+                phone_number: phone.as_deref(),
+                address: address.as_deref(),
             };
             let id = admin::add_user(&db, &rng, spec, now).await?;
             println!("user {username} added (sub {id})");
@@ -543,6 +553,8 @@ async fn demo_setup(config: &Config, db: &sea_orm::DatabaseConnection) -> anyhow
                 email: Some("demo@example.com"),
                 name: Some("Demo User"),
                 password: &password,
+                phone_number: Some("+15550100100"),
+                address: Some("1 Demo Street, Springfield"),
             },
             now,
         )

@@ -12,6 +12,7 @@ mod m20261121_000001_init;
 mod m20261121_000002_token_lifecycle;
 mod m20261121_000003_signing_keys;
 mod m20261121_000004_logout;
+mod m20261121_000005_user_contact;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_token_lifecycle::Migration),
             Box::new(m20261121_000003_signing_keys::Migration),
             Box::new(m20261121_000004_logout::Migration),
+            Box::new(m20261121_000005_user_contact::Migration),
         ]
     }
 }

@@ -22,6 +22,10 @@ pub struct User {
     /// everywhere").
     pub tokens_valid_after: i64,
     pub updated_at: i64,
+    /// E.164 telephone number (OpenID Core §5.1 `phone_number`).
+    pub phone_number: Option<String>,
+    /// Postal address as one formatted string (§5.1.1 `formatted`).
+    pub address: Option<String>,
 }
 
 impl From<user::Model> for User {
@@ -36,6 +40,8 @@ impl From<user::Model> for User {
             disabled: m.disabled,
             tokens_valid_after: m.tokens_valid_after,
             updated_at: m.updated_at,
+            phone_number: m.phone_number,
+            address: m.address,
         }
     }
 }
@@ -74,6 +80,8 @@ pub struct NewUser<'a> {
     pub email: Option<&'a str>,
     pub name: Option<&'a str>,
     pub password_hash: &'a str,
+    pub phone_number: Option<&'a str>,
+    pub address: Option<&'a str>,
     pub now: i64,
 }
 
@@ -90,6 +98,8 @@ pub async fn insert(db: &impl ConnectionTrait, u: NewUser<'_>) -> Result<(), DbE
         tokens_valid_after: Set(0),
         created_at: Set(u.now),
         updated_at: Set(u.now),
+        phone_number: Set(u.phone_number.map(Into::into)),
+        address: Set(u.address.map(Into::into)),
     }
     .insert(db)
     .await?;

@@ -23,6 +23,9 @@ pub const SUPPORTED: &[&str] = &[
     "updated_at",
     "email",
     "email_verified",
+    "phone_number",
+    "phone_number_verified",
+    "address",
 ];
 
 /// The claims `scopes` release about `user`, `sub` excluded. Scopes for
@@ -42,6 +45,19 @@ pub fn user_claims(user: &User, scopes: &[&str]) -> Map<String, Value> {
     {
         claims.insert("email".into(), json!(email));
         claims.insert("email_verified".into(), json!(user.email_verified));
+    }
+    if scopes.contains(&"phone")
+        && let Some(phone) = &user.phone_number
+    {
+        claims.insert("phone_number".into(), json!(phone));
+        // Entered by an administrator, like the email address.
+        claims.insert("phone_number_verified".into(), json!(true));
+    }
+    if scopes.contains(&"address")
+        && let Some(address) = &user.address
+    {
+        // §5.1.1: an address is a JSON object; `formatted` holds it whole.
+        claims.insert("address".into(), json!({ "formatted": address }));
     }
     claims
 }

@@ -180,6 +180,8 @@ impl TestServer {
                 email: Some(&format!("{username}@example.com")),
                 name: Some("Alice Example"),
                 password,
+                phone_number: Some("+15551234567"),
+                address: Some("1 Example Road, Springfield"),
             },
             self.clock.now(),
         )

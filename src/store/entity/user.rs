@@ -15,6 +15,8 @@ pub struct Model {
     pub tokens_valid_after: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub phone_number: Option<String>,
+    pub address: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
