@@ -49,6 +49,10 @@ stop() { # stop PID: a process this script started
   local keep=() p; for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; pids=("${keep[@]}")
 }
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() { # free_port BASE: BASE or the next free port above it (other engineers' servers come and go)
+  local p; for p in $(seq "$1" $(($1 + 50))); do port_free "$p" && { echo "$p"; return; }; done
+  echo "no free port in $1..$(($1 + 50))" >&2; return 1
+}
 wait_for() { # wait_for URL PID LOGFILE
   for _ in $(seq 300); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
@@ -243,7 +247,7 @@ es256_row() { # es256_row TARGET ISSUER CLIENT
 # ---- targets --------------------------------------------------------------------------------------------------
 declare -A RS256_RPS
 run_node() {
-  port_free "$NODE_PORT" || { echo "port $NODE_PORT is in use" >&2; exit 1; }
+  NODE_PORT=$(free_port "$NODE_PORT")
   (cd "$peer" && NODE_ENV=production PORT=$NODE_PORT exec node server.mjs) >"$tmp/node.log" 2>&1 &
   local pid=$!; pids+=("$pid")
   local issuer=http://127.0.0.1:$NODE_PORT
@@ -277,8 +281,7 @@ start_signoff() { # start_signoff TARGET ALG   -> SIGNOFF_PID
   warm_up "$1" "$SIGNOFF_ISSUER"
 }
 run_signoff() { # run_signoff TARGET DATABASE_URL PORT
-  local t=$1 port=$3
-  port_free "$port" || { echo "port $port is in use" >&2; exit 1; }
+  local t=$1 port; port=$(free_port "$3")
   export SIGNOFF_DATABASE_URL=$2 SIGNOFF_BIND=127.0.0.1:$port SIGNOFF_ISSUER=http://127.0.0.1:$port SIGNOFF_LOG=warn
   master_key_env
   local common=(--secret bench-secret --redirect-uri http://127.0.0.1:9999/cb --grant-type authorization_code
