@@ -236,7 +236,9 @@ pub async fn add_client(
         access_token_ttl: spec.access_token_ttl,
         refresh_token_idle_ttl: spec.refresh_token_idle_ttl,
         refresh_token_absolute_ttl: spec.refresh_token_absolute_ttl,
-        tokens_valid_after: 0,
+        // RFC 6749 §10.4: tokens are bound to the client they were issued
+        // to; no tokens does a client id removed and registered again inherit.
+        tokens_valid_after: now,
         disabled: false,
         logout_revokes,
         keep_offline_tokens: spec.keep_offline_tokens,

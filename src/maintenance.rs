@@ -36,9 +36,20 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "pruning interactions failed"),
                 }
-                // Denylisted JWTs that have expired anyway need no entry.
-                if let Err(e) = crate::store::revocations::prune(&state.db, state.now()).await {
+                // Denylisted JWTs that have expired anyway need no entry; the
+                // clock skew margin keeps an instance whose clock lags from
+                // accepting a revoked JWT again.
+                let skew = state.config.keys.clock_skew.as_secs() as i64;
+                let now = state.now();
+                if let Err(e) = crate::store::revocations::prune(&state.db, now - skew).await {
                     tracing::warn!(error = %e, "pruning the jti denylist failed");
+                }
+                match crate::store::grants::prune_expired(&state.db, now - skew).await {
+                    Ok(n) if n > 0 => {
+                        tracing::debug!(pruned = n, "expired codes and tokens removed")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning expired codes and tokens failed"),
                 }
             }
         }

@@ -24,7 +24,7 @@ pub struct ConsentPage<'a> {
     pub action: &'a str,
     pub client_id: &'a str,
     pub username: &'a str,
-    pub scopes: Vec<&'static str>,
+    pub scopes: Vec<String>,
     pub interaction: &'a str,
     pub csrf_token: &'a str,
 }

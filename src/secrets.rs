@@ -30,6 +30,17 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     PasswordVerifier::<str>::verify_password(&argon2(), password.as_bytes(), stored).is_ok()
 }
 
+/// `verify_password` on the blocking thread pool: argon2id costs tens of
+/// milliseconds of CPU and 19 MiB, and must not stall the async workers that
+/// serve every other request (a stream of wrong passwords would otherwise
+/// freeze the server on two cores).
+pub async fn verify_password_blocking(password: &str, stored: &str) -> bool {
+    let (password, stored) = (password.to_owned(), stored.to_owned());
+    tokio::task::spawn_blocking(move || verify_password(&password, &stored))
+        .await
+        .unwrap_or(false)
+}
+
 /// A hash with the same cost as a real one: verifying against it when the user
 /// does not exist makes "no such user" take as long as "wrong password".
 pub fn dummy_password_hash() -> &'static str {

@@ -72,7 +72,7 @@ pub struct VerifiedSecrets {
 const MAX_VERIFIED_SECRETS: usize = 10_000;
 
 impl VerifiedSecrets {
-    pub fn verify(&self, stored_hash: &str, client_id: &str, presented: &str) -> bool {
+    pub async fn verify(&self, stored_hash: &str, client_id: &str, presented: &str) -> bool {
         let digest = openssl::sha::sha256(presented.as_bytes());
         let key = (client_id.to_owned(), stored_hash.to_owned());
         {
@@ -81,7 +81,7 @@ impl VerifiedSecrets {
                 return crate::secrets::constant_time_eq_bytes(known, &digest);
             }
         }
-        if !crate::secrets::verify_password(presented, stored_hash) {
+        if !crate::secrets::verify_password_blocking(presented, stored_hash).await {
             return false;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());

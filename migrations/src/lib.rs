@@ -12,7 +12,7 @@ mod m20261121_000001_init;
 mod m20261121_000002_token_lifecycle;
 mod m20261121_000003_signing_keys;
 mod m20261121_000004_logout;
-mod m20261121_000005_user_contact;
+mod m20261121_000005_user_contact_and_expiry;
 
 pub struct Migrator;
 
@@ -24,7 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_token_lifecycle::Migration),
             Box::new(m20261121_000003_signing_keys::Migration),
             Box::new(m20261121_000004_logout::Migration),
-            Box::new(m20261121_000005_user_contact::Migration),
+            Box::new(m20261121_000005_user_contact_and_expiry::Migration),
         ]
     }
 }

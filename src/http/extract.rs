@@ -15,12 +15,19 @@ use crate::error::OAuthError;
 pub struct Params {
     values: HashMap<String, String>,
     duplicated: Vec<String>,
+    /// A value held a NUL character: no protocol value has one, and
+    /// PostgreSQL cannot store or compare it, so it is refused outright.
+    has_nul: bool,
 }
 
 impl Params {
     pub fn parse(encoded: &[u8]) -> Self {
         let mut params = Params::default();
         for (k, v) in form_urlencoded::parse(encoded) {
+            if k.contains('\0') || v.contains('\0') {
+                params.has_nul = true;
+                continue;
+            }
             if params.values.contains_key(k.as_ref()) {
                 if !params.duplicated.iter().any(|d| d == k.as_ref()) {
                     params.duplicated.push(k.into_owned());
@@ -33,11 +40,29 @@ impl Params {
     }
 
     /// RFC 6749 §3.1: "Request and response parameters MUST NOT be included
-    /// more than once."
-    pub fn reject_duplicates(&self) -> Result<(), OAuthError> {
+    /// more than once." Values with a NUL character are refused too (RFC 6749
+    /// Appendix A: no parameter syntax allows control characters).
+    pub fn reject_malformed(&self) -> Result<(), OAuthError> {
+        if self.has_nul {
+            return Err(OAuthError::InvalidRequest(
+                "a parameter contains a NUL character".into(),
+            ));
+        }
+        // RFC 6749 §4.1.2.1 / §5.2: error_description may only hold
+        // %x20-21 / %x23-5B / %x5D-7E, so a name outside that set (it comes
+        // from the client) is not echoed.
+        let describable = |name: &str| {
+            name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+        };
         match self.duplicated.first() {
-            Some(name) => Err(OAuthError::InvalidRequest(
+            Some(name) if describable(name) => Err(OAuthError::InvalidRequest(
                 format!("parameter {name} was sent more than once").into(),
+            )),
+            Some(_) => Err(OAuthError::InvalidRequest(
+                "a parameter was sent more than once".into(),
             )),
             None => Ok(()),
         }
@@ -133,11 +158,11 @@ mod tests {
     #[test]
     fn duplicates_are_detected_and_empty_values_are_absent() {
         let p = Params::parse(b"a=1&b=&a=2&c=x%20y");
-        assert!(p.reject_duplicates().is_err());
+        assert!(p.reject_malformed().is_err());
         assert!(p.is_duplicated("a"));
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some("x y"));
-        assert!(Params::parse(b"a=1&b=2").reject_duplicates().is_ok());
+        assert!(Params::parse(b"a=1&b=2").reject_malformed().is_ok());
     }
 }

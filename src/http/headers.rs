@@ -4,7 +4,9 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 
 /// Hosted HTML pages: no framing, no referrer leaking codes or state, no
-/// inline script, no caching of pages that carry CSRF tokens.
+/// inline script, no caching of pages that carry CSRF tokens. RFC 9700
+/// §4.16 (clickjacking): CSP frame-ancestors, and X-Frame-Options (RFC 7034)
+/// for older browsers.
 pub fn html_page(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(

@@ -108,13 +108,19 @@ pub async fn authenticate(
         Presented::Secret { client_id, secret } => (client_id.as_str(), Some(secret.as_str())),
         Presented::Public { client_id } => (client_id.as_str(), None),
     };
+    // RFC 6749 Appendix A.1: client_id = *VSCHAR. Anything else names no
+    // client, and must not reach the database (PostgreSQL rejects NUL in text).
+    if !client_id.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        tracing::info!("authentication with a malformed client_id");
+        return Err(bad_client("client authentication failed"));
+    }
     let client = clients::find(&state.db, client_id).await?;
     let Some(client) = client else {
         tracing::info!(client_id, "authentication by an unknown client");
         return Err(bad_client("client authentication failed"));
     };
     let ok = match (&client.secret_hash, secret) {
-        (Some(hash), Some(secret)) => state.client_secrets.verify(hash, &client.id, secret),
+        (Some(hash), Some(secret)) => state.client_secrets.verify(hash, &client.id, secret).await,
         // A public client presents no secret (RFC 6749 §2.1, auth method none).
         (None, None) => true,
         _ => false,

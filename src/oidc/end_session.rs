@@ -55,7 +55,7 @@ fn invalid(message: &str) -> Response {
 /// RP-Initiated Logout 1.0 §2 parameters, checked per §2-4. Errors are
 /// pages: §4 forbids redirecting a request that failed validation.
 pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest, Response> {
-    if let Err(e) = params.reject_duplicates() {
+    if let Err(e) = params.reject_malformed() {
         return Err(invalid(
             e.description().unwrap_or("a parameter was repeated"),
         ));

@@ -31,7 +31,7 @@ async fn handle(
     form: Result<Form, OAuthError>,
 ) -> Result<Value, OAuthError> {
     let Form(params) = form?;
-    params.reject_duplicates()?;
+    params.reject_malformed()?;
     // RFC 7662 §2.1 and §4: the caller must be authorized; a public client
     // cannot prove who it is, so it is refused like a failed login.
     let caller = client_auth::authenticate(state, headers, &params).await?;

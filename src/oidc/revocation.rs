@@ -34,7 +34,7 @@ async fn handle(
     form: Result<Form, OAuthError>,
 ) -> Result<(), OAuthError> {
     let Form(params) = form?;
-    params.reject_duplicates()?;
+    params.reject_malformed()?;
     // RFC 7009 §2.1: the client authenticates as at the token endpoint.
     let client = client_auth::authenticate(state, headers, &params).await?;
     let token = params.require("token")?;

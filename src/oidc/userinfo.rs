@@ -72,7 +72,7 @@ pub fn bearer_token(
     };
     let from_body = if method == Method::POST {
         let params = form_bytes_or_empty(headers, body);
-        params.reject_duplicates()?;
+        params.reject_malformed()?;
         params.get("access_token").map(str::to_owned)
     } else {
         None

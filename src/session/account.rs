@@ -20,7 +20,7 @@ use crate::http::extract::Form;
 use crate::logout::frontchannel;
 use crate::pages;
 use crate::random::{identifier, secret_token};
-use crate::secrets::{dummy_password_hash, token_hash, verify_password};
+use crate::secrets::{dummy_password_hash, token_hash, verify_password_blocking};
 use crate::state::AppState;
 use crate::store::sessions::{self, Session};
 use crate::store::users::{self, User};
@@ -200,7 +200,7 @@ pub async fn login(
     let stored = user
         .as_ref()
         .map_or(dummy_password_hash(), |u| u.password_hash.as_str());
-    let password_ok = verify_password(password, stored);
+    let password_ok = verify_password_blocking(password, stored).await;
     let user = match user {
         Some(u) if password_ok && !u.disabled => u,
         _ => {

@@ -2,6 +2,7 @@
 //! failure shows the same message, so the page does not reveal which
 //! usernames exist.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -10,11 +11,13 @@ use super::{ActiveSession, user_agent};
 use crate::error::OAuthError;
 use crate::http::cookies;
 use crate::http::extract::Form;
-use crate::oidc::authorize::consent::{InteractionQuery, Pending, csrf_ok, load_pending};
+use crate::oidc::authorize::consent::{
+    InteractionQuery, Pending, csrf_ok, interaction_of, load_pending,
+};
 use crate::oidc::authorize::flow;
 use crate::pages::{self, LoginPage};
 use crate::random::{identifier, secret_token};
-use crate::secrets::{dummy_password_hash, token_hash, verify_password};
+use crate::secrets::{dummy_password_hash, token_hash, verify_password_blocking};
 use crate::state::AppState;
 use crate::store::{interactions, sessions, users};
 
@@ -44,9 +47,10 @@ fn login_page(
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<InteractionQuery>,
+    query: Result<Query<InteractionQuery>, QueryRejection>,
 ) -> Response {
-    match load_pending(&state, &headers, q.interaction.as_deref()).await {
+    let interaction = interaction_of(query);
+    match load_pending(&state, &headers, interaction.as_deref()).await {
         // OpenID Core §3.1.2.1: login_hint pre-fills the username.
         Ok(p) => {
             let hint = p.request.login_hint.clone().unwrap_or_default();
@@ -93,7 +97,7 @@ pub async fn submit(
     let stored = user
         .as_ref()
         .map_or(dummy_password_hash(), |u| u.password_hash.as_str());
-    let password_ok = verify_password(password, stored);
+    let password_ok = verify_password_blocking(password, stored).await;
     let user = match user {
         Some(u) if password_ok && !u.disabled => u,
         _ => {

@@ -1,6 +1,7 @@
 //! The consent page (OpenID Core §3.1.2.4), and the interaction lookup it
 //! shares with the login page.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -41,6 +42,15 @@ pub async fn load_pending(
     id: Option<&str>,
 ) -> Result<Pending, Response> {
     let Some(id) = id else { return Err(expired()) };
+    // Our interaction ids are short base64url strings; anything else (a NUL
+    // byte would even fail on PostgreSQL) cannot name one.
+    let well_formed = id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(expired());
+    }
     let found = interactions::find_live(&state.db, id, state.now()).await;
     let interaction = match found {
         Ok(Some(i)) => i,
@@ -79,12 +89,20 @@ pub struct InteractionQuery {
     pub interaction: Option<String>,
 }
 
+/// The `interaction` of a page's query; a malformed query (e.g. a repeated
+/// parameter, RFC 6749 §3.1) names none, so it gets the hosted error page
+/// rather than a bare framework rejection.
+pub fn interaction_of(query: Result<Query<InteractionQuery>, QueryRejection>) -> Option<String> {
+    query.ok().and_then(|Query(q)| q.interaction)
+}
+
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<InteractionQuery>,
+    query: Result<Query<InteractionQuery>, QueryRejection>,
 ) -> Response {
-    let pending = match load_pending(&state, &headers, q.interaction.as_deref()).await {
+    let interaction = interaction_of(query);
+    let pending = match load_pending(&state, &headers, interaction.as_deref()).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -93,11 +111,16 @@ pub async fn show(
         Ok(None) => return expired(),
         Err(e) => return flow::reject(&state, e.into()),
     };
+    // OpenID Core §3.1.2.4: the user must see everything being consented
+    // to, so a scope without a description is shown by its name.
     let scopes = pending
         .request
         .scopes
         .iter()
-        .filter_map(|s| pages::describe_scope(s))
+        .map(|s| match pages::describe_scope(s) {
+            Some(description) => description.to_owned(),
+            None => format!("Use the \u{201c}{s}\u{201d} permission"),
+        })
         .collect();
     let action = state.config.endpoint("/consent");
     pages::render(

@@ -46,16 +46,23 @@ pub fn next_step(
             Ok(Next::Login)
         };
     };
+    // OpenID Core §3.1.2.2: a hint naming another user than the one
+    // signed in cannot be answered silently.
+    let other_user = req
+        .hint_sub
+        .as_deref()
+        .is_some_and(|sub| sub != active.user.id);
+    // OpenID Core §3.1.2.2: nor after someone else signed in on the login
+    // page: the answer is an error, not a code for that other user.
+    if fresh_login && other_user {
+        return Err(OAuthError::LoginRequired(
+            "the signed-in user is not the one named by id_token_hint".into(),
+        ));
+    }
     if !fresh_login {
         let too_old = req
             .max_age
             .is_some_and(|max| now - active.session.auth_time > max);
-        // OpenID Core §3.1.2.2: a hint naming another user than the one
-        // signed in cannot be answered silently.
-        let other_user = req
-            .hint_sub
-            .as_deref()
-            .is_some_and(|sub| sub != active.user.id);
         if req.prompts("login") || req.prompts("select_account") || too_old || other_user {
             return if none {
                 Err(OAuthError::LoginRequired(
@@ -131,8 +138,15 @@ async fn try_proceed(
         })?;
     match (next, session) {
         (Next::Complete, Some(active)) => {
-            if let Some(i) = interaction {
-                interactions::take(&state.db, &i.id).await?;
+            // An interaction finishes once: of two concurrent submissions
+            // (double click) only the one that takes it gets a code.
+            if let Some(i) = interaction
+                && !interactions::take(&state.db, &i.id).await?
+            {
+                return Err(Rejection::Page {
+                    title: "Sign-in expired",
+                    message: "This sign-in page is no longer valid. Go back to the application and start again.".into(),
+                });
             }
             Ok(complete(state, client, &req, &active).await?)
         }

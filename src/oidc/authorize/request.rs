@@ -91,7 +91,13 @@ pub async fn validate(
     let Some(client_id) = params.get("client_id") else {
         return Err(page("Invalid request", "The request has no client_id."));
     };
-    let Some(client) = clients::find(&state.db, client_id).await? else {
+    // A disabled client is refused like an unknown one: its redirect URIs are
+    // no longer trusted (RFC 6749 §4.1.2.1: do not redirect for an invalid
+    // client), and the token endpoint would refuse its codes anyway.
+    let client = clients::find(&state.db, client_id)
+        .await?
+        .filter(|c| !c.disabled);
+    let Some(client) = client else {
         return Err(page(
             "Unknown application",
             "The application that sent you here is not registered with this sign-in service.",
@@ -121,7 +127,7 @@ pub async fn validate(
     };
 
     // Stage 2: everything else is reported to the client.
-    params.reject_duplicates().map_err(redirect)?;
+    params.reject_malformed().map_err(redirect)?;
     // OpenID Core §6.1/§6.2: request objects are optional; we say so with the
     // dedicated codes.
     if params.contains("request") {
@@ -177,8 +183,10 @@ pub async fn validate(
     let prompt = parse_scope(params.get("prompt").unwrap_or(""));
     for p in &prompt {
         if !matches!(p.as_str(), "none" | "login" | "consent" | "select_account") {
+            // RFC 6749 §4.1.2.1: error_description has a restricted
+            // character set, so the client's value is not echoed.
             return Err(redirect(OAuthError::InvalidRequest(
-                format!("unsupported prompt value {p}").into(),
+                "unsupported prompt value (none, login, consent, select_account)".into(),
             )));
         }
     }

@@ -41,6 +41,10 @@ pub async fn grant(
         None => allowed,
         Some(requested) => {
             let requested = parse_scope(requested);
+            // RFC 6749 §3.3: a scope is at least one scope token.
+            if requested.is_empty() {
+                return Err(OAuthError::InvalidScope("the scope is malformed".into()));
+            }
             if let Some(bad) = requested.iter().find(|s| !allowed.contains(s)) {
                 return Err(OAuthError::InvalidScope(
                     format!("scope {bad} is not available to this client").into(),

@@ -91,7 +91,7 @@ async fn handle(
     form: Result<Form, OAuthError>,
 ) -> Result<TokenResponse, OAuthError> {
     let Form(params) = form?;
-    params.reject_duplicates()?;
+    params.reject_malformed()?;
     let client = client_auth::authenticate(state, headers, &params).await?;
     if client.disabled {
         return Err(OAuthError::UnauthorizedClient(

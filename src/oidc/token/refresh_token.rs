@@ -85,6 +85,10 @@ async fn rotate(
         None => row.scope.clone(),
         Some(requested) => {
             let requested = parse_scope(requested);
+            // RFC 6749 §3.3: a scope is at least one scope token.
+            if requested.is_empty() {
+                return Err(OAuthError::InvalidScope("the scope is malformed".into()));
+            }
             if let Some(extra) = requested.iter().find(|s| !granted.contains(s)) {
                 return Err(OAuthError::InvalidScope(
                     format!("scope {extra} was not granted").into(),
