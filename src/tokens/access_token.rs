@@ -56,9 +56,26 @@ pub async fn issue(
     db: &impl ConnectionTrait,
     t: NewAccessToken<'_>,
 ) -> Result<String, OAuthError> {
+    let (token, row) = mint(state, &t)?;
+    if let Some(row) = row {
+        grants::insert_access_token(db, row).await?;
+    }
+    Ok(token)
+}
+
+/// The token, and for an opaque one the row that makes it valid. Signing
+/// happens here, with no database work, so callers can do it before they
+/// take a write lock.
+pub fn mint(
+    state: &AppState,
+    t: &NewAccessToken<'_>,
+) -> Result<(String, Option<AccessTokenRecord>), OAuthError> {
     match t.client.access_token_format {
-        AccessTokenFormat::Jwt => issue_jwt(state, &t),
-        AccessTokenFormat::Opaque => Ok(issue_opaque(db, state.rng.as_ref(), &t).await?),
+        AccessTokenFormat::Jwt => Ok((issue_jwt(state, t)?, None)),
+        AccessTokenFormat::Opaque => {
+            let (token, row) = opaque(state.rng.as_ref(), t);
+            Ok((token, Some(row)))
+        }
     }
 }
 
@@ -85,30 +102,22 @@ fn issue_jwt(state: &AppState, t: &NewAccessToken<'_>) -> Result<String, OAuthEr
     Ok(key.sign(JWT_TYP, &claims)?)
 }
 
-async fn issue_opaque(
-    db: &impl ConnectionTrait,
-    rng: &dyn Random,
-    t: &NewAccessToken<'_>,
-) -> Result<String, sea_orm::DbErr> {
+fn opaque(rng: &dyn Random, t: &NewAccessToken<'_>) -> (String, AccessTokenRecord) {
     let token = secret_token(rng);
-    grants::insert_access_token(
-        db,
-        AccessTokenRecord {
-            token_hash: token_hash(&token),
-            grant_id: t.grant_id.map(Into::into),
-            client_id: t.client.id.clone(),
-            user_id: t.user_id.map(Into::into),
-            session_id: t.session_id.map(Into::into),
-            scope: t.scope.into(),
-            issued_at: t.now,
-            expires_at: t.now + t.ttl,
-            revoked_at: None,
-            audience: t.audience.into(),
-            auth_time: t.auth_time,
-        },
-    )
-    .await?;
-    Ok(token)
+    let row = AccessTokenRecord {
+        token_hash: token_hash(&token),
+        grant_id: t.grant_id.map(Into::into),
+        client_id: t.client.id.clone(),
+        user_id: t.user_id.map(Into::into),
+        session_id: t.session_id.map(Into::into),
+        scope: t.scope.into(),
+        issued_at: t.now,
+        expires_at: t.now + t.ttl,
+        revoked_at: None,
+        audience: t.audience.into(),
+        auth_time: t.auth_time,
+    };
+    (token, row)
 }
 
 /// A compact JWS has exactly three dot-separated parts; our opaque tokens

@@ -30,35 +30,26 @@ pub async fn exchange(
 ) -> Result<TokenResponse, OAuthError> {
     let now = state.now();
     let hash = token_hash(code);
+    // Everything is checked and signed before the write transaction, which
+    // then only consumes the code and stores the new rows: SQLite's single
+    // writer is never held while an RSA signature is made.
+    let Some(row) = authorization_code::Entity::find_by_id(hash.clone())
+        .one(&state.db)
+        .await?
+    else {
+        return Err(bad_code());
+    };
     // Codes are bound to their client (RFC 6749 §4.1.3). Another client's
     // attempt must not burn the code, so the owner is checked before the
     // code is consumed.
-    let owner = authorization_code::Entity::find_by_id(hash.clone())
-        .one(&state.db)
-        .await?;
-    match &owner {
-        Some(row) if row.client_id == client.id => {}
-        Some(_) => {
-            tracing::warn!(client_id = %client.id, "client presented another client's authorization code");
-            return Err(bad_code());
-        }
-        None => return Err(bad_code()),
+    if row.client_id != client.id {
+        tracing::warn!(client_id = %client.id, "client presented another client's authorization code");
+        return Err(bad_code());
     }
-
-    let txn = state.db.begin().await?;
-    let row = match grants::consume_code(&txn, &hash, now).await? {
-        Redemption::First(row) => row,
-        Redemption::Replayed(row) => {
-            // RFC 6749 §4.1.2: a code used twice revokes what it issued.
-            grants::revoke_grant(&txn, &row.grant_id, now).await?;
-            txn.commit().await?;
-            tracing::warn!(client_id = %client.id, grant_id = %row.grant_id, "authorization code replayed; grant revoked");
-            return Err(bad_code());
-        }
-        Redemption::Unknown => return Err(bad_code()),
-    };
-    // Errors from here on drop the transaction: the code stays unconsumed
-    // and nothing changes.
+    if row.consumed_at.is_some() {
+        return replayed(state, client, &hash, now).await;
+    }
+    // Errors from here on change nothing: the code stays unconsumed.
     if row.expires_at <= now {
         return Err(bad_code());
     }
@@ -73,7 +64,7 @@ pub async fn exchange(
         tracing::info!(client_id = %client.id, "PKCE verification failed");
     })?;
 
-    let grant = grants::find_grant(&txn, &row.grant_id)
+    let grant = grants::find_grant(&state.db, &row.grant_id)
         .await?
         .filter(|g| g.revoked_at.is_none())
         .ok_or_else(bad_code)?;
@@ -84,16 +75,15 @@ pub async fn exchange(
         return Err(bad_code());
     }
     let user_id = grant.user_id.clone().ok_or_else(bad_code)?;
-    let user = users::find(&txn, &user_id)
+    let user = users::find(&state.db, &user_id)
         .await?
         .filter(|u| !u.disabled && grant.created_at >= u.tokens_valid_after)
         .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))?;
     let audience = issue::audience(client, resource)?;
     let refresh_expires_at = issue::offers_refresh(client, &grant.scope)
         .then(|| Lifetimes::of(state, client).refresh_expiry(now, grant.created_at));
-    let response = issue::user_tokens(
+    let minted = issue::mint_user_tokens(
         state,
-        &txn,
         UserGrant {
             client,
             grant: &grant,
@@ -103,11 +93,46 @@ pub async fn exchange(
             nonce: row.nonce.as_deref(),
             refresh_expires_at,
         },
-    )
-    .await?;
+    )?;
+
+    let txn = state.db.begin().await?;
+    // The conditional UPDATE is the first statement: it takes the write lock
+    // before the transaction reads, and exactly one redemption wins.
+    match grants::consume_code(&txn, &hash, now).await? {
+        Redemption::First(_) => {}
+        Redemption::Replayed(_) => {
+            drop(txn);
+            return replayed(state, client, &hash, now).await;
+        }
+        Redemption::Unknown => return Err(bad_code()),
+    }
+    // The grant may have been revoked while we were signing.
+    let still_valid = grants::find_grant(&txn, &grant.id)
+        .await?
+        .is_some_and(|g| g.revoked_at.is_none());
+    if !still_valid {
+        return Err(bad_code());
+    }
+    let response = minted.persist(&txn).await?;
     txn.commit().await?;
     tracing::info!(client_id = %client.id, grant_id = %grant.id, "authorization code exchanged");
     Ok(response)
+}
+
+/// RFC 6749 §4.1.2: a code used twice revokes what it issued.
+async fn replayed(
+    state: &AppState,
+    client: &Client,
+    hash: &str,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let txn = state.db.begin().await?;
+    if let Redemption::Replayed(row) = grants::consume_code(&txn, hash, now).await? {
+        grants::revoke_grant(&txn, &row.grant_id, now).await?;
+        txn.commit().await?;
+        tracing::warn!(client_id = %client.id, grant_id = %row.grant_id, "authorization code replayed; grant revoked");
+    }
+    Err(bad_code())
 }
 
 /// RFC 7636 §4.6, and RFC 9700 §2.1.1: a verifier without a challenge is a

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::OAuthError;
 use crate::state::AppState;
 use crate::store::clients::Client;
-use crate::store::grants::Grant;
+use crate::store::grants::{self, AccessTokenRecord, Grant, RefreshTokenRecord};
 use crate::store::users::User;
 use crate::tokens::access_token::{self, NewAccessToken};
 use crate::tokens::claims::user_claims;
@@ -86,19 +86,37 @@ pub struct UserGrant<'a> {
     pub refresh_expires_at: Option<i64>,
 }
 
+/// A token response whose signatures are made but whose rows are not yet
+/// stored. Minting needs no database, so the grants sign before they take the
+/// write lock, and SQLite's single writer is never held during RSA signing.
+pub struct Minted {
+    pub response: TokenResponse,
+    access_row: Option<AccessTokenRecord>,
+    refresh_row: Option<RefreshTokenRecord>,
+}
+
+impl Minted {
+    /// Store what makes the minted tokens valid (inside the caller's
+    /// transaction).
+    pub async fn persist(self, db: &impl ConnectionTrait) -> Result<TokenResponse, sea_orm::DbErr> {
+        if let Some(row) = self.access_row {
+            grants::insert_access_token(db, row).await?;
+        }
+        if let Some(row) = self.refresh_row {
+            grants::insert_refresh_token(db, row).await?;
+        }
+        Ok(self.response)
+    }
+}
+
 /// Access token, refresh token (when offline access was granted) and ID token
 /// (when `openid` was granted) for a user's grant.
-pub async fn user_tokens(
-    state: &AppState,
-    db: &impl ConnectionTrait,
-    g: UserGrant<'_>,
-) -> Result<TokenResponse, OAuthError> {
+pub fn mint_user_tokens(state: &AppState, g: UserGrant<'_>) -> Result<Minted, OAuthError> {
     let now = state.now();
     let ttl = Lifetimes::of(state, g.client).access;
-    let access_token = access_token::issue(
+    let (access_token, access_row) = access_token::mint(
         state,
-        db,
-        NewAccessToken {
+        &NewAccessToken {
             grant_id: Some(&g.grant.id),
             client: g.client,
             user_id: Some(&g.user.id),
@@ -109,12 +127,10 @@ pub async fn user_tokens(
             now,
             ttl,
         },
-    )
-    .await?;
-    let refresh_token = match g.refresh_expires_at {
-        Some(expires_at) => Some(
-            refresh_token::issue(
-                db,
+    )?;
+    let (refresh_token, refresh_row) = match g.refresh_expires_at {
+        Some(expires_at) => {
+            let (token, row) = refresh_token::mint(
                 state.rng.as_ref(),
                 NewRefreshToken {
                     grant_id: &g.grant.id,
@@ -124,10 +140,10 @@ pub async fn user_tokens(
                     now,
                     expires_at,
                 },
-            )
-            .await?,
-        ),
-        None => None,
+            );
+            (Some(token), Some(row))
+        }
+        None => (None, None),
     };
     let id_token = if has_scope(g.scope, "openid") {
         let alg = g.client.id_token_alg;
@@ -153,13 +169,17 @@ pub async fn user_tokens(
     } else {
         None
     };
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer".into(),
-        expires_in: ttl,
-        scope: g.scope.to_owned(),
-        refresh_token,
-        id_token,
+    Ok(Minted {
+        response: TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: ttl,
+            scope: g.scope.to_owned(),
+            refresh_token,
+            id_token,
+        },
+        access_row,
+        refresh_row,
     })
 }
 

@@ -5,7 +5,7 @@
 
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 
-use super::issue::{self, Lifetimes, TokenResponse, UserGrant};
+use super::issue::{self, Lifetimes, Minted, TokenResponse, UserGrant};
 use crate::error::OAuthError;
 use crate::secrets::token_hash;
 use crate::state::AppState;
@@ -28,51 +28,90 @@ pub async fn refresh(
 ) -> Result<TokenResponse, OAuthError> {
     let now = state.now();
     let hash = token_hash(presented);
-    let txn = state.db.begin().await?;
-    // The conditional UPDATE comes first: it takes the write lock before the
-    // transaction reads anything, so concurrent refreshes queue up instead of
-    // failing on a stale snapshot, and exactly one of them wins.
-    match grants::consume_refresh_token(&txn, &hash, now).await? {
-        Redemption::Unknown => Err(bad_token()),
-        // Errors below drop `txn`: the token stays unconsumed.
-        Redemption::First(row) => rotate(state, txn, client, presented, row, scope, resource).await,
-        Redemption::Replayed(row) => replayed(state, txn, client, presented, row).await,
-    }
-}
-
-async fn rotate(
-    state: &AppState,
-    txn: DatabaseTransaction,
-    client: &Client,
-    presented: &str,
-    row: RefreshTokenRecord,
-    scope: Option<&str>,
-    resource: Option<&str>,
-) -> Result<TokenResponse, OAuthError> {
-    let now = state.now();
-    // RFC 6749 §6: the token is bound to the client it was issued to.
+    let Some(row) = grants::find_refresh_token(&state.db, &hash).await? else {
+        return Err(bad_token());
+    };
+    // RFC 6749 §6: the token is bound to the client it was issued to; another
+    // client's attempt neither consumes nor revokes anything.
     if row.client_id != client.id {
         tracing::warn!(client_id = %client.id, "client presented another client's refresh token");
         return Err(bad_token());
     }
+    if row.consumed_at.is_some() {
+        let txn = state.db.begin().await?;
+        return replayed(state, txn, client, presented, row).await;
+    }
+    // Check and sign first; the write transaction below then only consumes
+    // the token and stores the new rows, so SQLite's single writer is never
+    // held while a signature is made. Errors so far changed nothing.
+    let (grant_id, minted) = prepare(state, client, &row, scope, resource).await?;
+    let successor = match (
+        &minted.response.refresh_token,
+        state.config.tokens.refresh_reuse_grace.as_secs(),
+    ) {
+        (Some(successor), grace) if grace > 0 => {
+            let plaintext = serde_json::to_vec(&minted.response).map_err(anyhow::Error::from)?;
+            Some((
+                token_hash(successor),
+                seal_successor(presented, &plaintext, state.rng.as_ref())?,
+            ))
+        }
+        _ => None,
+    };
+
+    let txn = state.db.begin().await?;
+    // The conditional UPDATE comes first: it takes the write lock before the
+    // transaction reads anything, so concurrent refreshes queue up instead of
+    // failing on a stale snapshot, and exactly one of them wins.
+    let consumed = match grants::consume_refresh_token(&txn, &hash, now).await? {
+        Redemption::Unknown => return Err(bad_token()),
+        Redemption::Replayed(row) => return replayed(state, txn, client, presented, row).await,
+        Redemption::First(row) => row,
+    };
+    // Revoked while we were signing (a logout, a revocation): dropping `txn`
+    // leaves everything as it was.
+    let grant_live = grants::find_grant(&txn, &grant_id)
+        .await?
+        .is_some_and(|g| g.revoked_at.is_none());
+    if consumed.revoked_at.is_some() || !grant_live {
+        return Err(bad_token());
+    }
+    let response = minted.persist(&txn).await?;
+    if let Some((successor_hash, sealed)) = successor {
+        grants::set_successor(&txn, &hash, &successor_hash, &sealed).await?;
+    }
+    txn.commit().await?;
+    tracing::info!(client_id = %client.id, grant_id = %grant_id, "refresh token rotated");
+    Ok(response)
+}
+
+/// Everything a rotation checks, and the new tokens, signed but not stored.
+async fn prepare(
+    state: &AppState,
+    client: &Client,
+    row: &RefreshTokenRecord,
+    scope: Option<&str>,
+    resource: Option<&str>,
+) -> Result<(String, Minted), OAuthError> {
+    let now = state.now();
     if row.revoked_at.is_some()
         || row.expires_at <= now
         || row.issued_at < client.tokens_valid_after
     {
         return Err(bad_token());
     }
-    let grant = grants::find_grant(&txn, &row.grant_id)
+    let grant = grants::find_grant(&state.db, &row.grant_id)
         .await?
         .filter(|g| g.revoked_at.is_none())
         .ok_or_else(bad_token)?;
     // The user must still be allowed in, and not logged out everywhere since.
-    let user = users::find(&txn, &row.user_id)
+    let user = users::find(&state.db, &row.user_id)
         .await?
         .filter(|u| !u.disabled && row.issued_at >= u.tokens_valid_after)
         .ok_or_else(bad_token)?;
     // Session state: tokens of an ended session are over.
     if let Some(sid) = &grant.session_id {
-        let ended = sessions::find(&txn, sid)
+        let ended = sessions::find(&state.db, sid)
             .await?
             .is_none_or(|s| s.ended_at.is_some());
         if ended {
@@ -99,9 +138,8 @@ async fn rotate(
     };
     let audience = issue::audience(client, resource)?;
     let lifetimes = Lifetimes::of(state, client);
-    let response = issue::user_tokens(
+    let minted = issue::mint_user_tokens(
         state,
-        &txn,
         UserGrant {
             client,
             grant: &grant,
@@ -111,18 +149,8 @@ async fn rotate(
             nonce: None,
             refresh_expires_at: Some(lifetimes.refresh_expiry(now, grant.created_at)),
         },
-    )
-    .await?;
-    if state.config.tokens.refresh_reuse_grace.as_secs() > 0
-        && let Some(successor) = &response.refresh_token
-    {
-        let plaintext = serde_json::to_vec(&response).map_err(anyhow::Error::from)?;
-        let sealed = seal_successor(presented, &plaintext, state.rng.as_ref())?;
-        grants::set_successor(&txn, &row.token_hash, &token_hash(successor), &sealed).await?;
-    }
-    txn.commit().await?;
-    tracing::info!(client_id = %client.id, grant_id = %grant.id, "refresh token rotated");
-    Ok(response)
+    )?;
+    Ok((grant.id, minted))
 }
 
 async fn replayed(
