@@ -346,6 +346,11 @@ impl Config {
                     .into(),
             );
         }
+        // A delivery must end well within the 60 s lease of its claim, or a
+        // second worker could take the same notification meanwhile.
+        if l.delivery_timeout > Duration::from_secs(30) {
+            return invalid("logout.delivery_timeout must be at most 30s".into());
+        }
         if l.retry_base > l.retry_max {
             return invalid("logout.retry_base must not exceed logout.retry_max".into());
         }
@@ -453,6 +458,14 @@ mod tests {
         };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("must be https"), "{err}");
+    }
+
+    #[test]
+    fn logout_delivery_must_fit_in_the_claim_lease() {
+        let mut config = Config::default();
+        config.logout.delivery_timeout = Duration::from_secs(45);
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("logout.delivery_timeout"), "{err}");
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                 if let Err(e) = crate::store::revocations::prune(&state.db, now - skew).await {
                     tracing::warn!(error = %e, "pruning the jti denylist failed");
                 }
+                // Ended sessions stay listed a week (account page, CLI).
+                if let Err(e) =
+                    crate::store::sessions::prune_ended(&state.db, now - 7 * 24 * 3600).await
+                {
+                    tracing::warn!(error = %e, "pruning ended sessions failed");
+                }
                 match crate::store::grants::prune_expired(&state.db, now - skew).await {
                     Ok(n) if n > 0 => {
                         tracing::debug!(pruned = n, "expired codes and tokens removed")

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use common::*;
 use reqwest::StatusCode;
 use signoff::admin::ClientSpec;
+use signoff::clock::Clock;
 
 /// RFC 6749 §2.3.1 / Appendix A.1: a client_id is printable ASCII. One with
 /// a NUL byte cannot name a client; PostgreSQL refuses NUL in text values, so
@@ -170,4 +171,83 @@ async fn refresh_with_scope(
     ];
     form.extend(scope.map(|s| ("scope", s)));
     server.token_request(FIRST, FIRST_SECRET, &form).await
+}
+
+/// Maintenance removes expired tokens and long-ended sessions; a pruned
+/// token or session is refused exactly like an expired or ended one.
+#[tokio::test]
+async fn pruning_dead_rows_revives_nothing() {
+    let server = TestServer::start().await;
+    let token = token_json(
+        server
+            .token_request(
+                SERVICE,
+                SERVICE_SECRET,
+                &[("grant_type", "client_credentials")],
+            )
+            .await,
+    )
+    .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let browser = server.browser();
+    code_in(
+        &browser,
+        &server,
+        &auth_url(&server, FIRST, FIRST_REDIRECT, "openid", CHALLENGE),
+    )
+    .await;
+    let sessions = signoff::store::sessions::not_ended(&server.state.db, None)
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1);
+    let sid = sessions[0].id.clone();
+    signoff::session::admin::revoke_session(
+        &server.state.db,
+        &signoff::random::OsRandom,
+        &sid,
+        server.clock.now(),
+    )
+    .await
+    .unwrap();
+
+    server.clock.advance(8 * 24 * 3600);
+    let now = server.clock.now();
+    let pruned = signoff::store::grants::prune_expired(&server.state.db, now)
+        .await
+        .unwrap();
+    assert!(pruned >= 1, "the expired access token and code are gone");
+    assert_eq!(
+        signoff::store::sessions::prune_ended(&server.state.db, now - 7 * 24 * 3600)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        signoff::store::sessions::find(&server.state.db, &sid)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let introspected: serde_json::Value = server
+        .http
+        .post(server.url("/introspect"))
+        .basic_auth(SERVICE, Some(SERVICE_SECRET))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected, serde_json::json!({ "active": false }));
+    // The browser's session cookie names a session that no longer exists.
+    let url = format!(
+        "{}&prompt=none",
+        auth_url(&server, FIRST, FIRST_REDIRECT, "openid", CHALLENGE)
+    );
+    let (_, landing) = browser.go(&server, &url).await;
+    assert_eq!(landing.param("error").as_deref(), Some("login_required"));
 }

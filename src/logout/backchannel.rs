@@ -134,7 +134,11 @@ async fn attempt(state: &AppState, http: &reqwest::Client, n: &Notification) -> 
         Ok(r) => {
             let status = r.status();
             let message = format!("HTTP {}", status.as_u16());
-            if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
+            // §2.8: the RP answers 200 or 400. A redirect is not followed (the
+            // token must not travel elsewhere) and will not change on retry.
+            let refused =
+                status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429;
+            if refused || status.is_redirection() {
                 Outcome::Permanent(message)
             } else {
                 Outcome::Retry(message)

@@ -127,6 +127,8 @@ pub async fn mark_failed(db: &impl ConnectionTrait, id: &str, error: &str) -> Re
         .col_expr(logout_outbox::Column::Status, Expr::value(FAILED))
         .col_expr(logout_outbox::Column::LastError, Expr::value(error))
         .filter(logout_outbox::Column::Id.eq(id))
+        // Never overwrite a delivery another worker recorded.
+        .filter(logout_outbox::Column::Status.eq(PENDING))
         .exec(db)
         .await?;
     Ok(())

@@ -4,7 +4,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::entity::{session, session_client};
@@ -158,4 +158,31 @@ pub async fn not_ended(
         .order_by_asc(session::Column::Id)
         .all(db)
         .await
+}
+
+/// Remove sessions that ended before `before` (at most 1000 a call), with
+/// their participant rows. Tokens bound to an ended session are dead already,
+/// and an unknown session counts as ended, so nothing changes meaning.
+/// Sessions that merely expired are kept: offline tokens may still name them.
+pub async fn prune_ended(db: &impl ConnectionTrait, before: i64) -> Result<u64, DbErr> {
+    let ids: Vec<String> = session::Entity::find()
+        .filter(session::Column::EndedAt.lt(before))
+        .limit(1000)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    session_client::Entity::delete_many()
+        .filter(session_client::Column::SessionId.is_in(ids.clone()))
+        .exec(db)
+        .await?;
+    Ok(session::Entity::delete_many()
+        .filter(session::Column::Id.is_in(ids))
+        .exec(db)
+        .await?
+        .rows_affected)
 }
