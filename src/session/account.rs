@@ -13,17 +13,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::end::{EndReason, EndedSession, end_all_of_user, end_session};
-use super::{ActiveSession, csrf, user_agent};
+use super::{ActiveSession, csrf};
 use crate::error::OAuthError;
 use crate::http::cookies;
 use crate::http::extract::Form;
 use crate::logout::frontchannel;
 use crate::pages;
-use crate::random::{identifier, secret_token};
-use crate::secrets::{dummy_password_hash, token_hash, verify_password_blocking};
+use crate::secrets::{dummy_password_hash, verify_password_blocking};
 use crate::state::AppState;
-use crate::store::sessions::{self, Session};
-use crate::store::users::{self, User};
+use crate::store::sessions;
+use crate::store::users;
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 
@@ -216,63 +215,13 @@ pub async fn login(
             );
         }
     };
-    match sign_in(&state, &headers, peer, &user).await {
-        Ok(cookie) => with_cookie(to_account(&state), cookie),
+    match super::sign_in(&state, &headers, peer, user).await {
+        Ok((active, cookie)) => {
+            tracing::info!(sid = %active.session.id, "signed in on the account page");
+            with_cookie(to_account(&state), cookie)
+        }
         Err(e) => internal(e),
     }
-}
-
-/// Start a session for `user` in this browser, ending another user's session
-/// there first. Returns the cookie to set, if a new session was made.
-async fn sign_in(
-    state: &AppState,
-    headers: &HeaderMap,
-    peer: std::net::SocketAddr,
-    user: &User,
-) -> Result<Option<HeaderValue>, sea_orm::DbErr> {
-    let now = state.now();
-    let existing = super::current(state, headers)
-        .await
-        .map_err(|e| sea_orm::DbErr::Custom(format!("{e:#}")))?;
-    match existing {
-        Some(a) if a.user.id == user.id => return Ok(None),
-        Some(a) => {
-            end_session(
-                &state.db,
-                state.rng.as_ref(),
-                &a.session.id,
-                EndReason::Replaced,
-                now,
-            )
-            .await?;
-        }
-        None => {}
-    }
-    let cookie = secret_token(state.rng.as_ref());
-    let ip = peer.ip().to_string();
-    let cfg = &state.config.sessions;
-    let session: Session = sessions::insert(
-        &state.db,
-        sessions::NewSession {
-            id: &identifier(state.rng.as_ref()),
-            cookie_hash: &token_hash(&cookie),
-            user_id: &user.id,
-            amr: "pwd",
-            now,
-            idle_ttl: cfg.idle_ttl.as_secs() as i64,
-            absolute_ttl: cfg.absolute_ttl.as_secs() as i64,
-            user_agent: user_agent(headers),
-            ip: Some(&ip),
-        },
-    )
-    .await?;
-    tracing::info!(sid = %session.id, "signed in on the account page");
-    Ok(Some(cookies::set(
-        &state.config,
-        cookies::SESSION,
-        &cookie,
-        Some(cfg.absolute_ttl.as_secs() as i64),
-    )))
 }
 
 /// The signed-in user behind a CSRF-checked account form.

@@ -7,19 +7,16 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
-use super::{ActiveSession, user_agent};
 use crate::error::OAuthError;
-use crate::http::cookies;
 use crate::http::extract::Form;
 use crate::oidc::authorize::consent::{
     InteractionQuery, Pending, csrf_ok, interaction_of, load_pending,
 };
 use crate::oidc::authorize::flow;
 use crate::pages::{self, LoginPage};
-use crate::random::{identifier, secret_token};
-use crate::secrets::{dummy_password_hash, token_hash, verify_password_blocking};
+use crate::secrets::{dummy_password_hash, verify_password_blocking};
 use crate::state::AppState;
-use crate::store::{interactions, sessions, users};
+use crate::store::{interactions, users};
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 
@@ -113,65 +110,9 @@ pub async fn submit(
     };
 
     let now = state.now();
-    let existing = match super::current(&state, &headers).await {
-        Ok(s) => s,
+    let (active, set_cookie) = match super::sign_in(&state, &headers, peer, user).await {
+        Ok(signed_in) => signed_in,
         Err(e) => return flow::reject(&state, e.into()),
-    };
-    let (active, set_cookie) = match existing {
-        // Re-authentication of the same user keeps the session (and its
-        // `sid`) and moves auth_time.
-        Some(mut a) if a.user.id == user.id => {
-            if let Err(e) = sessions::reauthenticated(&state.db, &a.session.id, now).await {
-                return flow::reject(&state, e.into());
-            }
-            a.session.auth_time = now;
-            (a, None)
-        }
-        other => {
-            // A different user signs in: the old session of this browser
-            // ends, like any logout (its relying parties are told).
-            if let Some(old) = other
-                && let Err(e) = super::end::end_session(
-                    &state.db,
-                    state.rng.as_ref(),
-                    &old.session.id,
-                    super::end::EndReason::Replaced,
-                    now,
-                )
-                .await
-            {
-                return flow::reject(&state, e.into());
-            }
-            let cookie = secret_token(state.rng.as_ref());
-            let ip = peer.ip().to_string();
-            let cfg = &state.config.sessions;
-            let created = sessions::insert(
-                &state.db,
-                sessions::NewSession {
-                    id: &identifier(state.rng.as_ref()),
-                    cookie_hash: &token_hash(&cookie),
-                    user_id: &user.id,
-                    amr: "pwd",
-                    now,
-                    idle_ttl: cfg.idle_ttl.as_secs() as i64,
-                    absolute_ttl: cfg.absolute_ttl.as_secs() as i64,
-                    user_agent: user_agent(&headers),
-                    ip: Some(&ip),
-                },
-            )
-            .await;
-            let session = match created {
-                Ok(s) => s,
-                Err(e) => return flow::reject(&state, e.into()),
-            };
-            let set = cookies::set(
-                &state.config,
-                cookies::SESSION,
-                &cookie,
-                Some(cfg.absolute_ttl.as_secs() as i64),
-            );
-            (ActiveSession { session, user }, Some(set))
-        }
     };
     tracing::info!(client_id = %pending.client.id, sid = %active.session.id, "signed in");
     if let Err(e) =

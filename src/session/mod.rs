@@ -51,3 +51,61 @@ pub fn user_agent(headers: &HeaderMap) -> Option<&str> {
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
 }
+
+/// Sign `user` in on this browser once their password checked out. The same
+/// user's session is re-authenticated (its `sid` kept, `auth_time` moved, as
+/// prompt=login and max_age need); another user's session here ends first,
+/// like any logout (its relying parties are told); otherwise a new session
+/// starts under a fresh random cookie, so no cookie from before the login is
+/// ever promoted (session fixation). Returns the cookie to set, if new.
+pub async fn sign_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: std::net::SocketAddr,
+    user: User,
+) -> anyhow::Result<(ActiveSession, Option<axum::http::HeaderValue>)> {
+    let now = state.now();
+    match current(state, headers).await? {
+        Some(mut same) if same.user.id == user.id => {
+            sessions::reauthenticated(&state.db, &same.session.id, now).await?;
+            same.session.auth_time = now;
+            return Ok((same, None));
+        }
+        Some(other) => {
+            end::end_session(
+                &state.db,
+                state.rng.as_ref(),
+                &other.session.id,
+                end::EndReason::Replaced,
+                now,
+            )
+            .await?;
+        }
+        None => {}
+    }
+    let cookie = crate::random::secret_token(state.rng.as_ref());
+    let ip = peer.ip().to_string();
+    let cfg = &state.config.sessions;
+    let session = sessions::insert(
+        &state.db,
+        sessions::NewSession {
+            id: &crate::random::identifier(state.rng.as_ref()),
+            cookie_hash: &token_hash(&cookie),
+            user_id: &user.id,
+            amr: "pwd",
+            now,
+            idle_ttl: cfg.idle_ttl.as_secs() as i64,
+            absolute_ttl: cfg.absolute_ttl.as_secs() as i64,
+            user_agent: user_agent(headers),
+            ip: Some(&ip),
+        },
+    )
+    .await?;
+    let set = cookies::set(
+        &state.config,
+        cookies::SESSION,
+        &cookie,
+        Some(cfg.absolute_ttl.as_secs() as i64),
+    );
+    Ok((ActiveSession { session, user }, Some(set)))
+}
