@@ -25,14 +25,6 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, AdminError> {
     Err(AdminError::Invalid(msg.into()))
 }
 
-pub const DEFAULT_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "address",
-    "phone",
-    "offline_access",
-];
 pub const DEFAULT_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
 const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
@@ -212,7 +204,10 @@ pub async fn add_client(
         None => None,
     };
     let scopes = if spec.scopes.is_empty() {
-        DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()
+        crate::tokens::claims::USER_SCOPES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
         spec.scopes.clone()
     };

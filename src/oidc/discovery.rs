@@ -10,15 +10,6 @@ use serde_json::{Value, json};
 use crate::state::AppState;
 use crate::tokens::claims;
 
-pub const SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "address",
-    "phone",
-    "offline_access",
-];
-
 pub fn metadata(state: &AppState) -> Value {
     let c = &state.config;
     // Only algorithms with a key lifecycle running can sign.
@@ -38,7 +29,7 @@ pub fn metadata(state: &AppState) -> Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint": c.endpoint("/introspect"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": SCOPES,
+        "scopes_supported": claims::USER_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

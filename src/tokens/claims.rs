@@ -4,6 +4,19 @@ use serde_json::{Map, Value, json};
 
 use crate::store::users::User;
 
+/// The scopes about a user that OpenID Connect defines: `openid` (Core §3.1.2.1),
+/// the claim scopes of §5.4 and `offline_access` (§11). They are what
+/// discovery advertises, what a client gets by default, and what the
+/// client_credentials grant (no user) never hands out.
+pub const USER_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
+
 /// Claims names this provider can release, for discovery's `claims_supported`.
 pub const SUPPORTED: &[&str] = &[
     "sub",

@@ -6,17 +6,8 @@ use crate::error::OAuthError;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::tokens::access_token::{self, NewAccessToken};
+use crate::tokens::claims::USER_SCOPES;
 use crate::tokens::{join_scope, parse_scope};
-
-/// Scopes about a user make no sense without one.
-const USER_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "address",
-    "phone",
-    "offline_access",
-];
 
 pub async fn grant(
     state: &AppState,
@@ -33,6 +24,7 @@ pub async fn grant(
     let allowed: Vec<String> = client
         .scopes
         .iter()
+        // Scopes about a user make no sense without one.
         .filter(|s| !USER_SCOPES.contains(&s.as_str()))
         .cloned()
         .collect();
