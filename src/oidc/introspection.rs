@@ -42,7 +42,7 @@ async fn handle(
     }
     let token = params.require("token")?;
     let hint = Hint::parse(params.get("token_type_hint"));
-    let Some(active) = validate::any_token(state, token, hint).await? else {
+    let Some(active) = validate::any_token(state, token, hint, Some(&caller)).await? else {
         // RFC 7662 §2.2: an inactive token reveals nothing else.
         return Ok(json!({ "active": false }));
     };

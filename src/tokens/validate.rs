@@ -43,13 +43,27 @@ struct Subject<'a> {
     issued_at: i64,
 }
 
-/// The client and user a token belongs to, if neither has voided it.
+/// Who a live token belongs to.
+struct Owners {
+    user: Option<User>,
+    /// The session the token follows now (its grant's current binding).
+    session_id: Option<String>,
+}
+
+/// The user and session of a token, if neither they nor its client voided
+/// it. `caller` is a client already read in this request (the introspecting
+/// resource server): when the token is its own, the row is not read twice.
 async fn owners_allow(
     state: &AppState,
     s: &Subject<'_>,
-) -> Result<Option<(Client, Option<User>)>, sea_orm::DbErr> {
-    let Some(client) = clients::find(&state.db, s.client_id).await? else {
-        return Ok(None);
+    caller: Option<&Client>,
+) -> Result<Option<Owners>, sea_orm::DbErr> {
+    let client = match caller {
+        Some(c) if c.id == s.client_id => c.clone(),
+        _ => match clients::find(&state.db, s.client_id).await? {
+            Some(c) => c,
+            None => return Ok(None),
+        },
     };
     // "Revoke every token of this client" and disabled clients.
     if client.disabled || s.issued_at < client.tokens_valid_after {
@@ -80,15 +94,19 @@ async fn owners_allow(
             _ => return Ok(None),
         }
     }
-    Ok(Some((client, user)))
+    Ok(Some(Owners {
+        user,
+        session_id: bound_session,
+    }))
 }
 
 pub async fn access_token(
     state: &AppState,
     token: &str,
+    caller: Option<&Client>,
 ) -> Result<Option<ActiveToken>, sea_orm::DbErr> {
     if looks_like_jwt(token) {
-        return jwt_access_token(state, token).await;
+        return jwt_access_token(state, token, caller).await;
     }
     let now = state.now();
     let Some(row) = grants::find_access_token(&state.db, &token_hash(token)).await? else {
@@ -104,14 +122,14 @@ pub async fn access_token(
         grant_id: row.grant_id.as_deref(),
         issued_at: row.issued_at,
     };
-    let Some((_, user)) = owners_allow(state, &subject).await? else {
+    let Some(owners) = owners_allow(state, &subject, caller).await? else {
         return Ok(None);
     };
     Ok(Some(ActiveToken {
         token_type: TokenType::Access,
         sub: row.user_id.clone().unwrap_or_else(|| row.client_id.clone()),
         client_id: row.client_id,
-        user,
+        user: owners.user,
         scope: row.scope,
         aud: Some(row.audience).filter(|a| !a.is_empty()),
         iat: row.issued_at,
@@ -150,6 +168,7 @@ pub fn verified_jwt_claims(
 async fn jwt_access_token(
     state: &AppState,
     token: &str,
+    caller: Option<&Client>,
 ) -> Result<Option<ActiveToken>, sea_orm::DbErr> {
     let Some(claims) = verified_jwt_claims(state, token, false) else {
         return Ok(None);
@@ -167,13 +186,13 @@ async fn jwt_access_token(
         grant_id: claims.gid.as_deref(),
         issued_at: claims.iat,
     };
-    let Some((_, user)) = owners_allow(state, &subject).await? else {
+    let Some(owners) = owners_allow(state, &subject, caller).await? else {
         return Ok(None);
     };
     Ok(Some(ActiveToken {
         token_type: TokenType::Access,
         client_id: claims.client_id,
-        user,
+        user: owners.user,
         sub: claims.sub,
         scope: claims.scope,
         aud: Some(claims.aud),
@@ -188,6 +207,7 @@ async fn jwt_access_token(
 pub async fn refresh_token(
     state: &AppState,
     token: &str,
+    caller: Option<&Client>,
 ) -> Result<Option<ActiveToken>, sea_orm::DbErr> {
     let now = state.now();
     let Some(row) = grants::find_refresh_token(&state.db, &token_hash(token)).await? else {
@@ -196,29 +216,28 @@ pub async fn refresh_token(
     if row.revoked_at.is_some() || row.consumed_at.is_some() || row.expires_at <= now {
         return Ok(None);
     }
-    let grant = grants::find_grant(&state.db, &row.grant_id).await?;
-    let session_id = grant.as_ref().and_then(|g| g.session_id.clone());
+    // The session comes from the grant, which owners_allow reads anyway.
     let subject = Subject {
         client_id: &row.client_id,
         user_id: Some(&row.user_id),
-        session_id: session_id.as_deref(),
+        session_id: None,
         grant_id: Some(&row.grant_id),
         issued_at: row.issued_at,
     };
-    let Some((_, user)) = owners_allow(state, &subject).await? else {
+    let Some(owners) = owners_allow(state, &subject, caller).await? else {
         return Ok(None);
     };
     Ok(Some(ActiveToken {
         token_type: TokenType::Refresh,
         client_id: row.client_id,
-        user,
+        user: owners.user,
         sub: row.user_id,
         scope: row.scope,
         aud: None,
         iat: row.issued_at,
         exp: row.expires_at,
         jti: None,
-        sid: session_id,
+        sid: owners.session_id,
         grant_id: Some(row.grant_id),
     }))
 }
@@ -244,15 +263,16 @@ pub async fn any_token(
     state: &AppState,
     token: &str,
     hint: Hint,
+    caller: Option<&Client>,
 ) -> Result<Option<ActiveToken>, sea_orm::DbErr> {
     match hint {
-        Hint::Access => match access_token(state, token).await? {
+        Hint::Access => match access_token(state, token, caller).await? {
             Some(t) => Ok(Some(t)),
-            None => refresh_token(state, token).await,
+            None => refresh_token(state, token, caller).await,
         },
-        Hint::Refresh => match refresh_token(state, token).await? {
+        Hint::Refresh => match refresh_token(state, token, caller).await? {
             Some(t) => Ok(Some(t)),
-            None => access_token(state, token).await,
+            None => access_token(state, token, caller).await,
         },
     }
 }
