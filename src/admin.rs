@@ -5,7 +5,7 @@ use sea_orm::ConnectionTrait;
 use url::Url;
 
 use crate::config::is_loopback_host;
-use crate::keys::Algorithm;
+use crate::jws::Algorithm;
 use crate::random::{Random, identifier};
 use crate::secrets::hash_password;
 use crate::store::clients::{self, AccessTokenFormat, Client, LogoutRevokes};

@@ -10,8 +10,10 @@ use tokio::net::TcpListener;
 use crate::admin::{self, ClientSpec, UserSpec};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::keys::{self, Algorithm};
+use crate::jws::Algorithm;
+use crate::keys;
 use crate::random::{OsRandom, secret_token};
+use crate::seal::{self, MasterKeys};
 use crate::state::AppState;
 use crate::store::{self, clients, users};
 
@@ -207,7 +209,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // What needs a master key refuses before touching the database.
     let config = match &cli.command {
         Command::Keys(KeysCommand::GenerateMasterKey) => {
-            println!("{}", keys::MasterKeys::generate(&OsRandom));
+            println!("{}", MasterKeys::generate(&OsRandom));
             return Ok(());
         }
         Command::Serve { demo }
@@ -422,7 +424,7 @@ async fn keys_command(
                 println!("  {change}");
             }
         }
-        KeysCommand::GenerateMasterKey => println!("{}", keys::MasterKeys::generate(&OsRandom)),
+        KeysCommand::GenerateMasterKey => println!("{}", MasterKeys::generate(&OsRandom)),
     }
     Ok(())
 }
@@ -430,7 +432,7 @@ async fn keys_command(
 async fn lifecycle<'a>(
     config: &Config,
     db: &sea_orm::DatabaseConnection,
-    master_keys: &'a keys::MasterKeys,
+    master_keys: &'a MasterKeys,
     enabled: &'a [Algorithm],
 ) -> anyhow::Result<keys::Lifecycle<'a>> {
     Ok(keys::Lifecycle {
@@ -452,8 +454,8 @@ fn with_master_key(mut config: Config, demo: bool) -> anyhow::Result<Config> {
     if !demo {
         keys::master_keys(&config.keys)?;
     }
-    let path = std::path::PathBuf::from(keys::seal::DEV_MASTER_KEY_FILE);
-    keys::MasterKeys::load_or_create_dev(&path, &OsRandom)?;
+    let path = std::path::PathBuf::from(seal::DEV_MASTER_KEY_FILE);
+    MasterKeys::load_or_create_dev(&path, &OsRandom)?;
     let warning = format!(
         "NO MASTER KEY CONFIGURED: signing keys are encrypted with the development key in {}. \
          Anyone who can read that file and the database can forge tokens. \

@@ -11,6 +11,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::jws::Algorithm;
+use crate::seal::MasterKeys;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -74,10 +77,10 @@ pub struct KeyConfig {
     pub jwks_cache_ttl: Duration,
     /// Algorithm of JWT access tokens, and of ID tokens for clients that do
     /// not choose one.
-    pub default_alg: String,
+    pub default_alg: Algorithm,
     /// Algorithms with a key lifecycle: RS256 (required) and optionally
     /// ES256 and EdDSA (Ed25519).
-    pub algorithms: Vec<String>,
+    pub algorithms: Vec<Algorithm>,
     /// How long each key signs before its successor takes over.
     #[serde(with = "humantime_serde")]
     pub rotate_every: Duration,
@@ -101,10 +104,10 @@ pub struct KeyConfig {
 
 impl KeyConfig {
     /// The algorithms with a key lifecycle, in `Algorithm::ALL` order.
-    pub fn enabled_algorithms(&self) -> Vec<crate::keys::Algorithm> {
-        crate::keys::Algorithm::ALL
+    pub fn enabled_algorithms(&self) -> Vec<Algorithm> {
+        Algorithm::ALL
             .into_iter()
-            .filter(|a| self.algorithms.iter().any(|s| s == a.as_str()))
+            .filter(|a| self.algorithms.contains(a))
             .collect()
     }
 
@@ -225,8 +228,8 @@ impl Default for KeyConfig {
     fn default() -> Self {
         Self {
             jwks_cache_ttl: Duration::from_secs(3600),
-            default_alg: "RS256".into(),
-            algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
+            default_alg: Algorithm::Rs256,
+            algorithms: Algorithm::ALL.to_vec(),
             rotate_every: Duration::from_secs(30 * 24 * 3600),
             refresh_interval: Duration::from_secs(5),
             clock_skew: Duration::from_secs(60),
@@ -363,24 +366,15 @@ impl Config {
     fn validate_keys(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         let k = &self.keys;
-        if crate::keys::Algorithm::parse(&k.default_alg).is_none() {
-            return invalid(format!(
-                "keys.default_alg must be RS256, ES256 or EdDSA, got {}",
-                k.default_alg
-            ));
-        }
+        // Unknown algorithm names were refused when the settings were read
+        // (`Algorithm` is `Deserialize`).
         for (i, alg) in k.algorithms.iter().enumerate() {
-            if crate::keys::Algorithm::parse(alg).is_none() {
-                return invalid(format!(
-                    "keys.algorithms: {alg} is not one of RS256, ES256, EdDSA"
-                ));
-            }
             if k.algorithms[..i].contains(alg) {
                 return invalid(format!("keys.algorithms lists {alg} twice"));
             }
         }
         // OpenID Core §15.1: RS256 is mandatory to implement.
-        if !k.algorithms.iter().any(|a| a == "RS256") {
+        if !k.algorithms.contains(&Algorithm::Rs256) {
             return invalid("keys.algorithms must include RS256".into());
         }
         if !k.algorithms.contains(&k.default_alg) {
@@ -403,7 +397,7 @@ impl Config {
             return invalid("set keys.master_key or keys.master_key_file, not both".into());
         }
         if let Some(list) = &k.master_key
-            && let Err(e) = crate::keys::MasterKeys::parse(list.expose())
+            && let Err(e) = MasterKeys::parse(list.expose())
         {
             return invalid(format!("keys.master_key: {e:#}"));
         }
@@ -476,30 +470,48 @@ mod tests {
     }
 
     #[test]
+    fn unknown_algorithm_names_are_refused_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("signoff.toml");
+        for (toml, named) in [
+            ("[keys]\nalgorithms = [\"RS256\", \"HS256\"]\n", "HS256"),
+            ("[keys]\ndefault_alg = \"none\"\n", "none"),
+        ] {
+            std::fs::write(&file, toml).unwrap();
+            let err = Config::load(Some(&file)).unwrap_err().to_string();
+            assert!(err.contains(named), "{err}");
+        }
+        std::fs::write(&file, "[keys]\ndefault_alg = \"ES256\"\n").unwrap();
+        assert_eq!(
+            Config::load(Some(&file)).unwrap().keys.default_alg,
+            Algorithm::Es256
+        );
+    }
+
+    #[test]
     fn key_settings_are_checked() {
         let refused = |adjust: &dyn Fn(&mut KeyConfig)| {
             let mut config = Config::default();
             adjust(&mut config.keys);
             config.validate().unwrap_err().to_string()
         };
-        assert!(refused(&|k| k.algorithms = vec!["ES256".into()]).contains("RS256"));
+        assert!(refused(&|k| k.algorithms = vec![Algorithm::Es256]).contains("RS256"));
         assert!(
-            refused(&|k| k.algorithms = vec!["RS256".into(), "HS256".into()]).contains("HS256")
+            refused(&|k| k.algorithms = vec![Algorithm::Rs256, Algorithm::Rs256]).contains("twice")
         );
         let lead = refused(&|k| k.rotate_every = Duration::from_secs(3600));
         assert!(lead.contains("keys.rotate_every"), "{lead}");
         assert!(refused(&|k| k.master_key = Some("short".into())).contains("keys.master_key"));
         assert!(
             refused(&|k| {
-                k.master_key =
-                    Some(crate::keys::MasterKeys::generate(&crate::random::OsRandom).into());
+                k.master_key = Some(MasterKeys::generate(&crate::random::OsRandom).into());
                 k.master_key_file = Some("keys.txt".into());
             })
             .contains("not both")
         );
         let mut config = Config::default();
-        config.keys.algorithms = vec!["RS256".into(), "EdDSA".into()];
-        config.keys.default_alg = "ES256".into();
+        config.keys.algorithms = vec![Algorithm::Rs256, Algorithm::EdDsa];
+        config.keys.default_alg = Algorithm::Es256;
         assert!(
             config
                 .validate()

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod jws;
 pub mod keys;
 pub mod logout;
 pub mod maintenance;
@@ -14,6 +15,8 @@ pub mod oidc;
 pub mod pages;
 pub mod random;
 pub mod revoke;
+pub mod routes;
+pub mod seal;
 pub mod secrets;
 pub mod session;
 pub mod state;
@@ -26,7 +29,7 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
 pub use config::Config;
-pub use http::routes::router;
+pub use routes::router;
 pub use state::AppState;
 
 /// Serve `state` on `listener` until `shutdown` completes.

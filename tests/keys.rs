@@ -18,10 +18,12 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
 use signoff::admin::ClientSpec;
 use signoff::clock::Clock;
+use signoff::jws::Algorithm;
 use signoff::keys::rotation::{Revoked, Rotated};
-use signoff::keys::{Algorithm, KeyState, Lifecycle, MasterKeys, Schedule};
+use signoff::keys::{KeyState, Lifecycle, Schedule};
 use signoff::maintenance::refresh_keys;
 use signoff::random::OsRandom;
+use signoff::seal::MasterKeys;
 use signoff::{AppState, Config};
 
 /// Relying parties with JWT access tokens, one per ID token algorithm.
@@ -665,7 +667,7 @@ fn serve_needs_a_master_key_except_in_demo_mode() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("SIGNOFF_MASTER_KEY"), "{stderr}");
 
-    let dev_key = dir.path().join(signoff::keys::seal::DEV_MASTER_KEY_FILE);
+    let dev_key = dir.path().join(signoff::seal::DEV_MASTER_KEY_FILE);
     for run in ["first start", "restart"] {
         let mut child = command(&["serve", "--demo"]).spawn().unwrap();
         let mut log = String::new();

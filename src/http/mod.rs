@@ -1,7 +1,7 @@
-//! HTTP plumbing shared by every endpoint: the route table, request parsing,
-//! response headers.
+//! HTTP plumbing shared by every endpoint, and the bottom layer of the web
+//! side: request parsing, cookies, response headers. The route table is
+//! `crate::routes`.
 
 pub mod cookies;
 pub mod extract;
 pub mod headers;
-pub mod routes;

@@ -11,9 +11,9 @@ use josekit::jws::{self, JwsHeader, JwsSigner, JwsVerifier};
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 
-use super::Algorithm;
-use super::seal::MasterKeys;
+use crate::jws::Algorithm;
 use crate::random::{Random, identifier};
+use crate::seal::MasterKeys;
 use crate::store::keys::{self as key_rows, SigningKeyRecord};
 
 /// When a key signs: from `activates_at` until `retires_at` (exclusive).

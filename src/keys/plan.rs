@@ -5,9 +5,9 @@
 
 use sea_orm::{ConnectionTrait, DbErr};
 
-use super::Algorithm;
 use super::keystore::{Scheduled, newest_signer};
 use crate::config::Config;
+use crate::jws::Algorithm;
 use crate::store::keys::{self as key_rows, SigningKeyRecord};
 
 /// The timings of the lifecycle, in seconds.

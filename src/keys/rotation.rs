@@ -13,11 +13,11 @@
 use anyhow::{Context, bail};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, SqlErr, TransactionTrait};
 
-use super::Algorithm;
 use super::keystore::generate_key;
 pub use super::plan::{KeyState, Schedule, Step, key_states, plan, plan_rotation};
-use super::seal::MasterKeys;
+use crate::jws::Algorithm;
 use crate::random::Random;
+use crate::seal::MasterKeys;
 use crate::store::keys as key_rows;
 
 /// Why a transaction gave up.

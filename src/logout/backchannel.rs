@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::config::LogoutConfig;
-use crate::keys::Algorithm;
+use crate::jws::Algorithm;
 use crate::state::AppState;
 use crate::store::clients;
 use crate::store::logout_outbox::{self, Notification};

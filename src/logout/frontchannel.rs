@@ -8,9 +8,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use url::Url;
 
+use super::EndedSession;
 use crate::http::headers::html_page_with_frames;
 use crate::pages;
-use crate::session::end::EndedSession;
 use crate::state::AppState;
 use crate::store::clients::Client;
 

@@ -12,12 +12,12 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::end::{EndReason, EndedSession, end_all_of_user, end_session};
+use super::end::{EndReason, end_all_of_user, end_session};
 use super::{ActiveSession, csrf};
 use crate::error::OAuthError;
 use crate::http::cookies;
 use crate::http::extract::Form;
-use crate::logout::frontchannel;
+use crate::logout::{EndedSession, frontchannel};
 use crate::pages;
 use crate::secrets::{dummy_password_hash, verify_password_blocking};
 use crate::state::AppState;

@@ -7,11 +7,12 @@
 
 use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
 
+use crate::logout::EndedSession;
 use crate::random::{Random, identifier};
 use crate::store::clients::{self, Client, LogoutRevokes};
 use crate::store::grants::{self, Grant};
 use crate::store::logout_outbox::{self, NewNotification};
-use crate::store::sessions::{self, Session};
+use crate::store::sessions;
 use crate::tokens::has_scope;
 
 /// Why a session ended (logged, and kept with each notification).
@@ -39,15 +40,6 @@ impl EndReason {
             EndReason::Replaced => "replaced",
         }
     }
-}
-
-/// A session that this call ended.
-#[derive(Debug, Clone)]
-pub struct EndedSession {
-    pub session: Session,
-    /// The clients that received codes in the session, in the order they
-    /// joined it: the ones Front-Channel Logout renders iframes for.
-    pub clients: Vec<Client>,
 }
 
 /// Whether a grant made in an ending session outlives it, per the client's

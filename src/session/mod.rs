@@ -1,11 +1,11 @@
-//! The SSO session of the browser making a request, and the hosted login
-//! page that creates it.
+//! The SSO session of the browser making a request (`current`, `sign_in`,
+//! `end`, the CSRF token of its forms) and the account page. The hosted login
+//! page that signs a user in is a step of `/authorize` (`oidc::authorize::login`).
 
 pub mod account;
 pub mod admin;
 pub mod csrf;
 pub mod end;
-pub mod login;
 
 use axum::http::HeaderMap;
 

@@ -4,7 +4,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, 
 
 use super::entity::client;
 use super::{list_from_json, list_to_json};
-use crate::keys::Algorithm;
+use crate::jws::Algorithm;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessTokenFormat {

@@ -111,6 +111,17 @@ pub async fn insert_code(db: &impl ConnectionTrait, c: CodeRecord) -> Result<(),
     Ok(())
 }
 
+/// A code by its hash, consumed or not: the token endpoint checks its owner
+/// and its bindings before it consumes it.
+pub async fn find_code(
+    db: &impl ConnectionTrait,
+    code_hash: &str,
+) -> Result<Option<CodeRecord>, DbErr> {
+    authorization_code::Entity::find_by_id(code_hash.to_owned())
+        .one(db)
+        .await
+}
+
 /// What presenting a one-time value (code or refresh token) found.
 #[derive(Debug)]
 pub enum Redemption<T> {

@@ -1,5 +1,5 @@
 //! Table `signing_keys`: one row per key pair, its private JWK sealed (see
-//! `keys::seal`). Every change of a key's schedule is a compare-and-set on
+//! `crate::seal`). Every change of a key's schedule is a compare-and-set on
 //! the value the caller saw, so two instances rotating at once cannot both
 //! win: the loser's update matches no row.
 

@@ -6,7 +6,6 @@ use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OAuthError;
-use crate::keys::Algorithm;
 use crate::random::{Random, identifier, secret_token};
 use crate::secrets::token_hash;
 use crate::state::AppState;
@@ -80,7 +79,7 @@ pub fn mint(
 }
 
 fn issue_jwt(state: &AppState, t: &NewAccessToken<'_>) -> Result<String, OAuthError> {
-    let alg = Algorithm::parse(&state.config.keys.default_alg).unwrap_or(Algorithm::Rs256);
+    let alg = state.config.keys.default_alg;
     let key = state
         .keys
         .signer(alg, t.now)

@@ -1,100 +1,19 @@
-//! The consent page (OpenID Core §3.1.2.4), and the interaction lookup it
-//! shares with the login page.
+//! The consent page (OpenID Core §3.1.2.4).
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
 
 use super::flow;
-use super::request::{AuthorizationRequest, Rejection};
+use super::interaction::{InteractionQuery, csrf_ok, expired, interaction_of, load_pending};
+use super::request::Rejection;
 use crate::error::OAuthError;
-use crate::http::cookies;
 use crate::http::extract::Form;
 use crate::pages::{self, ConsentPage};
-use crate::secrets::{constant_time_eq, token_hash};
 use crate::session;
 use crate::state::AppState;
-use crate::store::clients::{self, Client};
-use crate::store::consents;
-use crate::store::interactions::{self, Interaction};
-
-/// A pending interaction, checked to belong to this browser.
-pub struct Pending {
-    pub interaction: Interaction,
-    pub client: Client,
-    pub request: AuthorizationRequest,
-}
-
-fn expired() -> Response {
-    pages::error(
-        StatusCode::BAD_REQUEST,
-        "Sign-in expired",
-        "This sign-in page is no longer valid. Go back to the application and start again.",
-        None,
-    )
-}
-
-pub async fn load_pending(
-    state: &AppState,
-    headers: &HeaderMap,
-    id: Option<&str>,
-) -> Result<Pending, Response> {
-    let Some(id) = id else { return Err(expired()) };
-    // Our interaction ids are short base64url strings; anything else (a NUL
-    // byte would even fail on PostgreSQL) cannot name one.
-    let well_formed = id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !well_formed {
-        return Err(expired());
-    }
-    let found = interactions::find_live(&state.db, id, state.now()).await;
-    let interaction = match found {
-        Ok(Some(i)) => i,
-        Ok(None) => return Err(expired()),
-        Err(e) => return Err(flow::reject(state, Rejection::from(e))),
-    };
-    // The interaction must have been started by this browser.
-    let bound = cookies::read(headers, cookies::BROWSER)
-        .is_some_and(|b| constant_time_eq(&token_hash(b), &interaction.browser_hash));
-    if !bound {
-        return Err(expired());
-    }
-    let request: AuthorizationRequest = match serde_json::from_str(&interaction.request) {
-        Ok(r) => r,
-        Err(e) => return Err(flow::reject(state, Rejection::from(anyhow::Error::from(e)))),
-    };
-    let client = match clients::find(&state.db, &interaction.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Err(expired()),
-        Err(e) => return Err(flow::reject(state, Rejection::from(e))),
-    };
-    Ok(Pending {
-        interaction,
-        client,
-        request,
-    })
-}
-
-/// Form posts carry the interaction's CSRF token.
-pub fn csrf_ok(pending: &Pending, presented: Option<&str>) -> bool {
-    presented.is_some_and(|t| constant_time_eq(t, &pending.interaction.csrf_token))
-}
-
-#[derive(Deserialize)]
-pub struct InteractionQuery {
-    pub interaction: Option<String>,
-}
-
-/// The `interaction` of a page's query; a malformed query (e.g. a repeated
-/// parameter, RFC 6749 §3.1) names none, so it gets the hosted error page
-/// rather than a bare framework rejection.
-pub fn interaction_of(query: Result<Query<InteractionQuery>, QueryRejection>) -> Option<String> {
-    query.ok().and_then(|Query(q)| q.interaction)
-}
+use crate::store::{consents, interactions};
 
 pub async fn show(
     State(state): State<AppState>,

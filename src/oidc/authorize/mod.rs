@@ -4,6 +4,8 @@
 
 pub mod consent;
 pub mod flow;
+pub mod interaction;
+pub mod login;
 pub mod request;
 
 use axum::extract::State;

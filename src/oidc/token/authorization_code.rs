@@ -3,14 +3,13 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sea_orm::{EntityTrait, TransactionTrait};
+use sea_orm::TransactionTrait;
 
 use super::issue::{self, Lifetimes, TokenResponse, UserGrant};
 use crate::error::OAuthError;
 use crate::secrets::{constant_time_eq, token_hash};
 use crate::state::AppState;
 use crate::store::clients::Client;
-use crate::store::entity::authorization_code;
 use crate::store::grants::{self, Redemption};
 use crate::store::users;
 
@@ -33,10 +32,7 @@ pub async fn exchange(
     // Everything is checked and signed before the write transaction, which
     // then only consumes the code and stores the new rows: SQLite's single
     // writer is never held while an RSA signature is made.
-    let Some(row) = authorization_code::Entity::find_by_id(hash.clone())
-        .one(&state.db)
-        .await?
-    else {
+    let Some(row) = grants::find_code(&state.db, &hash).await? else {
         return Err(bad_code());
     };
     // Codes are bound to their client (RFC 6749 §4.1.3). Another client's

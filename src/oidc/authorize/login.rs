@@ -1,4 +1,4 @@
-//! The hosted login page. Credentials are checked with argon2id; every
+//! The hosted login page, a step of `/authorize`. Credentials are checked with argon2id; every
 //! failure shows the same message, so the page does not reveal which
 //! usernames exist.
 
@@ -7,14 +7,13 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
+use super::flow;
+use super::interaction::{InteractionQuery, Pending, csrf_ok, interaction_of, load_pending};
 use crate::error::OAuthError;
 use crate::http::extract::Form;
-use crate::oidc::authorize::consent::{
-    InteractionQuery, Pending, csrf_ok, interaction_of, load_pending,
-};
-use crate::oidc::authorize::flow;
 use crate::pages::{self, LoginPage};
 use crate::secrets::{dummy_password_hash, verify_password_blocking};
+use crate::session;
 use crate::state::AppState;
 use crate::store::{interactions, users};
 
@@ -110,7 +109,7 @@ pub async fn submit(
     };
 
     let now = state.now();
-    let (active, set_cookie) = match super::sign_in(&state, &headers, peer, user).await {
+    let (active, set_cookie) = match session::sign_in(&state, &headers, peer, user).await {
         Ok(signed_in) => signed_in,
         Err(e) => return flow::reject(&state, e.into()),
     };

@@ -1,4 +1,5 @@
-//! The route table: every endpoint Signoff serves, in one place.
+//! The route table: every endpoint Signoff serves, in one place. It sits
+//! above everything it routes to; nothing imports it but `lib.rs`.
 
 use axum::Router;
 use axum::http::{HeaderName, Method, StatusCode, header};
@@ -6,10 +7,11 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::oidc::authorize::login;
 use crate::oidc::{
     authorize, discovery, end_session, introspection, jwks, revocation, token, userinfo,
 };
-use crate::session::{account, login};
+use crate::session::account;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
