@@ -225,3 +225,57 @@ async fn public_client_revokes_its_own_refresh_token() {
     assert_inactive(&server, &refresh_token).await;
     assert_inactive(&server, &text(&tokens, "access_token")).await;
 }
+
+/// One disabled-client policy at every endpoint a client authenticates to
+/// (RFC 6749 §5.2 `invalid_client`, 401 with a challenge), and a refused
+/// call changes nothing: once the client is enabled again, its tokens are
+/// as they were.
+#[tokio::test]
+async fn a_disabled_client_is_invalid_client_at_token_revoke_and_introspect() {
+    let server = lifecycle_server().await;
+    let login = opaque_login(&server).await;
+    let set_disabled = |id: &'static str, disabled: bool| {
+        let db = server.state.db.clone();
+        async move {
+            assert!(
+                signoff::store::clients::set_disabled(&db, id, disabled)
+                    .await
+                    .unwrap()
+            );
+        }
+    };
+    set_disabled(FIRST, true).await;
+    let refused = [
+        refresh(&server, FIRST, FIRST_SECRET, &login.refresh_token()).await,
+        revoke(
+            &server,
+            FIRST,
+            FIRST_SECRET,
+            &login.refresh_token(),
+            Some("refresh_token"),
+        )
+        .await,
+    ];
+    for response in refused {
+        assert!(response.headers().contains_key("www-authenticate"));
+        assert_oauth_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    }
+    set_disabled(RS, true).await;
+    let response = server
+        .http
+        .post(server.url("/introspect"))
+        .basic_auth(RS, Some(RS_SECRET))
+        .form(&[("token", login.access_token().as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().contains_key("www-authenticate"));
+    assert_oauth_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await;
+
+    set_disabled(RS, false).await;
+    set_disabled(FIRST, false).await;
+    assert_active(&server, &login.refresh_token()).await;
+    assert_active(&server, &login.access_token()).await;
+    let response = refresh(&server, FIRST, FIRST_SECRET, &login.refresh_token()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}

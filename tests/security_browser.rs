@@ -7,9 +7,7 @@ mod common;
 
 use common::*;
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use signoff::admin::ClientSpec;
-use signoff::store::entity::client;
 use url::Url;
 
 const TOOL: &str = "tool";
@@ -110,15 +108,11 @@ async fn consent_page_names_every_scope_it_grants() {
 async fn disabled_client_cannot_start_an_authorization() {
     let server = TestServer::start().await;
     add_tool(&server).await;
-    client::Entity::update_many()
-        .col_expr(
-            client::Column::Disabled,
-            sea_orm::sea_query::Expr::value(true),
-        )
-        .filter(client::Column::Id.eq(TOOL))
-        .exec(&server.state.db)
-        .await
-        .expect("disable the client");
+    assert!(
+        signoff::store::clients::set_disabled(&server.state.db, TOOL, true)
+            .await
+            .expect("disable the client")
+    );
     let browser = signed_in_browser(&server).await;
     let response = browser
         .http

@@ -1,15 +1,56 @@
 //! Client authentication at the token, revocation and introspection
 //! endpoints (RFC 6749 §2.3, OpenID Core §9): `client_secret_basic`,
-//! `client_secret_post`, and `none` for public clients.
+//! `client_secret_post`, and `none` for public clients. Every endpoint a
+//! client calls with its credentials takes an [`AuthenticatedClient`], so the
+//! form rules, the authentication and the disabled-client policy are the same
+//! everywhere.
 
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::error::OAuthError;
-use crate::http::extract::Params;
+use crate::http::extract::{Form, Params};
 use crate::state::AppState;
 use crate::store::clients::{self, Client};
+
+/// A client that proved who it is on this request, with the request's form
+/// parameters (RFC 6749 §2.3: the credentials travel in the same form).
+///
+/// In order: the body must be a form (RFC 6749 §4.1.3, RFC 7009 §2.1, RFC
+/// 7662 §2.1), no parameter may be repeated or hold a NUL (RFC 6749 §3.1:
+/// `invalid_request`), the client must authenticate (`invalid_client`), and
+/// it must not be disabled.
+///
+/// A disabled client is refused as `invalid_client` (401) at every endpoint.
+/// RFC 6749 §5.2 defines `invalid_client` as "client authentication failed",
+/// which is what disabling a client means: its credentials are no longer
+/// accepted anywhere. `unauthorized_client` is the wrong code: §5.2 reserves
+/// it for an authenticated client that may not use the grant type it asked
+/// for, and neither revocation (RFC 7009 §2.2.1) nor introspection (RFC 7662
+/// §2.3, which asks for 401 when the caller's credentials are invalid) has a
+/// grant type at all.
+pub struct AuthenticatedClient {
+    pub client: Client,
+    pub params: Params,
+}
+
+impl FromRequest<AppState> for AuthenticatedClient {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let Form(params) = Form::from_request(req, state).await?;
+        params.reject_malformed()?;
+        let client = authenticate(state, &headers, &params).await?;
+        if client.disabled {
+            tracing::info!(client_id = %client.id, "a disabled client was refused");
+            return Err(bad_client("this client is disabled"));
+        }
+        Ok(AuthenticatedClient { client, params })
+    }
+}
 
 enum Presented {
     Secret { client_id: String, secret: String },
@@ -98,7 +139,7 @@ fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
 
 /// Authenticate the calling client. Every failure is `invalid_client`
 /// (401) with no hint of whether the client exists.
-pub async fn authenticate(
+async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,

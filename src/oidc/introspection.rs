@@ -3,46 +3,38 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::error::OAuthError;
-use crate::http::extract::Form;
+use crate::http::extract::Params;
 use crate::http::headers::no_store;
-use crate::oidc::client_auth;
+use crate::oidc::client_auth::AuthenticatedClient;
 use crate::state::AppState;
+use crate::store::clients::Client;
 use crate::tokens::validate::{self, Hint, TokenType};
 
 pub async fn introspect(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form, OAuthError>,
+    AuthenticatedClient { client, params }: AuthenticatedClient,
 ) -> Response {
-    match handle(&state, &headers, form).await {
+    match handle(&state, &client, &params).await {
         Ok(body) => no_store(Json(body).into_response()),
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle(
-    state: &AppState,
-    headers: &HeaderMap,
-    form: Result<Form, OAuthError>,
-) -> Result<Value, OAuthError> {
-    let Form(params) = form?;
-    params.reject_malformed()?;
+async fn handle(state: &AppState, caller: &Client, params: &Params) -> Result<Value, OAuthError> {
     // RFC 7662 §2.1 and §4: the caller must be authorized; a public client
     // cannot prove who it is, so it is refused like a failed login.
-    let caller = client_auth::authenticate(state, headers, &params).await?;
-    if caller.is_public() || caller.disabled {
+    if caller.is_public() {
         return Err(OAuthError::InvalidClient(
             "introspection requires a confidential client".into(),
         ));
     }
     let token = params.require("token")?;
     let hint = Hint::parse(params.get("token_type_hint"));
-    let Some(active) = validate::any_token(state, token, hint, Some(&caller)).await? else {
+    let Some(active) = validate::any_token(state, token, hint, Some(caller)).await? else {
         // RFC 7662 §2.2: an inactive token reveals nothing else.
         return Ok(json!({ "active": false }));
     };

@@ -1,14 +1,14 @@
 //! Token revocation (RFC 7009) at `POST /revoke`.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sea_orm::TransactionTrait;
 
 use crate::error::OAuthError;
-use crate::http::extract::Form;
+use crate::http::extract::Params;
 use crate::http::headers::no_store;
-use crate::oidc::client_auth;
+use crate::oidc::client_auth::AuthenticatedClient;
 use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::clients::Client;
@@ -16,40 +16,33 @@ use crate::store::{grants, revocations};
 use crate::tokens::access_token::looks_like_jwt;
 use crate::tokens::validate::verified_jwt_claims;
 
+/// `POST /revoke`. RFC 7009 §2.1: the client authenticates as at the token
+/// endpoint (the same [`AuthenticatedClient`], disabled clients included).
 pub async fn revoke(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form, OAuthError>,
+    AuthenticatedClient { client, params }: AuthenticatedClient,
 ) -> Response {
-    match handle(&state, &headers, form).await {
+    match handle(&state, &client, &params).await {
         // RFC 7009 §2.2: 200 whether or not anything was revoked.
         Ok(()) => no_store(StatusCode::OK.into_response()),
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle(
-    state: &AppState,
-    headers: &HeaderMap,
-    form: Result<Form, OAuthError>,
-) -> Result<(), OAuthError> {
-    let Form(params) = form?;
-    params.reject_malformed()?;
-    // RFC 7009 §2.1: the client authenticates as at the token endpoint.
-    let client = client_auth::authenticate(state, headers, &params).await?;
+async fn handle(state: &AppState, client: &Client, params: &Params) -> Result<(), OAuthError> {
     let token = params.require("token")?;
     // RFC 7009 §2.1: the hint only orders the search; both kinds are tried.
     // Unknown hint values are not an error for us since we search all kinds.
     let refresh_first = params.get("token_type_hint") == Some("refresh_token");
     if looks_like_jwt(token) {
-        return revoke_jwt(state, &client, token).await;
+        return revoke_jwt(state, client, token).await;
     }
     if refresh_first {
-        if !revoke_refresh(state, &client, token).await? {
-            revoke_opaque_access(state, &client, token).await?;
+        if !revoke_refresh(state, client, token).await? {
+            revoke_opaque_access(state, client, token).await?;
         }
-    } else if !revoke_opaque_access(state, &client, token).await? {
-        revoke_refresh(state, &client, token).await?;
+    } else if !revoke_opaque_access(state, client, token).await? {
+        revoke_refresh(state, client, token).await?;
     }
     Ok(())
 }

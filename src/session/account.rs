@@ -23,6 +23,7 @@ use crate::secrets::{dummy_password_hash, verify_password_blocking};
 use crate::state::AppState;
 use crate::store::sessions;
 use crate::store::users;
+use crate::tokens::liveness::outlives_cutoffs;
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 
@@ -122,7 +123,7 @@ async fn session_rows(
     let live = sessions::not_ended(&state.db, Some(&active.user.id)).await?;
     for s in live
         .iter()
-        .filter(|s| s.is_active(now) && s.created_at >= active.user.tokens_valid_after)
+        .filter(|s| s.is_active(now) && outlives_cutoffs(s.created_at, None, Some(&active.user)))
     {
         let apps = sessions::clients(&state.db, &s.id).await?;
         rows.push(SessionRow {

@@ -14,6 +14,7 @@ use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::sessions::{self, Session};
 use crate::store::users::{self, User};
+use crate::tokens::liveness::outlives_cutoffs;
 
 /// A session that still counts: not ended, within its lifetimes, of an
 /// enabled user, and not older than the user's last "log out everywhere".
@@ -39,7 +40,8 @@ pub async fn current(
     let Some(user) = users::find(&state.db, &session.user_id).await? else {
         return Ok(None);
     };
-    if user.disabled || session.created_at < user.tokens_valid_after {
+    // A session is void like a token issued at its login.
+    if !outlives_cutoffs(session.created_at, None, Some(&user)) {
         return Ok(None);
     }
     Ok(Some(ActiveSession { session, user }))

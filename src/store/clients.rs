@@ -226,6 +226,24 @@ pub async fn void_tokens_before(
     Ok(res.rows_affected == 1)
 }
 
+/// Disable or re-enable a client: a disabled client authenticates nowhere
+/// and its tokens are void (`tokens::liveness`).
+pub async fn set_disabled(
+    db: &impl ConnectionTrait,
+    id: &str,
+    disabled: bool,
+) -> Result<bool, sea_orm::DbErr> {
+    let res = client::Entity::update_many()
+        .col_expr(
+            client::Column::Disabled,
+            sea_orm::sea_query::Expr::value(disabled),
+        )
+        .filter(sea_orm::ColumnTrait::eq(&client::Column::Id, id))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
 pub async fn remove(db: &impl ConnectionTrait, id: &str) -> Result<bool, sea_orm::DbErr> {
     let res = client::Entity::delete_by_id(id.to_owned()).exec(db).await?;
     Ok(res.rows_affected == 1)

@@ -5,6 +5,7 @@
 pub mod access_token;
 pub mod claims;
 pub mod id_token;
+pub mod liveness;
 pub mod refresh_token;
 pub mod validate;
 

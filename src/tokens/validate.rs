@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use super::access_token::{JWT_TYP, JwtAccessClaims, looks_like_jwt};
+use super::liveness::outlives_cutoffs;
 use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::clients::{self, Client};
@@ -66,14 +67,14 @@ async fn owners_allow(
         },
     };
     // "Revoke every token of this client" and disabled clients.
-    if client.disabled || s.issued_at < client.tokens_valid_after {
+    if !outlives_cutoffs(s.issued_at, Some(&client), None) {
         return Ok(None);
     }
     let user = match s.user_id {
         None => None,
         Some(id) => match users::find(&state.db, id).await? {
             // "Log out everywhere" voids what was issued before it.
-            Some(u) if !u.disabled && s.issued_at >= u.tokens_valid_after => Some(u),
+            Some(u) if outlives_cutoffs(s.issued_at, None, Some(&u)) => Some(u),
             _ => return Ok(None),
         },
     };

@@ -12,6 +12,7 @@ use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::grants::{self, Redemption};
 use crate::store::users;
+use crate::tokens::liveness::outlives_cutoffs;
 
 fn bad_code() -> OAuthError {
     // The same words for unknown, expired, used and foreign codes: a client
@@ -67,13 +68,13 @@ pub async fn exchange(
     // "Log out everywhere" and "revoke every token of this client" void an
     // authorization made before them, and so its code (RFC 6749 §4.1.3: the
     // code must be valid): tokens minted from it now would carry a fresh iat.
-    if grant.created_at < client.tokens_valid_after {
+    if !outlives_cutoffs(grant.created_at, Some(client), None) {
         return Err(bad_code());
     }
     let user_id = grant.user_id.clone().ok_or_else(bad_code)?;
     let user = users::find(&state.db, &user_id)
         .await?
-        .filter(|u| !u.disabled && grant.created_at >= u.tokens_valid_after)
+        .filter(|u| outlives_cutoffs(grant.created_at, None, Some(u)))
         .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))?;
     let audience = issue::audience(client, resource)?;
     let refresh_expires_at = issue::offers_refresh(client, &grant.scope)

@@ -8,14 +8,14 @@ mod refresh_token;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::OAuthError;
-use crate::http::extract::{Form, Params};
+use crate::http::extract::Params;
 use crate::http::headers::no_store;
-use crate::oidc::client_auth;
+use crate::oidc::client_auth::AuthenticatedClient;
 use crate::state::AppState;
+use crate::store::clients::Client;
 
 pub use issue::TokenResponse;
 
@@ -76,10 +76,9 @@ impl<'a> GrantRequest<'a> {
 /// `POST /token`.
 pub async fn token(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form, OAuthError>,
+    AuthenticatedClient { client, params }: AuthenticatedClient,
 ) -> Response {
-    match handle(&state, &headers, form).await {
+    match handle(&state, &client, &params).await {
         Ok(body) => no_store(Json(body).into_response()),
         Err(e) => e.into_response(),
     }
@@ -87,18 +86,10 @@ pub async fn token(
 
 async fn handle(
     state: &AppState,
-    headers: &HeaderMap,
-    form: Result<Form, OAuthError>,
+    client: &Client,
+    params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    let Form(params) = form?;
-    params.reject_malformed()?;
-    let client = client_auth::authenticate(state, headers, &params).await?;
-    if client.disabled {
-        return Err(OAuthError::UnauthorizedClient(
-            "this client is disabled".into(),
-        ));
-    }
-    let grant = GrantRequest::parse(&params)?;
+    let grant = GrantRequest::parse(params)?;
     if !client.allows_grant(grant.grant_type()) {
         return Err(OAuthError::UnauthorizedClient(
             format!("this client may not use the {} grant", grant.grant_type()).into(),
@@ -111,23 +102,16 @@ async fn handle(
             code_verifier,
             resource,
         } => {
-            authorization_code::exchange(
-                state,
-                &client,
-                code,
-                redirect_uri,
-                code_verifier,
-                resource,
-            )
-            .await
+            authorization_code::exchange(state, client, code, redirect_uri, code_verifier, resource)
+                .await
         }
         GrantRequest::RefreshToken {
             refresh_token,
             scope,
             resource,
-        } => refresh_token::refresh(state, &client, refresh_token, scope, resource).await,
+        } => refresh_token::refresh(state, client, refresh_token, scope, resource).await,
         GrantRequest::ClientCredentials { scope, resource } => {
-            client_credentials::grant(state, &client, scope, resource).await
+            client_credentials::grant(state, client, scope, resource).await
         }
     }
 }

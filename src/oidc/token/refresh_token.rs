@@ -12,6 +12,7 @@ use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::grants::{self, Redemption, RefreshTokenRecord};
 use crate::store::{sessions, users};
+use crate::tokens::liveness::outlives_cutoffs;
 use crate::tokens::refresh_token::{open_successor, seal_successor};
 use crate::tokens::{join_scope, parse_scope};
 
@@ -96,7 +97,7 @@ async fn prepare(
     let now = state.now();
     if row.revoked_at.is_some()
         || row.expires_at <= now
-        || row.issued_at < client.tokens_valid_after
+        || !outlives_cutoffs(row.issued_at, Some(client), None)
     {
         return Err(bad_token());
     }
@@ -107,7 +108,7 @@ async fn prepare(
     // The user must still be allowed in, and not logged out everywhere since.
     let user = users::find(&state.db, &row.user_id)
         .await?
-        .filter(|u| !u.disabled && row.issued_at >= u.tokens_valid_after)
+        .filter(|u| outlives_cutoffs(row.issued_at, None, Some(u)))
         .ok_or_else(bad_token)?;
     // Session state: tokens of an ended session are over.
     if let Some(sid) = &grant.session_id {
@@ -203,7 +204,7 @@ async fn within_grace(
     if grace == 0
         || row.revoked_at.is_some()
         || now - consumed_at > grace
-        || row.issued_at < client.tokens_valid_after
+        || !outlives_cutoffs(row.issued_at, Some(client), None)
     {
         return Ok(None);
     }
@@ -216,7 +217,7 @@ async fn within_grace(
     // The user may have been disabled or logged out everywhere meanwhile.
     let user_ok = users::find(txn, &row.user_id)
         .await?
-        .is_some_and(|u| !u.disabled && row.issued_at >= u.tokens_valid_after);
+        .is_some_and(|u| outlives_cutoffs(row.issued_at, None, Some(&u)));
     if !user_ok {
         return Ok(None);
     }
