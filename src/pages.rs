@@ -1,10 +1,15 @@
 //! Server-rendered pages (askama templates in `templates/`). No JavaScript:
-//! every page works as plain HTML forms.
+//! every page works as plain HTML forms. A hosted page that cannot go on
+//! answers with a [`PageError`], and reads its form through [`PageForm`].
+
+use std::borrow::Cow;
 
 use askama::Template;
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::http::extract::{Form, Params};
 use crate::http::headers::html_page;
 
 #[derive(Template)]
@@ -48,19 +53,139 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
     }
 }
 
-/// The error page of the authorization endpoint, for errors that must not be
-/// redirected (OpenID Core §3.1.2.6, RFC 6749 §4.1.2.1: unknown client or
-/// unregistered redirect URI).
-pub fn error(status: StatusCode, title: &str, message: &str, code: Option<&str>) -> Response {
-    tracing::info!(title, message, code, "error page shown");
-    render(
-        status,
-        &ErrorPage {
+/// Why a hosted page (the authorization steps, login, consent, logout,
+/// account) cannot go on: shown to the user on the error page, never
+/// redirected (OpenID Core §3.1.2.6, RFC 6749 §4.1.2.1: not before the client
+/// and redirect URI are known good). The one place these pages become a
+/// response.
+#[derive(Debug)]
+pub enum PageError {
+    /// The user's request cannot be answered; the page says why.
+    Shown {
+        status: StatusCode,
+        title: &'static str,
+        message: Cow<'static, str>,
+        /// The protocol error code, when there is one worth showing.
+        code: Option<&'static str>,
+    },
+    /// Something broke on our side: logged with its cause; the user sees
+    /// only that it happened (500).
+    Internal(anyhow::Error),
+}
+
+const EXPIRED_SIGN_IN: &str =
+    "This sign-in page is no longer valid. Go back to the application and start again.";
+
+impl PageError {
+    /// A 400 page.
+    pub fn bad_request(title: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        PageError::Shown {
+            status: StatusCode::BAD_REQUEST,
             title,
-            message,
-            code,
-        },
-    )
+            message: message.into(),
+            code: None,
+        }
+    }
+
+    pub fn not_found(title: &'static str, message: &'static str) -> Self {
+        PageError::Shown {
+            status: StatusCode::NOT_FOUND,
+            title,
+            message: message.into(),
+            code: None,
+        }
+    }
+
+    /// Show the protocol error code too.
+    pub fn with_code(self, code: &'static str) -> Self {
+        match self {
+            PageError::Shown {
+                status,
+                title,
+                message,
+                ..
+            } => PageError::Shown {
+                status,
+                title,
+                message,
+                code: Some(code),
+            },
+            internal => internal,
+        }
+    }
+
+    /// A sign-in page (login, consent) whose interaction is gone, foreign,
+    /// or whose form failed its CSRF check.
+    pub fn sign_in_expired() -> Self {
+        PageError::bad_request("Sign-in expired", EXPIRED_SIGN_IN)
+    }
+
+    /// A form body that is not `application/x-www-form-urlencoded`, or too
+    /// large.
+    pub fn unreadable_form() -> Self {
+        PageError::bad_request("Invalid request", "The form could not be read.")
+    }
+}
+
+impl From<anyhow::Error> for PageError {
+    fn from(e: anyhow::Error) -> Self {
+        PageError::Internal(e)
+    }
+}
+
+impl From<sea_orm::DbErr> for PageError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        PageError::Internal(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::Shown {
+                status,
+                title,
+                message,
+                code,
+            } => {
+                tracing::info!(title, %message, code, "error page shown");
+                render(
+                    status,
+                    &ErrorPage {
+                        title,
+                        message: &message,
+                        code,
+                    },
+                )
+            }
+            PageError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "hosted page failed");
+                render(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &ErrorPage {
+                        title: "Something went wrong",
+                        message: "The sign-in service hit an internal error.",
+                        code: None,
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// The form of a hosted page's POST. A body that cannot be read gets the
+/// hosted error page (with its anti-framing headers), not a protocol error.
+pub struct PageForm(pub Params);
+
+impl<S: Send + Sync> FromRequest<S> for PageForm {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Form::from_request(req, state).await {
+            Ok(Form(params)) => Ok(PageForm(params)),
+            Err(_) => Err(PageError::unreadable_form()),
+        }
+    }
 }
 
 /// What a scope lets an application do, in words a user understands.

@@ -145,6 +145,38 @@ async fn malformed_page_queries_get_the_hosted_error_page() {
     }
 }
 
+/// Every hosted form (login, consent, logout confirmation, account) reads
+/// its body the same way: a body that is not a form gets the hosted error
+/// page, 400, with the page's anti-framing headers.
+#[tokio::test]
+async fn unreadable_page_forms_get_the_hosted_error_page() {
+    let server = TestServer::start().await;
+    for path in [
+        "/login",
+        "/consent",
+        "/logout/confirm",
+        "/account/login",
+        "/account/sessions/end",
+        "/account/sessions/end-all",
+    ] {
+        let response = server
+            .http
+            .post(server.url(path))
+            .header("content-type", "application/json")
+            .body("{\"csrf_token\":\"x\"}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_hosted_page_headers(&response, path);
+        let body = response.text().await.unwrap();
+        assert!(
+            body.contains("The form could not be read."),
+            "{path}: {body}"
+        );
+    }
+}
+
 /// RFC 6749 §4.1.2.1: error_description is limited to %x20-21 / %x23-5B /
 /// %x5D-7E. Client input echoed into it broke that rule.
 #[tokio::test]

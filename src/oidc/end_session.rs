@@ -2,6 +2,8 @@
 //! the OP asks for (§2), and the redirection back to the RP (§3). A request
 //! that fails validation (§4) ends nothing and is never redirected.
 
+use std::borrow::Cow;
+
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -10,9 +12,9 @@ use url::Url;
 
 use crate::error::OAuthError;
 use crate::http::cookies;
-use crate::http::extract::{Form, Params, QueryOrForm};
+use crate::http::extract::{Params, QueryOrForm};
 use crate::logout::frontchannel;
-use crate::pages;
+use crate::pages::{self, PageError, PageForm};
 use crate::session::end::{EndReason, end_session as end_sso_session};
 use crate::session::{self, ActiveSession, csrf};
 use crate::state::AppState;
@@ -43,21 +45,19 @@ struct ConfirmPage<'a> {
     fields: Vec<(&'static str, &'a str)>,
 }
 
-fn invalid(message: &str) -> Response {
-    pages::error(
-        StatusCode::BAD_REQUEST,
-        "Sign-out request not accepted",
-        message,
-        Some("invalid_request"),
-    )
+/// §4: a request that failed validation is shown an error page.
+fn invalid(message: impl Into<Cow<'static, str>>) -> PageError {
+    PageError::bad_request("Sign-out request not accepted", message).with_code("invalid_request")
 }
 
 /// RP-Initiated Logout 1.0 §2 parameters, checked per §2-4. Errors are
 /// pages: §4 forbids redirecting a request that failed validation.
-pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest, Response> {
+pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest, PageError> {
     if let Err(e) = params.reject_malformed() {
         return Err(invalid(
-            e.description().unwrap_or("a parameter was repeated"),
+            e.description()
+                .unwrap_or("a parameter was repeated")
+                .to_owned(),
         ));
     }
     let raw_hint = params.get("id_token_hint").map(str::to_owned);
@@ -77,7 +77,7 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
     };
     let client = match params.get("client_id") {
         Some(id) => {
-            let Some(client) = clients::find(&state.db, id).await.map_err(internal)? else {
+            let Some(client) = clients::find(&state.db, id).await? else {
                 return Err(invalid(
                     "The application that sent you here is not registered with this service.",
                 ));
@@ -96,7 +96,7 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
         }
         // Our ID tokens have one audience: the client.
         None => match hint.as_ref().map(|h| h.aud.as_slice()) {
-            Some([aud]) => match clients::find(&state.db, aud).await.map_err(internal)? {
+            Some([aud]) => match clients::find(&state.db, aud).await? {
                 Some(c) => Some(c),
                 None => {
                     return Err(invalid(
@@ -137,16 +137,6 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
         logout_hint: params.get("logout_hint").map(str::to_owned),
         ui_locales: params.get("ui_locales").map(str::to_owned),
     })
-}
-
-fn internal(e: sea_orm::DbErr) -> Response {
-    OAuthError::from(e).log();
-    pages::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The sign-in service hit an internal error.",
-        None,
-    )
 }
 
 impl LogoutRequest {
@@ -202,22 +192,22 @@ pub async fn end_session(
     method: Method,
     headers: HeaderMap,
     params: Result<QueryOrForm, OAuthError>,
-) -> Response {
+) -> Result<Response, PageError> {
     let params = match params {
         Ok(QueryOrForm(p)) => p,
-        Err(e) => return invalid(e.description().unwrap_or("The request could not be read.")),
+        Err(e) => {
+            return Err(invalid(
+                e.description()
+                    .unwrap_or("The request could not be read.")
+                    .to_owned(),
+            ));
+        }
     };
-    let request = match validate(&state, &params).await {
-        Ok(r) => r,
-        Err(page) => return page,
-    };
-    let active = match session::current(&state, &headers).await {
-        Ok(a) => a,
-        Err(e) => return internal_any(e),
-    };
-    match active {
+    let request = validate(&state, &params).await?;
+    let active = session::current(&state, &headers).await?;
+    Ok(match active {
         Some(active) if request.may_skip_confirmation(&active) => {
-            log_out(&state, Some(active), &request).await
+            log_out(&state, Some(active), &request).await?
         }
         Some(active) => confirm_page(&state, &headers, Some(&active), &request),
         // A cross-site POST carries no SameSite=Lax session cookie, so the
@@ -227,50 +217,29 @@ pub async fn end_session(
             confirm_page(&state, &headers, None, &request)
         }
         // Nothing to end: go on as after a logout.
-        None => log_out(&state, None, &request).await,
-    }
+        None => log_out(&state, None, &request).await?,
+    })
 }
 
 /// `POST /logout/confirm`: the user's answer on the confirmation page.
 pub async fn confirm(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form, OAuthError>,
-) -> Response {
-    let Ok(Form(form)) = form else {
-        return invalid("The form could not be read.");
-    };
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
     if !csrf::verify(&headers, form.get("csrf_token")) {
         tracing::warn!("logout confirmation with a bad CSRF token");
-        return pages::error(
-            StatusCode::BAD_REQUEST,
+        return Err(PageError::bad_request(
             "Sign-out expired",
             "This sign-out page is no longer valid. Go back to the application and sign out again.",
-            None,
-        );
+        ));
     }
-    let request = match validate(&state, &form).await {
-        Ok(r) => r,
-        Err(page) => return page,
-    };
+    let request = validate(&state, &form).await?;
     if form.get("decision") != Some("logout") {
-        return frontchannel::still_signed_in();
+        return Ok(frontchannel::still_signed_in());
     }
-    let active = match session::current(&state, &headers).await {
-        Ok(a) => a,
-        Err(e) => return internal_any(e),
-    };
+    let active = session::current(&state, &headers).await?;
     log_out(&state, active, &request).await
-}
-
-fn internal_any(e: anyhow::Error) -> Response {
-    OAuthError::Internal(e).log();
-    pages::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The sign-in service hit an internal error.",
-        None,
-    )
 }
 
 fn confirm_page(
@@ -305,22 +274,18 @@ async fn log_out(
     state: &AppState,
     active: Option<ActiveSession>,
     request: &LogoutRequest,
-) -> Response {
+) -> Result<Response, PageError> {
     let ended = match active {
         None => None,
         Some(a) => {
-            let result = end_sso_session(
+            end_sso_session(
                 &state.db,
                 state.rng.as_ref(),
                 &a.session.id,
                 EndReason::RpInitiated,
                 state.now(),
             )
-            .await;
-            match result {
-                Ok(e) => e,
-                Err(e) => return internal(e),
-            }
+            .await?
         }
     };
     tracing::info!(
@@ -334,5 +299,5 @@ async fn log_out(
         header::SET_COOKIE,
         cookies::set(&state.config, cookies::SESSION, "", Some(0)),
     );
-    response
+    Ok(response)
 }

@@ -14,11 +14,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::end::{EndReason, end_all_of_user, end_session};
 use super::{ActiveSession, csrf};
-use crate::error::OAuthError;
 use crate::http::cookies;
-use crate::http::extract::Form;
+use crate::http::extract::Params;
 use crate::logout::{EndedSession, frontchannel};
-use crate::pages;
+use crate::pages::{self, PageError, PageForm};
 use crate::secrets::{dummy_password_hash, verify_password_blocking};
 use crate::state::AppState;
 use crate::store::sessions;
@@ -60,22 +59,10 @@ fn timestamp(t: i64) -> String {
         .replace('Z', " UTC")
 }
 
-fn internal(e: impl Into<anyhow::Error>) -> Response {
-    OAuthError::Internal(e.into()).log();
-    pages::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The account page hit an internal error.",
-        None,
-    )
-}
-
-fn expired() -> Response {
-    pages::error(
-        StatusCode::BAD_REQUEST,
+fn expired() -> PageError {
+    PageError::bad_request(
         "Page expired",
         "This page is no longer valid. Open your account page again.",
-        None,
     )
 }
 
@@ -148,31 +135,34 @@ async fn session_rows(
 }
 
 /// `GET /account`.
-pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let active = match super::current(&state, &headers).await {
-        Ok(a) => a,
-        Err(e) => return internal(e),
-    };
-    let Some(active) = active else {
-        return render(&state, &headers, StatusCode::OK, None, Vec::new(), "", None);
-    };
-    // Sliding sessions: using the account page is activity.
-    let idle = state.config.sessions.idle_ttl.as_secs() as i64;
-    if let Err(e) = sessions::touch(&state.db, &active.session, state.now(), idle).await {
-        return internal(e);
-    }
-    match session_rows(&state, &active).await {
-        Ok(rows) => render(
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let Some(active) = super::current(&state, &headers).await? else {
+        return Ok(render(
             &state,
             &headers,
             StatusCode::OK,
-            Some(&active.user.username),
-            rows,
+            None,
+            Vec::new(),
             "",
             None,
-        ),
-        Err(e) => internal(e),
-    }
+        ));
+    };
+    // Sliding sessions: using the account page is activity.
+    let idle = state.config.sessions.idle_ttl.as_secs() as i64;
+    sessions::touch(&state.db, &active.session, state.now(), idle).await?;
+    let rows = session_rows(&state, &active).await?;
+    Ok(render(
+        &state,
+        &headers,
+        StatusCode::OK,
+        Some(&active.user.username),
+        rows,
+        "",
+        None,
+    ))
 }
 
 /// `POST /account/login`: the account page's own sign-in.
@@ -180,22 +170,16 @@ pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    form: Result<Form, OAuthError>,
-) -> Response {
-    let Ok(Form(form)) = form else {
-        return expired();
-    };
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
     // Login CSRF: a third party must not sign this browser in to its account.
     if !csrf::verify(&headers, form.get("csrf_token")) {
         tracing::warn!("account sign-in with a bad CSRF token");
-        return expired();
+        return Err(expired());
     }
     let username = form.get("username").unwrap_or("").trim();
     let password = form.get("password").unwrap_or("");
-    let user = match users::find_by_username(&state.db, username).await {
-        Ok(u) => u,
-        Err(e) => return internal(e),
-    };
+    let user = users::find_by_username(&state.db, username).await?;
     // Same work and same answer for unknown users as for a wrong password.
     let stored = user
         .as_ref()
@@ -205,7 +189,7 @@ pub async fn login(
         Some(u) if password_ok && !u.disabled => u,
         _ => {
             tracing::info!("failed account sign-in");
-            return render(
+            return Ok(render(
                 &state,
                 &headers,
                 StatusCode::UNAUTHORIZED,
@@ -213,33 +197,28 @@ pub async fn login(
                 Vec::new(),
                 username,
                 Some(BAD_CREDENTIALS),
-            );
+            ));
         }
     };
-    match super::sign_in(&state, &headers, peer, user).await {
-        Ok((active, cookie)) => {
-            tracing::info!(sid = %active.session.id, "signed in on the account page");
-            with_cookie(to_account(&state), cookie)
-        }
-        Err(e) => internal(e),
-    }
+    let (active, cookie) = super::sign_in(&state, &headers, peer, user).await?;
+    tracing::info!(sid = %active.session.id, "signed in on the account page");
+    Ok(with_cookie(to_account(&state), cookie))
 }
 
-/// The signed-in user behind a CSRF-checked account form.
+/// The signed-in user behind a CSRF-checked account form; without one, the
+/// account page (which offers its sign-in form).
 async fn authorized(
     state: &AppState,
     headers: &HeaderMap,
-    form: &crate::http::extract::Params,
-) -> Result<ActiveSession, Response> {
+    form: &Params,
+) -> Result<Result<ActiveSession, Response>, PageError> {
     if !csrf::verify(headers, form.get("csrf_token")) {
         tracing::warn!("account form with a bad CSRF token");
         return Err(expired());
     }
-    match super::current(state, headers).await {
-        Ok(Some(a)) => Ok(a),
-        Ok(None) => Err(to_account(state)),
-        Err(e) => Err(internal(e)),
-    }
+    Ok(super::current(state, headers)
+        .await?
+        .ok_or_else(|| to_account(state)))
 }
 
 /// The end of signing out this browser: clear the cookie and load the
@@ -257,30 +236,22 @@ fn signed_out(state: &AppState, ended: &[EndedSession]) -> Response {
 pub async fn end_one(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form, OAuthError>,
-) -> Response {
-    let Ok(Form(form)) = form else {
-        return expired();
-    };
-    let active = match authorized(&state, &headers, &form).await {
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
+    let active = match authorized(&state, &headers, &form).await? {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(to_account) => return Ok(to_account),
     };
-    let Some(sid) = form.get("sid") else {
-        return expired();
-    };
+    let sid = form.get("sid").ok_or_else(expired)?;
     // Only the user's own sessions; another user's sid is "not found".
-    match sessions::find(&state.db, sid).await {
-        Ok(Some(s)) if s.user_id == active.user.id => {}
-        Ok(_) => {
-            return pages::error(
-                StatusCode::NOT_FOUND,
-                "No such session",
-                "That session does not exist or has already ended.",
-                None,
-            );
-        }
-        Err(e) => return internal(e),
+    let own = sessions::find(&state.db, sid)
+        .await?
+        .is_some_and(|s| s.user_id == active.user.id);
+    if !own {
+        return Err(PageError::not_found(
+            "No such session",
+            "That session does not exist or has already ended.",
+        ));
     }
     let ended = end_session(
         &state.db,
@@ -289,11 +260,11 @@ pub async fn end_one(
         EndReason::Account,
         state.now(),
     )
-    .await;
-    match ended {
-        Ok(ended) if sid == active.session.id => signed_out(&state, ended.as_slice()),
-        Ok(_) => to_account(&state),
-        Err(e) => internal(e),
+    .await?;
+    if sid == active.session.id {
+        Ok(signed_out(&state, ended.as_slice()))
+    } else {
+        Ok(to_account(&state))
     }
 }
 
@@ -302,14 +273,11 @@ pub async fn end_one(
 pub async fn end_all(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form, OAuthError>,
-) -> Response {
-    let Ok(Form(form)) = form else {
-        return expired();
-    };
-    let active = match authorized(&state, &headers, &form).await {
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
+    let active = match authorized(&state, &headers, &form).await? {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(to_account) => return Ok(to_account),
     };
     let ended = end_all_of_user(
         &state.db,
@@ -318,9 +286,6 @@ pub async fn end_all(
         EndReason::Account,
         state.now(),
     )
-    .await;
-    match ended {
-        Ok(ended) => signed_out(&state, &ended),
-        Err(e) => internal(e),
-    }
+    .await?;
+    Ok(signed_out(&state, &ended))
 }

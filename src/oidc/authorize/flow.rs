@@ -1,6 +1,6 @@
 //! Deciding what an authorization request needs next, and finishing it.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use sea_orm::TransactionTrait;
 use url::Url;
@@ -8,7 +8,7 @@ use url::Url;
 use super::request::{AuthorizationRequest, Rejection};
 use crate::error::OAuthError;
 use crate::http::cookies;
-use crate::pages;
+use crate::pages::PageError;
 use crate::random::{identifier, secret_token};
 use crate::secrets::token_hash;
 use crate::session::{self, ActiveSession};
@@ -143,10 +143,7 @@ async fn try_proceed(
             if let Some(i) = interaction
                 && !interactions::take(&state.db, &i.id).await?
             {
-                return Err(Rejection::Page {
-                    title: "Sign-in expired",
-                    message: "This sign-in page is no longer valid. Go back to the application and start again.".into(),
-                });
+                return Err(PageError::sign_in_expired().into());
             }
             Ok(complete(state, client, &req, &active).await?)
         }
@@ -288,12 +285,11 @@ pub fn redirect_to_client(redirect_uri: &str, pairs: &[(&str, &str)]) -> Respons
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
-        Err(_) => pages::error(
-            StatusCode::BAD_REQUEST,
+        Err(_) => PageError::bad_request(
             "Invalid redirect URI",
             "The application's registered redirect URI is not a valid URL.",
-            None,
-        ),
+        )
+        .into_response(),
     }
 }
 
@@ -301,23 +297,18 @@ pub fn redirect_to_client(redirect_uri: &str, pairs: &[(&str, &str)]) -> Respons
 /// OpenID Core §3.1.2.6).
 pub fn reject(state: &AppState, rejection: Rejection) -> Response {
     match rejection {
-        Rejection::Page { title, message } => {
-            pages::error(StatusCode::BAD_REQUEST, title, &message, None)
-        }
+        Rejection::Page(page) => page.into_response(),
+        // An internal error is ours, not the client's: a page, not a redirect.
+        Rejection::Redirect {
+            error: OAuthError::Internal(e),
+            ..
+        } => PageError::Internal(e).into_response(),
         Rejection::Redirect {
             redirect_uri,
             state: client_state,
             error,
         } => {
             error.log();
-            if let OAuthError::Internal(_) = error {
-                return pages::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong",
-                    "The sign-in service hit an internal error.",
-                    None,
-                );
-            }
             let mut pairs = vec![("error", error.code())];
             if let Some(d) = error.description() {
                 pairs.push(("error_description", d));

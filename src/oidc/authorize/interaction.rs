@@ -4,14 +4,12 @@
 
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::HeaderMap;
 use serde::Deserialize;
 
-use super::flow;
-use super::request::{AuthorizationRequest, Rejection};
+use super::request::AuthorizationRequest;
 use crate::http::cookies;
-use crate::pages;
+use crate::pages::PageError;
 use crate::secrets::{constant_time_eq, token_hash};
 use crate::state::AppState;
 use crate::store::clients::{self, Client};
@@ -24,21 +22,15 @@ pub struct Pending {
     pub request: AuthorizationRequest,
 }
 
-pub fn expired() -> Response {
-    pages::error(
-        StatusCode::BAD_REQUEST,
-        "Sign-in expired",
-        "This sign-in page is no longer valid. Go back to the application and start again.",
-        None,
-    )
-}
-
+/// The interaction named by a page, if it is live and was started by this
+/// browser; otherwise the "sign-in expired" page.
 pub async fn load_pending(
     state: &AppState,
     headers: &HeaderMap,
     id: Option<&str>,
-) -> Result<Pending, Response> {
-    let Some(id) = id else { return Err(expired()) };
+) -> Result<Pending, PageError> {
+    let expired = PageError::sign_in_expired;
+    let id = id.ok_or_else(expired)?;
     // Our interaction ids are short base64url strings; anything else (a NUL
     // byte would even fail on PostgreSQL) cannot name one.
     let well_formed = id.len() <= 64
@@ -48,27 +40,20 @@ pub async fn load_pending(
     if !well_formed {
         return Err(expired());
     }
-    let found = interactions::find_live(&state.db, id, state.now()).await;
-    let interaction = match found {
-        Ok(Some(i)) => i,
-        Ok(None) => return Err(expired()),
-        Err(e) => return Err(flow::reject(state, Rejection::from(e))),
-    };
+    let interaction = interactions::find_live(&state.db, id, state.now())
+        .await?
+        .ok_or_else(expired)?;
     // The interaction must have been started by this browser.
     let bound = cookies::read(headers, cookies::BROWSER)
         .is_some_and(|b| constant_time_eq(&token_hash(b), &interaction.browser_hash));
     if !bound {
         return Err(expired());
     }
-    let request: AuthorizationRequest = match serde_json::from_str(&interaction.request) {
-        Ok(r) => r,
-        Err(e) => return Err(flow::reject(state, Rejection::from(anyhow::Error::from(e)))),
-    };
-    let client = match clients::find(&state.db, &interaction.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Err(expired()),
-        Err(e) => return Err(flow::reject(state, Rejection::from(e))),
-    };
+    let request: AuthorizationRequest =
+        serde_json::from_str(&interaction.request).map_err(anyhow::Error::from)?;
+    let client = clients::find(&state.db, &interaction.client_id)
+        .await?
+        .ok_or_else(expired)?;
     Ok(Pending {
         interaction,
         client,

@@ -9,9 +9,7 @@ use axum::response::Response;
 
 use super::flow;
 use super::interaction::{InteractionQuery, Pending, csrf_ok, interaction_of, load_pending};
-use crate::error::OAuthError;
-use crate::http::extract::Form;
-use crate::pages::{self, LoginPage};
+use crate::pages::{self, LoginPage, PageError, PageForm};
 use crate::secrets::{dummy_password_hash, verify_password_blocking};
 use crate::session;
 use crate::state::AppState;
@@ -44,51 +42,28 @@ pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<InteractionQuery>, QueryRejection>,
-) -> Response {
+) -> Result<Response, PageError> {
     let interaction = interaction_of(query);
-    match load_pending(&state, &headers, interaction.as_deref()).await {
-        // OpenID Core §3.1.2.1: login_hint pre-fills the username.
-        Ok(p) => {
-            let hint = p.request.login_hint.clone().unwrap_or_default();
-            login_page(&state, StatusCode::OK, &p, &hint, None)
-        }
-        Err(r) => r,
-    }
+    let pending = load_pending(&state, &headers, interaction.as_deref()).await?;
+    // OpenID Core §3.1.2.1: login_hint pre-fills the username.
+    let hint = pending.request.login_hint.clone().unwrap_or_default();
+    Ok(login_page(&state, StatusCode::OK, &pending, &hint, None))
 }
 
 pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    form: Result<Form, OAuthError>,
-) -> Response {
-    let Ok(Form(form)) = form else {
-        return pages::error(
-            StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "The form could not be read.",
-            None,
-        );
-    };
-    let pending = match load_pending(&state, &headers, form.get("interaction")).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
+    let pending = load_pending(&state, &headers, form.get("interaction")).await?;
     if !csrf_ok(&pending, form.get("csrf_token")) {
         tracing::warn!(client_id = %pending.client.id, "login form with a bad CSRF token");
-        return pages::error(
-            StatusCode::BAD_REQUEST,
-            "Sign-in expired",
-            "This sign-in page is no longer valid. Go back to the application and start again.",
-            None,
-        );
+        return Err(PageError::sign_in_expired());
     }
     let username = form.get("username").unwrap_or("").trim();
     let password = form.get("password").unwrap_or("");
-    let user = match users::find_by_username(&state.db, username).await {
-        Ok(u) => u,
-        Err(e) => return flow::reject(&state, e.into()),
-    };
+    let user = users::find_by_username(&state.db, username).await?;
     // Verify against a dummy hash for unknown users: same work, same answer.
     let stored = user
         .as_ref()
@@ -98,28 +73,20 @@ pub async fn submit(
         Some(u) if password_ok && !u.disabled => u,
         _ => {
             tracing::info!(client_id = %pending.client.id, "failed sign-in");
-            return login_page(
+            return Ok(login_page(
                 &state,
                 StatusCode::UNAUTHORIZED,
                 &pending,
                 username,
                 Some(BAD_CREDENTIALS),
-            );
+            ));
         }
     };
 
     let now = state.now();
-    let (active, set_cookie) = match session::sign_in(&state, &headers, peer, user).await {
-        Ok(signed_in) => signed_in,
-        Err(e) => return flow::reject(&state, e.into()),
-    };
+    let (active, set_cookie) = session::sign_in(&state, &headers, peer, user).await?;
     tracing::info!(client_id = %pending.client.id, sid = %active.session.id, "signed in");
-    if let Err(e) =
-        interactions::record_login(&state.db, &pending.interaction.id, &active.session.id, now)
-            .await
-    {
-        return flow::reject(&state, e.into());
-    }
+    interactions::record_login(&state.db, &pending.interaction.id, &active.session.id, now).await?;
     let mut interaction = pending.interaction.clone();
     interaction.session_id = Some(active.session.id.clone());
     interaction.login_completed_at = Some(now);
@@ -135,5 +102,5 @@ pub async fn submit(
     if let Some(c) = set_cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
     }
-    response
+    Ok(response)
 }

@@ -9,11 +9,11 @@ pub mod login;
 pub mod request;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 
 use crate::http::extract::QueryOrForm;
-use crate::pages;
+use crate::pages::PageError;
 use crate::state::AppState;
 
 pub use request::{AuthorizationRequest, Rejection};
@@ -27,12 +27,13 @@ pub async fn authorize(
     let params = match params {
         Ok(QueryOrForm(p)) => p,
         Err(e) => {
-            return pages::error(
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                e.description().unwrap_or("The request could not be read."),
-                Some(e.code()),
-            );
+            let message = e
+                .description()
+                .unwrap_or("The request could not be read.")
+                .to_owned();
+            return PageError::bad_request("Invalid request", message)
+                .with_code(e.code())
+                .into_response();
         }
     };
     let (client, request) = match request::validate(&state, &params).await {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::OAuthError;
 use crate::http::extract::Params;
+use crate::pages::PageError;
 use crate::state::AppState;
 use crate::store::clients::{self, Client};
 use crate::tokens::{id_token, parse_scope};
@@ -42,10 +43,7 @@ impl AuthorizationRequest {
 /// Why a request cannot go on.
 pub enum Rejection {
     /// Not safe to redirect: show a page.
-    Page {
-        title: &'static str,
-        message: String,
-    },
+    Page(PageError),
     /// Redirect the error to the (validated) redirect URI.
     Redirect {
         redirect_uri: String,
@@ -54,27 +52,14 @@ pub enum Rejection {
     },
 }
 
-impl From<anyhow::Error> for Rejection {
-    fn from(e: anyhow::Error) -> Self {
-        tracing::error!(error = format!("{e:#}"), "authorization request failed");
-        Rejection::Page {
-            title: "Something went wrong",
-            message: "The sign-in service hit an internal error.".into(),
-        }
+impl<E: Into<PageError>> From<E> for Rejection {
+    fn from(e: E) -> Self {
+        Rejection::Page(e.into())
     }
 }
 
-impl From<sea_orm::DbErr> for Rejection {
-    fn from(e: sea_orm::DbErr) -> Self {
-        anyhow::Error::from(e).into()
-    }
-}
-
-fn page(title: &'static str, message: impl Into<String>) -> Rejection {
-    Rejection::Page {
-        title,
-        message: message.into(),
-    }
+fn page(title: &'static str, message: &'static str) -> Rejection {
+    Rejection::Page(PageError::bad_request(title, message))
 }
 
 pub async fn validate(
