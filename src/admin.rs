@@ -5,8 +5,10 @@ use sea_orm::ConnectionTrait;
 use url::Url;
 
 use crate::config::is_loopback_host;
+use crate::grant_type::GrantType;
 use crate::jws::Algorithm;
 use crate::random::{Random, identifier};
+use crate::scope::Scope;
 use crate::secrets::hash_password;
 use crate::store::clients::{self, AccessTokenFormat, Client, LogoutRevokes};
 use crate::store::users::{self, NewUser};
@@ -25,9 +27,6 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, AdminError> {
     Err(AdminError::Invalid(msg.into()))
 }
 
-pub const DEFAULT_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
-const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
-
 /// Everything needed to register a client.
 #[derive(Debug, Clone, Default)]
 pub struct ClientSpec {
@@ -36,7 +35,10 @@ pub struct ClientSpec {
     pub secret: Option<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    /// Scope strings (RFC 6749 §3.3), each possibly space-delimited; empty
+    /// registers the OpenID user scopes.
     pub scopes: Vec<String>,
+    /// Grant type names; empty registers `GrantType::DEFAULT`.
     pub grant_types: Vec<String>,
     pub first_party: bool,
     pub require_pkce: bool,
@@ -110,23 +112,26 @@ pub async fn add_client(
     if clients::find(db, &spec.id).await?.is_some() {
         return invalid(format!("client {} already exists", spec.id));
     }
-    let grant_types: Vec<String> = if spec.grant_types.is_empty() {
-        DEFAULT_GRANT_TYPES.iter().map(|s| s.to_string()).collect()
-    } else {
-        spec.grant_types.clone()
-    };
-    for g in &grant_types {
-        if !GRANT_TYPES.contains(&g.as_str()) {
+    let mut grant_types: Vec<GrantType> = Vec::new();
+    for name in &spec.grant_types {
+        let Some(g) = GrantType::parse(name) else {
+            let known: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
             return invalid(format!(
-                "unknown grant type {g}; use one of {}",
-                GRANT_TYPES.join(", ")
+                "unknown grant type {name}; use one of {}",
+                known.join(", ")
             ));
+        };
+        if !grant_types.contains(&g) {
+            grant_types.push(g);
         }
     }
-    if spec.secret.is_none() && grant_types.iter().any(|g| g == "client_credentials") {
+    if grant_types.is_empty() {
+        grant_types = GrantType::DEFAULT.to_vec();
+    }
+    if spec.secret.is_none() && grant_types.contains(&GrantType::ClientCredentials) {
         return invalid("a public client cannot use client_credentials (RFC 6749 §4.4)");
     }
-    if grant_types.iter().any(|g| g == "authorization_code") && spec.redirect_uris.is_empty() {
+    if grant_types.contains(&GrantType::AuthorizationCode) && spec.redirect_uris.is_empty() {
         return invalid("a client using authorization_code needs at least one --redirect-uri");
     }
     for uri in &spec.redirect_uris {
@@ -204,12 +209,9 @@ pub async fn add_client(
         None => None,
     };
     let scopes = if spec.scopes.is_empty() {
-        crate::tokens::claims::USER_SCOPES
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        Scope::parse_all(crate::tokens::claims::USER_SCOPES).map_err(anyhow::Error::from)?
     } else {
-        spec.scopes.clone()
+        registered_scope(&spec.scopes)?
     };
     let client = Client {
         id: spec.id,
@@ -240,6 +242,25 @@ pub async fn add_client(
     };
     clients::insert(db, &client).await?;
     Ok(client)
+}
+
+/// RFC 6749 §3.3: each `--scope` value is a scope string, so `"a b"`
+/// registers `a` and `b`; a token with a character outside §3.3's set (a
+/// quote, a backslash, a control or non-ASCII character) is refused.
+fn registered_scope(values: &[String]) -> Result<Scope, AdminError> {
+    for value in values {
+        if Scope::parse(value).is_err() {
+            return invalid(format!(
+                "scope {value:?} is not a list of scope tokens (RFC 6749 §3.3: printable ASCII \
+                 except space, \" and \\)"
+            ));
+        }
+    }
+    let scope = Scope::parse_all(values).map_err(anyhow::Error::from)?;
+    if scope.is_empty() {
+        return invalid("a scope must hold at least one scope token");
+    }
+    Ok(scope)
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -338,6 +359,16 @@ mod tests {
             "myapp:/cb",
         ] {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn registered_scopes_are_scope_strings() {
+        let scope = registered_scope(&["openid".into(), "files.read files.write".into()]).unwrap();
+        assert_eq!(scope.tokens(), ["openid", "files.read", "files.write"]);
+        for bad in ["files\"read", "a\\b", " "] {
+            let err = registered_scope(&[bad.into()]).unwrap_err().to_string();
+            assert!(err.contains("scope"), "{bad:?}: {err}");
         }
     }
 

@@ -281,7 +281,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     } else {
                         "confidential"
                     },
-                    c.grant_types.join(","),
+                    c.grant_types
+                        .iter()
+                        .map(|g| g.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
                     c.redirect_uris.join(",")
                 );
             }

@@ -101,204 +101,124 @@ fn assert_redirect_error(
     // RFC 9207 §2: error responses name the issuer too.
     assert_eq!(params.get("iss"), Some(&server.base), "{location}");
     assert!(!params.contains_key("code"), "{location}");
+    // The error goes in the query, never in a fragment a token would use.
+    assert!(location.fragment().is_none(), "{location}");
     location
 }
 
-#[tokio::test]
-async fn unknown_client_gets_error_page_not_a_redirect() {
-    let server = TestServer::start().await;
-    let url = authorize_url(
-        &server,
-        &with(&app_request(), "client_id", "no-such-client"),
-    );
-    let body = assert_error_page(&server, &url).await;
-    assert!(body.contains("not registered"), "{body}");
+/// The valid request of the public client `spa`, without PKCE.
+fn spa_request() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("response_type", "code"),
+        ("client_id", SPA),
+        ("redirect_uri", SPA_REDIRECT),
+        ("scope", "openid"),
+        ("state", "st-123"),
+    ]
 }
 
-#[tokio::test]
-async fn missing_client_id_gets_error_page() {
-    let server = TestServer::start().await;
-    let url = authorize_url(&server, &without(&app_request(), "client_id"));
-    assert_error_page(&server, &url).await;
+/// `pairs` with `name` sent a second time (RFC 6749 §3.1 forbids it).
+fn repeated(
+    pairs: &[(&'static str, &'static str)],
+    name: &'static str,
+    value: &'static str,
+) -> Vec<(&'static str, &'static str)> {
+    let mut out = pairs.to_vec();
+    out.push((name, value));
+    out
 }
 
-#[tokio::test]
-async fn unregistered_redirect_uri_gets_error_page() {
-    let server = TestServer::start().await;
-    let url = authorize_url(
-        &server,
-        &with(
-            &app_request(),
-            "redirect_uri",
-            "https://attacker.example/callback",
-        ),
-    );
-    let body = assert_error_page(&server, &url).await;
-    assert!(!body.contains("attacker.example"), "{body}");
+/// Requests refused before the client and redirect URI are known good: one
+/// test per row, each ending on the error page with no redirect. A row may
+/// name what the page must say, or must not repeat.
+macro_rules! error_page_matrix {
+    ($($name:ident: $request:expr $(, says $says:literal)? $(, never $never:literal)?;)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let server = TestServer::start().await;
+            let url = authorize_url(&server, &$request);
+            let _body = assert_error_page(&server, &url).await;
+            $(assert!(_body.contains($says), "{_body}");)?
+            $(assert!(!_body.contains($never), "{_body}");)?
+        }
+    )*};
 }
 
-#[tokio::test]
-async fn redirect_uri_differing_only_by_case_gets_error_page() {
-    let server = TestServer::start().await;
+error_page_matrix! {
+    unknown_client_gets_error_page_not_a_redirect:
+        with(&app_request(), "client_id", "no-such-client"), says "not registered";
+    missing_client_id_gets_error_page: without(&app_request(), "client_id");
+    unregistered_redirect_uri_gets_error_page:
+        with(&app_request(), "redirect_uri", "https://attacker.example/callback"),
+        never "attacker.example";
     // OpenID Core §3.1.2.1: simple string comparison, so case matters.
-    let url = authorize_url(
-        &server,
-        &with(
-            &app_request(),
-            "redirect_uri",
-            "http://127.0.0.1:7001/Callback",
-        ),
-    );
-    assert_error_page(&server, &url).await;
-}
-
-#[tokio::test]
-async fn redirect_uri_with_trailing_slash_gets_error_page() {
-    let server = TestServer::start().await;
-    let url = authorize_url(
-        &server,
-        &with(
-            &app_request(),
-            "redirect_uri",
-            "http://127.0.0.1:7001/callback/",
-        ),
-    );
-    assert_error_page(&server, &url).await;
-}
-
-#[tokio::test]
-async fn redirect_uri_with_extra_query_gets_error_page() {
-    let server = TestServer::start().await;
-    let url = authorize_url(
-        &server,
-        &with(
+    redirect_uri_differing_only_by_case_gets_error_page:
+        with(&app_request(), "redirect_uri", "http://127.0.0.1:7001/Callback");
+    redirect_uri_with_trailing_slash_gets_error_page:
+        with(&app_request(), "redirect_uri", "http://127.0.0.1:7001/callback/");
+    redirect_uri_with_extra_query_gets_error_page:
+        with(
             &app_request(),
             "redirect_uri",
             "http://127.0.0.1:7001/callback?next=https://attacker.example",
-        ),
-    );
-    assert_error_page(&server, &url).await;
+        );
+    missing_redirect_uri_gets_error_page: without(&app_request(), "redirect_uri");
+    duplicated_client_id_gets_error_page: repeated(&app_request(), "client_id", FIRST);
+    duplicated_redirect_uri_gets_error_page:
+        repeated(&app_request(), "redirect_uri", "https://attacker.example/callback");
 }
 
-#[tokio::test]
-async fn missing_redirect_uri_gets_error_page() {
-    let server = TestServer::start().await;
-    let url = authorize_url(&server, &without(&app_request(), "redirect_uri"));
-    assert_error_page(&server, &url).await;
+/// Requests refused once the client and redirect URI are known good: one
+/// test per row, each redirected to the redirect URI with the RFC 6749
+/// §4.1.2.1 / OpenID Core §3.1.2.6 error, the client's state and our issuer.
+/// A row may name a word the error_description must hold.
+macro_rules! error_redirect_matrix {
+    ($($name:ident: $request:expr => $redirect_uri:expr, $error:literal
+        $(, description mentions $word:literal)?;)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let server = TestServer::start().await;
+            let url = authorize_url(&server, &$request);
+            let _location = assert_error_redirect(&server, &url, $redirect_uri, $error).await;
+            $(
+                let description = query_map(&_location)
+                    .get("error_description")
+                    .cloned()
+                    .unwrap_or_default();
+                assert!(description.contains($word), "{description}");
+            )?
+        }
+    )*};
 }
 
-#[tokio::test]
-async fn missing_response_type_redirects_invalid_request() {
-    let server = TestServer::start().await;
-    let url = authorize_url(&server, &without(&app_request(), "response_type"));
-    assert_error_redirect(&server, &url, APP_REDIRECT, "invalid_request").await;
-}
-
-#[tokio::test]
-async fn implicit_response_type_is_unsupported() {
-    let server = TestServer::start().await;
-    let url = authorize_url(&server, &with(&app_request(), "response_type", "token"));
-    let location =
-        assert_error_redirect(&server, &url, APP_REDIRECT, "unsupported_response_type").await;
-    // The error goes in the query, never in a fragment a token would use.
-    assert!(location.fragment().is_none());
-}
-
-#[tokio::test]
-async fn public_client_without_pkce_redirects_invalid_request() {
-    let server = TestServer::start().await;
-    let pairs = [
-        ("response_type", "code"),
-        ("client_id", SPA),
-        ("redirect_uri", SPA_REDIRECT),
-        ("scope", "openid"),
-        ("state", "st-123"),
-    ];
-    let url = authorize_url(&server, &pairs);
-    assert_error_redirect(&server, &url, SPA_REDIRECT, "invalid_request").await;
-}
-
-#[tokio::test]
-async fn plain_pkce_method_redirects_invalid_request() {
-    let server = TestServer::start().await;
+error_redirect_matrix! {
+    missing_response_type_redirects_invalid_request:
+        without(&app_request(), "response_type") => APP_REDIRECT, "invalid_request";
+    implicit_response_type_is_unsupported:
+        with(&app_request(), "response_type", "token") => APP_REDIRECT, "unsupported_response_type";
+    public_client_without_pkce_redirects_invalid_request:
+        spa_request() => SPA_REDIRECT, "invalid_request";
     // RFC 9700 §2.1.1: plain offers no protection against a stolen request.
-    let pairs = [
-        ("response_type", "code"),
-        ("client_id", SPA),
-        ("redirect_uri", SPA_REDIRECT),
-        ("scope", "openid"),
-        ("state", "st-123"),
-        ("code_challenge", VERIFIER),
-        ("code_challenge_method", "plain"),
-    ];
-    let url = authorize_url(&server, &pairs);
-    assert_error_redirect(&server, &url, SPA_REDIRECT, "invalid_request").await;
-}
-
-#[tokio::test]
-async fn duplicated_scope_redirects_invalid_request() {
-    let server = TestServer::start().await;
-    let mut pairs = app_request();
-    pairs.push(("scope", "openid email"));
-    let url = authorize_url(&server, &pairs);
-    let location = assert_error_redirect(&server, &url, APP_REDIRECT, "invalid_request").await;
-    let description = query_map(&location)
-        .get("error_description")
-        .cloned()
-        .unwrap_or_default();
-    assert!(description.contains("scope"), "{description}");
-}
-
-#[tokio::test]
-async fn duplicated_client_id_gets_error_page() {
-    let server = TestServer::start().await;
-    let mut pairs = app_request();
-    pairs.push(("client_id", FIRST));
-    let url = authorize_url(&server, &pairs);
-    assert_error_page(&server, &url).await;
-}
-
-#[tokio::test]
-async fn duplicated_redirect_uri_gets_error_page() {
-    let server = TestServer::start().await;
-    let mut pairs = app_request();
-    pairs.push(("redirect_uri", "https://attacker.example/callback"));
-    let url = authorize_url(&server, &pairs);
-    assert_error_page(&server, &url).await;
-}
-
-#[tokio::test]
-async fn request_object_is_not_supported() {
-    let server = TestServer::start().await;
-    let url = authorize_url(
-        &server,
-        &with(&app_request(), "request", "eyJhbGciOiJub25lIn0.e30."),
-    );
-    assert_error_redirect(&server, &url, APP_REDIRECT, "request_not_supported").await;
-}
-
-#[tokio::test]
-async fn request_uri_is_not_supported() {
-    let server = TestServer::start().await;
-    let url = authorize_url(
-        &server,
-        &with(
-            &app_request(),
-            "request_uri",
-            "https://app.example/request.jwt",
-        ),
-    );
-    assert_error_redirect(&server, &url, APP_REDIRECT, "request_uri_not_supported").await;
-}
-
-#[tokio::test]
-async fn invalid_id_token_hint_redirects_invalid_request() {
-    let server = TestServer::start().await;
-    let url = authorize_url(
-        &server,
-        &with(&app_request(), "id_token_hint", "not.a.token"),
-    );
-    assert_error_redirect(&server, &url, APP_REDIRECT, "invalid_request").await;
+    plain_pkce_method_redirects_invalid_request:
+        repeated(
+            &repeated(&spa_request(), "code_challenge", VERIFIER),
+            "code_challenge_method",
+            "plain",
+        ) => SPA_REDIRECT, "invalid_request";
+    duplicated_scope_redirects_invalid_request:
+        repeated(&app_request(), "scope", "openid email") => APP_REDIRECT, "invalid_request",
+        description mentions "scope";
+    // RFC 6749 §3.3: a scope token with a quote is malformed.
+    malformed_scope_redirects_invalid_scope:
+        with(&app_request(), "scope", "openid files\"read") => APP_REDIRECT, "invalid_scope";
+    request_object_is_not_supported:
+        with(&app_request(), "request", "eyJhbGciOiJub25lIn0.e30.")
+            => APP_REDIRECT, "request_not_supported";
+    request_uri_is_not_supported:
+        with(&app_request(), "request_uri", "https://app.example/request.jwt")
+            => APP_REDIRECT, "request_uri_not_supported";
+    invalid_id_token_hint_redirects_invalid_request:
+        with(&app_request(), "id_token_hint", "not.a.token") => APP_REDIRECT, "invalid_request";
 }
 
 #[tokio::test]

@@ -153,6 +153,31 @@ fn client_add_list_remove() {
     assert!(list.contains("native"), "{list}");
 }
 
+/// RFC 6749 §3.3: a registered scope is made of scope tokens; one with a
+/// quote is refused, not stored as given.
+#[test]
+fn client_add_refuses_a_scope_outside_rfc6749() {
+    let cli = Signoff::new();
+    let output = cli.run(&[
+        "client",
+        "add",
+        "--id",
+        "webapp",
+        "--secret",
+        SECRET,
+        "--redirect-uri",
+        "https://webapp.example.com/callback",
+        "--scope",
+        "openid",
+        "--scope",
+        "files\"read",
+    ]);
+    let err = assert_failure(&output);
+    assert!(err.contains("RFC 6749 §3.3"), "{err}");
+    let list = cli.ok(&["client", "list"]);
+    assert!(!list.contains("webapp"), "{list}");
+}
+
 #[test]
 fn client_secret_is_not_stored_in_plain_text() {
     let cli = Signoff::new();

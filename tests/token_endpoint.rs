@@ -52,6 +52,156 @@ async fn assert_invalid_client(response: reqwest::Response) {
     assert_oauth_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await;
 }
 
+/// `form` with `name` set to `value` (added when absent).
+fn replaced<'a>(
+    form: &[(&'a str, &'a str)],
+    name: &'a str,
+    value: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    let mut out = without(form, name);
+    out.push((name, value));
+    out
+}
+
+fn without<'a>(form: &[(&'a str, &'a str)], name: &str) -> Vec<(&'a str, &'a str)> {
+    form.iter().filter(|(k, _)| *k != name).cloned().collect()
+}
+
+/// Every refusal is an RFC 6749 §5.2 JSON error that is not cached (§5.1);
+/// `invalid_client` is a 401 with a challenge.
+async fn assert_refused(response: reqwest::Response, status: StatusCode, error: &str) {
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    if error == "invalid_client" {
+        assert_invalid_client(response).await;
+    } else {
+        assert_oauth_error(response, status, error).await;
+    }
+}
+
+/// Authorization headers that are not valid Basic credentials: one test per
+/// row, each `invalid_client` (RFC 6749 §2.3.1, §5.2).
+macro_rules! authorization_header_matrix {
+    ($($name:ident: $value:expr;)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let server = TestServer::start().await;
+            let form = [("grant_type", "client_credentials")];
+            let response = with_authorization(&server, $value, &form).await;
+            assert_invalid_client(response).await;
+        }
+    )*};
+}
+
+authorization_header_matrix! {
+    basic_header_with_garbage_is_invalid_client: HeaderValue::from_static("Basic !!!");
+    bearer_header_is_invalid_client: HeaderValue::from_static("Bearer x");
+    // base64("service") has no id:secret separator.
+    basic_header_without_colon_is_invalid_client: HeaderValue::from_static("Basic c2VydmljZQ==");
+    non_utf8_authorization_header_is_invalid_client:
+        HeaderValue::from_bytes(b"Basic \xff\xfe\xfd").unwrap();
+    // base64 of the bytes ff fe 3a ff ("\xff\xfe:\xff").
+    basic_credentials_decoding_to_non_utf8_are_invalid_client:
+        HeaderValue::from_static("Basic //46/w==");
+}
+
+/// Requests refused whatever the state of the server: one test per row,
+/// `client: secret, form => status error`.
+macro_rules! refusal_matrix {
+    ($($name:ident: $client:expr, $secret:expr, $form:expr => $status:ident $error:literal;)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let server = TestServer::start().await;
+            let response = server.token_request($client, $secret, &$form).await;
+            assert_refused(response, StatusCode::$status, $error).await;
+        }
+    )*};
+}
+
+refusal_matrix! {
+    unknown_client_is_invalid_client:
+        "nobody", "some-secret", [("grant_type", "client_credentials")]
+        => UNAUTHORIZED "invalid_client";
+    // RFC 6749 §2.3: one authentication method per request.
+    basic_and_client_secret_together_is_invalid_request:
+        SERVICE, SERVICE_SECRET,
+        [("grant_type", "client_credentials"), ("client_secret", SERVICE_SECRET)]
+        => BAD_REQUEST "invalid_request";
+    missing_grant_type_is_invalid_request:
+        SERVICE, SERVICE_SECRET, [("scope", "api.read")] => BAD_REQUEST "invalid_request";
+    unknown_grant_type_is_unsupported_grant_type:
+        APP, APP_SECRET,
+        [("grant_type", "password"), ("username", ALICE), ("password", ALICE_PASSWORD)]
+        => BAD_REQUEST "unsupported_grant_type";
+    missing_code_is_invalid_request:
+        APP, APP_SECRET,
+        [
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", APP_REDIRECT),
+            ("code_verifier", VERIFIER),
+        ]
+        => BAD_REQUEST "invalid_request";
+    error_responses_are_not_cached:
+        APP, APP_SECRET, [("grant_type", "authorization_code")] => BAD_REQUEST "invalid_request";
+    unknown_code_is_invalid_grant:
+        APP, APP_SECRET, code_form("made-up-code") => BAD_REQUEST "invalid_grant";
+    client_credentials_with_unregistered_scope_is_invalid_scope:
+        SERVICE, SERVICE_SECRET,
+        [("grant_type", "client_credentials"), ("scope", "api.read admin")]
+        => BAD_REQUEST "invalid_scope";
+    client_credentials_with_user_scope_is_invalid_scope:
+        SERVICE, SERVICE_SECRET, [("grant_type", "client_credentials"), ("scope", "openid")]
+        => BAD_REQUEST "invalid_scope";
+    // RFC 6749 §3.3: a scope token may not hold a quote.
+    client_credentials_with_malformed_scope_is_invalid_scope:
+        SERVICE, SERVICE_SECRET,
+        [("grant_type", "client_credentials"), ("scope", "api.read api\"write")]
+        => BAD_REQUEST "invalid_scope";
+    client_credentials_for_a_client_not_registered_for_it_is_unauthorized_client:
+        APP, APP_SECRET, [("grant_type", "client_credentials")]
+        => BAD_REQUEST "unauthorized_client";
+    authorization_code_for_a_client_credentials_client_is_unauthorized_client:
+        SERVICE, SERVICE_SECRET,
+        [
+            ("grant_type", "authorization_code"),
+            ("code", "whatever"),
+            ("redirect_uri", APP_REDIRECT),
+        ]
+        => BAD_REQUEST "unauthorized_client";
+}
+
+/// Redemptions of a fresh code for `app` refused before the code is
+/// consumed: one test per row. RFC 6749 §3.2/§4.1.3: a refused request
+/// changes nothing, so the code still redeems afterwards.
+macro_rules! code_refusal_matrix {
+    ($($name:ident: |$code:ident| $form:expr => $error:literal;)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let server = TestServer::start().await;
+            let $code = app_code(&server).await;
+            let response = server.token_request(APP, APP_SECRET, &$form).await;
+            assert_refused(response, StatusCode::BAD_REQUEST, $error).await;
+            token_json(redeem(&server, APP, Some(APP_SECRET), &$code, APP_REDIRECT).await).await;
+        }
+    )*};
+}
+
+code_refusal_matrix! {
+    // RFC 6749 §3.1: no parameter twice.
+    duplicated_parameter_is_invalid_request:
+        |code| [code_form(&code), vec![("code", "another-code")]].concat() => "invalid_request";
+    // RFC 7636 §4.6.
+    wrong_pkce_verifier_is_invalid_grant:
+        |code| replaced(&code_form(&code), "code_verifier", &"x".repeat(43)) => "invalid_grant";
+    missing_pkce_verifier_is_invalid_grant:
+        |code| without(&code_form(&code), "code_verifier") => "invalid_grant";
+    // RFC 6749 §4.1.3: the redirect_uri of the authorization request.
+    redirect_uri_mismatch_is_invalid_grant:
+        |code| replaced(&code_form(&code), "redirect_uri", "http://127.0.0.1:7001/other")
+        => "invalid_grant";
+    missing_redirect_uri_is_invalid_grant:
+        |code| without(&code_form(&code), "redirect_uri") => "invalid_grant";
+}
+
 #[tokio::test]
 async fn wrong_client_secret_is_invalid_client() {
     let server = TestServer::start().await;
@@ -62,19 +212,6 @@ async fn wrong_client_secret_is_invalid_client() {
     assert_invalid_client(response).await;
     // The code was not spent by the failed attempt.
     token_json(redeem(&server, APP, Some(APP_SECRET), &code, APP_REDIRECT).await).await;
-}
-
-#[tokio::test]
-async fn unknown_client_is_invalid_client() {
-    let server = TestServer::start().await;
-    let response = server
-        .token_request(
-            "nobody",
-            "some-secret",
-            &[("grant_type", "client_credentials")],
-        )
-        .await;
-    assert_invalid_client(response).await;
 }
 
 #[tokio::test]
@@ -121,126 +258,6 @@ async fn no_client_authentication_is_invalid_client() {
 }
 
 #[tokio::test]
-async fn basic_header_with_garbage_is_invalid_client() {
-    let server = TestServer::start().await;
-    let form = [("grant_type", "client_credentials")];
-    let response = with_authorization(&server, HeaderValue::from_static("Basic !!!"), &form).await;
-    assert_invalid_client(response).await;
-}
-
-#[tokio::test]
-async fn bearer_header_is_invalid_client() {
-    let server = TestServer::start().await;
-    let form = [("grant_type", "client_credentials")];
-    let response = with_authorization(&server, HeaderValue::from_static("Bearer x"), &form).await;
-    assert_invalid_client(response).await;
-}
-
-#[tokio::test]
-async fn basic_header_without_colon_is_invalid_client() {
-    let server = TestServer::start().await;
-    let form = [("grant_type", "client_credentials")];
-    // base64("service") has no id:secret separator.
-    let response = with_authorization(
-        &server,
-        HeaderValue::from_static("Basic c2VydmljZQ=="),
-        &form,
-    )
-    .await;
-    assert_invalid_client(response).await;
-}
-
-#[tokio::test]
-async fn non_utf8_authorization_header_is_invalid_client() {
-    let server = TestServer::start().await;
-    let form = [("grant_type", "client_credentials")];
-    let value = HeaderValue::from_bytes(b"Basic \xff\xfe\xfd").unwrap();
-    let response = with_authorization(&server, value, &form).await;
-    assert_invalid_client(response).await;
-}
-
-#[tokio::test]
-async fn basic_credentials_decoding_to_non_utf8_are_invalid_client() {
-    let server = TestServer::start().await;
-    let form = [("grant_type", "client_credentials")];
-    // base64 of the bytes ff fe 3a ff ("\xff\xfe:\xff").
-    let response =
-        with_authorization(&server, HeaderValue::from_static("Basic //46/w=="), &form).await;
-    assert_invalid_client(response).await;
-}
-
-#[tokio::test]
-async fn basic_and_client_secret_together_is_invalid_request() {
-    let server = TestServer::start().await;
-    let response = server
-        .token_request(
-            SERVICE,
-            SERVICE_SECRET,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_secret", SERVICE_SECRET),
-            ],
-        )
-        .await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
-}
-
-#[tokio::test]
-async fn missing_grant_type_is_invalid_request() {
-    let server = TestServer::start().await;
-    let response = server
-        .token_request(SERVICE, SERVICE_SECRET, &[("scope", "api.read")])
-        .await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
-}
-
-#[tokio::test]
-async fn unknown_grant_type_is_unsupported_grant_type() {
-    let server = TestServer::start().await;
-    let response = server
-        .token_request(
-            APP,
-            APP_SECRET,
-            &[
-                ("grant_type", "password"),
-                ("username", ALICE),
-                ("password", ALICE_PASSWORD),
-            ],
-        )
-        .await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "unsupported_grant_type").await;
-}
-
-#[tokio::test]
-async fn missing_code_is_invalid_request() {
-    let server = TestServer::start().await;
-    let response = server
-        .token_request(
-            APP,
-            APP_SECRET,
-            &[
-                ("grant_type", "authorization_code"),
-                ("redirect_uri", APP_REDIRECT),
-                ("code_verifier", VERIFIER),
-            ],
-        )
-        .await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
-}
-
-#[tokio::test]
-async fn duplicated_parameter_is_invalid_request() {
-    let server = TestServer::start().await;
-    let code = app_code(&server).await;
-    let mut form = code_form(&code);
-    form.push(("code", "another-code"));
-    let response = server.token_request(APP, APP_SECRET, &form).await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
-    // RFC 6749 §3.2: a malformed request changes nothing.
-    token_json(redeem(&server, APP, Some(APP_SECRET), &code, APP_REDIRECT).await).await;
-}
-
-#[tokio::test]
 async fn non_form_body_is_invalid_request() {
     let server = TestServer::start().await;
     let code = app_code(&server).await;
@@ -258,28 +275,6 @@ async fn non_form_body_is_invalid_request() {
         .await
         .unwrap();
     assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
-}
-
-#[tokio::test]
-async fn wrong_pkce_verifier_is_invalid_grant() {
-    let server = TestServer::start().await;
-    let code = app_code(&server).await;
-    let wrong = "x".repeat(43);
-    let mut form = code_form(&code);
-    form.retain(|(k, _)| *k != "code_verifier");
-    form.push(("code_verifier", &wrong));
-    let response = server.token_request(APP, APP_SECRET, &form).await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
-}
-
-#[tokio::test]
-async fn missing_pkce_verifier_is_invalid_grant() {
-    let server = TestServer::start().await;
-    let code = app_code(&server).await;
-    let mut form = code_form(&code);
-    form.retain(|(k, _)| *k != "code_verifier");
-    let response = server.token_request(APP, APP_SECRET, &form).await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
 }
 
 #[tokio::test]
@@ -323,38 +318,6 @@ async fn code_of_another_client_is_invalid_grant_and_stays_redeemable() {
 }
 
 #[tokio::test]
-async fn redirect_uri_mismatch_is_invalid_grant() {
-    let server = TestServer::start().await;
-    let code = app_code(&server).await;
-    let response = redeem(
-        &server,
-        APP,
-        Some(APP_SECRET),
-        &code,
-        "http://127.0.0.1:7001/other",
-    )
-    .await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
-}
-
-#[tokio::test]
-async fn missing_redirect_uri_is_invalid_grant() {
-    let server = TestServer::start().await;
-    let code = app_code(&server).await;
-    let mut form = code_form(&code);
-    form.retain(|(k, _)| *k != "redirect_uri");
-    let response = server.token_request(APP, APP_SECRET, &form).await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
-}
-
-#[tokio::test]
-async fn unknown_code_is_invalid_grant() {
-    let server = TestServer::start().await;
-    let response = redeem(&server, APP, Some(APP_SECRET), "made-up-code", APP_REDIRECT).await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
-}
-
-#[tokio::test]
 async fn successful_code_exchange_is_not_cached() {
     let server = TestServer::start().await;
     let code = app_code(&server).await;
@@ -366,16 +329,6 @@ async fn successful_code_exchange_is_not_cached() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
     assert!(body["expires_in"].as_i64().unwrap() > 0);
-}
-
-#[tokio::test]
-async fn error_responses_are_not_cached() {
-    let server = TestServer::start().await;
-    let response = server
-        .token_request(APP, APP_SECRET, &[("grant_type", "authorization_code")])
-        .await;
-    assert_eq!(response.headers()["cache-control"], "no-store");
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
 }
 
 #[tokio::test]
@@ -429,59 +382,4 @@ async fn client_credentials_with_secret_in_body_and_narrower_scope() {
         .unwrap();
     let body = token_json(response).await;
     assert_eq!(body["scope"], "api.read");
-}
-
-#[tokio::test]
-async fn client_credentials_with_unregistered_scope_is_invalid_scope() {
-    let server = TestServer::start().await;
-    let response = server
-        .token_request(
-            SERVICE,
-            SERVICE_SECRET,
-            &[
-                ("grant_type", "client_credentials"),
-                ("scope", "api.read admin"),
-            ],
-        )
-        .await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_scope").await;
-}
-
-#[tokio::test]
-async fn client_credentials_with_user_scope_is_invalid_scope() {
-    let server = TestServer::start().await;
-    let response = server
-        .token_request(
-            SERVICE,
-            SERVICE_SECRET,
-            &[("grant_type", "client_credentials"), ("scope", "openid")],
-        )
-        .await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_scope").await;
-}
-
-#[tokio::test]
-async fn client_credentials_for_a_client_not_registered_for_it_is_unauthorized_client() {
-    let server = TestServer::start().await;
-    let response = server
-        .token_request(APP, APP_SECRET, &[("grant_type", "client_credentials")])
-        .await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "unauthorized_client").await;
-}
-
-#[tokio::test]
-async fn authorization_code_for_a_client_credentials_client_is_unauthorized_client() {
-    let server = TestServer::start().await;
-    let response = server
-        .token_request(
-            SERVICE,
-            SERVICE_SECRET,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", "whatever"),
-                ("redirect_uri", APP_REDIRECT),
-            ],
-        )
-        .await;
-    assert_oauth_error(response, StatusCode::BAD_REQUEST, "unauthorized_client").await;
 }

@@ -40,7 +40,7 @@ async fn handle(state: &AppState, caller: &Client, params: &Params) -> Result<Va
     };
     let mut body = json!({
         "active": true,
-        "scope": active.scope,
+        "scope": active.scope.to_string(),
         "client_id": active.client_id,
         "token_type": match active.token_type {
             TokenType::Access => "Bearer",

@@ -13,7 +13,7 @@ use crate::http::extract::form_bytes_or_empty;
 use crate::http::headers::no_store;
 use crate::state::AppState;
 use crate::tokens::claims::user_claims;
-use crate::tokens::{has_scope, validate};
+use crate::tokens::validate;
 
 pub async fn userinfo(
     State(state): State<AppState>,
@@ -96,13 +96,12 @@ async fn handle(state: &AppState, token: &str) -> Result<Value, OAuthError> {
         OAuthError::InsufficientScope("the access token was not issued for a user".into())
     })?;
     // OpenID Core §5.3.1: userinfo serves tokens granted the openid scope.
-    if !has_scope(&active.scope, "openid") {
+    if !active.scope.contains("openid") {
         return Err(OAuthError::InsufficientScope(
             "the access token was not granted the openid scope".into(),
         ));
     }
-    let scopes: Vec<&str> = active.scope.split(' ').collect();
-    let mut claims = user_claims(&user, &scopes);
+    let mut claims = user_claims(&user, &active.scope);
     claims.insert("sub".into(), json!(user.id));
     Ok(Value::Object(claims))
 }

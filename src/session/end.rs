@@ -9,11 +9,11 @@ use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
 
 use crate::logout::EndedSession;
 use crate::random::{Random, identifier};
+use crate::scope::Scope;
 use crate::store::clients::{self, Client, LogoutRevokes};
 use crate::store::grants::{self, Grant};
 use crate::store::logout_outbox::{self, NewNotification};
 use crate::store::sessions;
-use crate::tokens::has_scope;
 
 /// Why a session ended (logged, and kept with each notification).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,11 +45,15 @@ impl EndReason {
 /// Whether a grant made in an ending session outlives it, per the client's
 /// policy: `nothing` keeps everything; `session_tokens` revokes, except
 /// offline grants of a client that opted to keep them.
-pub fn grant_survives(policy: LogoutRevokes, keep_offline_tokens: bool, grant_scope: &str) -> bool {
+pub fn grant_survives(
+    policy: LogoutRevokes,
+    keep_offline_tokens: bool,
+    grant_scope: &Scope,
+) -> bool {
     match policy {
         LogoutRevokes::Nothing => true,
         LogoutRevokes::SessionTokens => {
-            keep_offline_tokens && has_scope(grant_scope, "offline_access")
+            keep_offline_tokens && grant_scope.contains("offline_access")
         }
     }
 }
@@ -131,8 +135,9 @@ async fn apply_policy(
         None => clients::find(txn, &grant.client_id).await?,
     };
     // A grant of a client that no longer exists is revoked.
-    let survives = client
-        .is_some_and(|c| grant_survives(c.logout_revokes, c.keep_offline_tokens, &grant.scope));
+    let scope = Scope::from_stored(&grant.scope);
+    let survives =
+        client.is_some_and(|c| grant_survives(c.logout_revokes, c.keep_offline_tokens, &scope));
     if survives {
         grants::detach_from_session(txn, &grant.id).await
     } else {
@@ -167,13 +172,18 @@ mod tests {
     #[test]
     fn logout_policy_decides_which_grants_survive() {
         use LogoutRevokes::{Nothing, SessionTokens};
+        let offline = Scope::from_stored("openid offline_access");
+        assert!(!grant_survives(SessionTokens, false, &offline));
+        assert!(grant_survives(SessionTokens, true, &offline));
         assert!(!grant_survives(
             SessionTokens,
-            false,
-            "openid offline_access"
+            true,
+            &Scope::from_stored("openid profile")
         ));
-        assert!(grant_survives(SessionTokens, true, "openid offline_access"));
-        assert!(!grant_survives(SessionTokens, true, "openid profile"));
-        assert!(grant_survives(Nothing, false, "openid"));
+        assert!(grant_survives(
+            Nothing,
+            false,
+            &Scope::from_stored("openid")
+        ));
     }
 }

@@ -4,7 +4,9 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, 
 
 use super::entity::client;
 use super::{list_from_json, list_to_json};
+use crate::grant_type::GrantType;
 use crate::jws::Algorithm;
+use crate::scope::Scope;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessTokenFormat {
@@ -62,8 +64,8 @@ pub struct Client {
     pub secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
-    pub scopes: Vec<String>,
-    pub grant_types: Vec<String>,
+    pub scopes: Scope,
+    pub grant_types: Vec<GrantType>,
     /// Trusted first-party application: no consent page.
     pub first_party: bool,
     pub require_pkce: bool,
@@ -96,12 +98,12 @@ impl Client {
         self.secret_hash.is_none()
     }
 
-    pub fn allows_grant(&self, grant_type: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant_type)
+    pub fn allows_grant(&self, grant_type: GrantType) -> bool {
+        self.grant_types.contains(&grant_type)
     }
 
     pub fn allows_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
+        self.scopes.contains(scope)
     }
 
     /// RFC 7636 is mandatory for public clients (RFC 9700 §2.1.1) and
@@ -118,8 +120,11 @@ impl From<client::Model> for Client {
             secret_hash: m.secret_hash,
             redirect_uris: list_from_json(&m.redirect_uris),
             post_logout_redirect_uris: list_from_json(&m.post_logout_redirect_uris),
-            scopes: list_from_json(&m.scopes),
-            grant_types: list_from_json(&m.grant_types),
+            scopes: Scope::from_stored_list(&list_from_json(&m.scopes)),
+            grant_types: list_from_json(&m.grant_types)
+                .iter()
+                .filter_map(|g| GrantType::parse(g))
+                .collect(),
             first_party: m.first_party,
             require_pkce: m.require_pkce,
             id_token_alg: Algorithm::parse(&m.id_token_signed_response_alg)
@@ -167,8 +172,13 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm
         secret_hash: Set(c.secret_hash.clone()),
         redirect_uris: Set(list_to_json(&c.redirect_uris)),
         post_logout_redirect_uris: Set(list_to_json(&c.post_logout_redirect_uris)),
-        scopes: Set(list_to_json(&c.scopes)),
-        grant_types: Set(list_to_json(&c.grant_types)),
+        scopes: Set(list_to_json(c.scopes.tokens())),
+        grant_types: Set(list_to_json(
+            &c.grant_types
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        )),
         first_party: Set(c.first_party),
         require_pkce: Set(c.require_pkce),
         id_token_signed_response_alg: Set(c.id_token_alg.as_str().into()),

@@ -5,17 +5,18 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 
 use super::entity::consent;
 use super::{list_from_json, list_to_json};
+use crate::scope::Scope;
 
 pub async fn granted_scopes(
     db: &impl ConnectionTrait,
     user_id: &str,
     client_id: &str,
-) -> Result<Vec<String>, DbErr> {
+) -> Result<Scope, DbErr> {
     Ok(
         consent::Entity::find_by_id((user_id.to_owned(), client_id.to_owned()))
             .one(db)
             .await?
-            .map(|m| list_from_json(&m.scopes))
+            .map(|m| Scope::from_stored_list(&list_from_json(&m.scopes)))
             .unwrap_or_default(),
     )
 }
@@ -25,19 +26,14 @@ pub async fn grant(
     db: &impl ConnectionTrait,
     user_id: &str,
     client_id: &str,
-    scopes: &[String],
+    scopes: &Scope,
     now: i64,
 ) -> Result<(), DbErr> {
-    let mut all = granted_scopes(db, user_id, client_id).await?;
-    for s in scopes {
-        if !all.contains(s) {
-            all.push(s.clone());
-        }
-    }
+    let all = granted_scopes(db, user_id, client_id).await?.union(scopes);
     consent::Entity::insert(consent::ActiveModel {
         user_id: Set(user_id.into()),
         client_id: Set(client_id.into()),
-        scopes: Set(list_to_json(&all)),
+        scopes: Set(list_to_json(all.tokens())),
         granted_at: Set(now),
     })
     .on_conflict(

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::OAuthError;
 use crate::random::{Random, identifier, secret_token};
+use crate::scope::Scope;
 use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::clients::{AccessTokenFormat, Client};
@@ -19,7 +20,7 @@ pub struct NewAccessToken<'a> {
     /// The user, or `None` when the client acts for itself.
     pub user_id: Option<&'a str>,
     pub session_id: Option<&'a str>,
-    pub scope: &'a str,
+    pub scope: &'a Scope,
     pub audience: &'a str,
     pub auth_time: Option<i64>,
     pub now: i64,
@@ -93,7 +94,7 @@ fn issue_jwt(state: &AppState, t: &NewAccessToken<'_>) -> Result<String, OAuthEr
         iat: t.now,
         jti: identifier(state.rng.as_ref()),
         client_id: t.client.id.clone(),
-        scope: t.scope.to_owned(),
+        scope: t.scope.to_string(),
         auth_time: t.auth_time,
         sid: t.session_id.map(str::to_owned),
         gid: t.grant_id.map(str::to_owned),
@@ -109,7 +110,7 @@ fn opaque(rng: &dyn Random, t: &NewAccessToken<'_>) -> (String, AccessTokenRecor
         client_id: t.client.id.clone(),
         user_id: t.user_id.map(Into::into),
         session_id: t.session_id.map(Into::into),
-        scope: t.scope.into(),
+        scope: t.scope.to_string(),
         issued_at: t.now,
         expires_at: t.now + t.ttl,
         revoked_at: None,

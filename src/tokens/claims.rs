@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::scope::Scope;
 use crate::store::users::User;
 
 /// The scopes about a user that OpenID Connect defines: `openid` (Core §3.1.2.1),
@@ -44,29 +45,29 @@ pub const SUPPORTED: &[&str] = &[
 /// The claims `scopes` release about `user`, `sub` excluded. Scopes for
 /// which the user has no data (address, phone) release nothing: OpenID Core
 /// §5.3.2 says to omit claims that have no value.
-pub fn user_claims(user: &User, scopes: &[&str]) -> Map<String, Value> {
+pub fn user_claims(user: &User, scopes: &Scope) -> Map<String, Value> {
     let mut claims = Map::new();
-    if scopes.contains(&"profile") {
+    if scopes.contains("profile") {
         claims.insert("preferred_username".into(), json!(user.username));
         if let Some(name) = &user.name {
             claims.insert("name".into(), json!(name));
         }
         claims.insert("updated_at".into(), json!(user.updated_at));
     }
-    if scopes.contains(&"email")
+    if scopes.contains("email")
         && let Some(email) = &user.email
     {
         claims.insert("email".into(), json!(email));
         claims.insert("email_verified".into(), json!(user.email_verified));
     }
-    if scopes.contains(&"phone")
+    if scopes.contains("phone")
         && let Some(phone) = &user.phone_number
     {
         claims.insert("phone_number".into(), json!(phone));
         // Entered by an administrator, like the email address.
         claims.insert("phone_number_verified".into(), json!(true));
     }
-    if scopes.contains(&"address")
+    if scopes.contains("address")
         && let Some(address) = &user.address
     {
         // §5.1.1: an address is a JSON object; `formatted` holds it whole.

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::access_token::{JWT_TYP, JwtAccessClaims, looks_like_jwt};
 use super::liveness::outlives_cutoffs;
+use crate::scope::Scope;
 use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::clients::{self, Client};
@@ -26,7 +27,7 @@ pub struct ActiveToken {
     pub client_id: String,
     pub user: Option<User>,
     pub sub: String,
-    pub scope: String,
+    pub scope: Scope,
     pub aud: Option<String>,
     pub iat: i64,
     pub exp: i64,
@@ -131,7 +132,7 @@ pub async fn access_token(
         sub: row.user_id.clone().unwrap_or_else(|| row.client_id.clone()),
         client_id: row.client_id,
         user: owners.user,
-        scope: row.scope,
+        scope: Scope::from_stored(&row.scope),
         aud: Some(row.audience).filter(|a| !a.is_empty()),
         iat: row.issued_at,
         exp: row.expires_at,
@@ -195,7 +196,7 @@ async fn jwt_access_token(
         client_id: claims.client_id,
         user: owners.user,
         sub: claims.sub,
-        scope: claims.scope,
+        scope: Scope::from_stored(&claims.scope),
         aud: Some(claims.aud),
         iat: claims.iat,
         exp: claims.exp,
@@ -233,7 +234,7 @@ pub async fn refresh_token(
         client_id: row.client_id,
         user: owners.user,
         sub: row.user_id,
-        scope: row.scope,
+        scope: Scope::from_stored(&row.scope),
         aud: None,
         iat: row.issued_at,
         exp: row.expires_at,

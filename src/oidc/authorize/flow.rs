@@ -10,6 +10,7 @@ use crate::error::OAuthError;
 use crate::http::cookies;
 use crate::pages::PageError;
 use crate::random::{identifier, secret_token};
+use crate::scope::Scope;
 use crate::secrets::token_hash;
 use crate::session::{self, ActiveSession};
 use crate::state::AppState;
@@ -17,7 +18,6 @@ use crate::store::clients::Client;
 use crate::store::grants::{self, CodeRecord, Grant};
 use crate::store::interactions::{self, Interaction};
 use crate::store::{consents, sessions};
-use crate::tokens::join_scope;
 
 /// Where the request goes from here.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub fn next_step(
     req: &AuthorizationRequest,
     client: &Client,
     session: Option<&ActiveSession>,
-    granted: &[String],
+    granted: &Scope,
     now: i64,
     fresh_login: bool,
 ) -> Result<Next, OAuthError> {
@@ -73,7 +73,7 @@ pub fn next_step(
             };
         }
     }
-    let missing_consent = req.scopes.iter().any(|s| !granted.contains(s));
+    let missing_consent = !req.scopes.is_subset_of(granted);
     if !client.first_party && (req.prompts("consent") || missing_consent) {
         return if none {
             Err(OAuthError::ConsentRequired(
@@ -126,7 +126,7 @@ async fn try_proceed(
     };
     let granted = match &session {
         Some(s) => consents::granted_scopes(&state.db, &s.user.id, &client.id).await?,
-        None => Vec::new(),
+        None => Scope::default(),
     };
     let next =
         next_step(&req, client, session.as_ref(), &granted, now, fresh_login).map_err(|error| {
@@ -232,7 +232,7 @@ pub async fn complete(
             client_id: client.id.clone(),
             user_id: Some(active.user.id.clone()),
             session_id: Some(active.session.id.clone()),
-            scope: join_scope(&req.scopes),
+            scope: req.scopes.to_string(),
             auth_time: Some(active.session.auth_time),
             created_at: now,
             revoked_at: None,

@@ -1,16 +1,19 @@
 //! Parsing and validating an authorization request (RFC 6749 §4.1.1, OpenID
 //! Core §3.1.2.1-2). Validation happens in two stages: until the client and
 //! redirect URI are known good, errors are shown on a page; after, they are
-//! redirected to the client.
+//! redirected to the client. `validate` keeps that order; each rule is a
+//! small named check.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::OAuthError;
+use crate::grant_type::GrantType;
 use crate::http::extract::Params;
 use crate::pages::PageError;
+use crate::scope::Scope;
 use crate::state::AppState;
 use crate::store::clients::{self, Client};
-use crate::tokens::{id_token, parse_scope};
+use crate::tokens::id_token;
 
 /// A validated authorization request, as stored while the user is on the
 /// login and consent pages.
@@ -19,7 +22,7 @@ pub struct AuthorizationRequest {
     pub client_id: String,
     pub redirect_uri: String,
     /// The scopes that will be granted: requested ∩ allowed for the client.
-    pub scopes: Vec<String>,
+    pub scopes: Scope,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub prompt: Vec<String>,
@@ -36,7 +39,7 @@ impl AuthorizationRequest {
     }
 
     pub fn is_openid(&self) -> bool {
-        self.scopes.iter().any(|s| s == "openid")
+        self.scopes.contains("openid")
     }
 }
 
@@ -67,39 +70,8 @@ pub async fn validate(
     params: &Params,
 ) -> Result<(Client, AuthorizationRequest), Rejection> {
     // Stage 1: client and redirect URI. Nothing is redirected until both hold.
-    if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
-        return Err(page(
-            "Invalid request",
-            "The request repeats client_id or redirect_uri (RFC 6749 §3.1).",
-        ));
-    }
-    let Some(client_id) = params.get("client_id") else {
-        return Err(page("Invalid request", "The request has no client_id."));
-    };
-    // A disabled client is refused like an unknown one: its redirect URIs are
-    // no longer trusted (RFC 6749 §4.1.2.1: do not redirect for an invalid
-    // client), and the token endpoint would refuse its codes anyway.
-    let client = clients::find(&state.db, client_id)
-        .await?
-        .filter(|c| !c.disabled);
-    let Some(client) = client else {
-        return Err(page(
-            "Unknown application",
-            "The application that sent you here is not registered with this sign-in service.",
-        ));
-    };
-    // OpenID Core §3.1.2.1: redirect_uri is required and must exactly match
-    // a registered value (simple string comparison, §3.1.2.1 / RFC 9700 §4.1.3).
-    let Some(redirect_uri) = params.get("redirect_uri") else {
-        return Err(page("Invalid request", "The request has no redirect_uri."));
-    };
-    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
-        return Err(page(
-            "Invalid redirect URI",
-            "The application asked to return you to an address it has not registered.",
-        ));
-    }
-    let redirect_uri = redirect_uri.to_owned();
+    let client = check_client(state, params).await?;
+    let redirect_uri = check_redirect_uri(&client, params)?;
     let client_state = params.get("state").map(str::to_owned);
     let redirect = |error: OAuthError| Rejection::Redirect {
         redirect_uri: redirect_uri.clone(),
@@ -113,129 +85,13 @@ pub async fn validate(
 
     // Stage 2: everything else is reported to the client.
     params.reject_malformed().map_err(redirect)?;
-    // OpenID Core §6.1/§6.2: request objects are optional; we say so with the
-    // dedicated codes.
-    if params.contains("request") {
-        return Err(redirect(OAuthError::RequestNotSupported));
-    }
-    if params.contains("request_uri") {
-        return Err(redirect(OAuthError::RequestUriNotSupported));
-    }
-    let response_type = params.get("response_type").ok_or_else(|| {
-        redirect(OAuthError::InvalidRequest(
-            "missing parameter response_type".into(),
-        ))
-    })?;
-    // RFC 6749 §4.1.1: only the code flow is offered.
-    if response_type != "code" {
-        return Err(redirect(OAuthError::UnsupportedResponseType(
-            "only response_type=code is supported".into(),
-        )));
-    }
-    if let Some(mode) = params.get("response_mode")
-        && mode != "query"
-    {
-        return Err(redirect(OAuthError::InvalidRequest(
-            "only response_mode=query is supported".into(),
-        )));
-    }
-    if !client.allows_grant("authorization_code") {
-        return Err(redirect(OAuthError::UnauthorizedClient(
-            "this client may not use the authorization code flow".into(),
-        )));
-    }
-
-    // RFC 6749 §3.3 / OpenID Core §3.1.2.1: unknown scopes are ignored; scopes
-    // the client is not registered for are not granted.
-    let requested = parse_scope(params.get("scope").unwrap_or(""));
-    let mut scopes: Vec<String> = requested
-        .iter()
-        .filter(|s| client.allows_scope(s))
-        .cloned()
-        .collect();
-    // OpenID Core §11: offline access is only for clients that can redeem a
-    // refresh token.
-    if !client.allows_grant("refresh_token") {
-        scopes.retain(|s| s != "offline_access");
-    }
-    if requested.iter().any(|s| s == "openid") && !scopes.iter().any(|s| s == "openid") {
-        return Err(redirect(OAuthError::InvalidScope(
-            "this client is not registered for the openid scope".into(),
-        )));
-    }
-
-    // OpenID Core §3.1.2.1: prompt=none with any other value is an error.
-    let prompt = parse_scope(params.get("prompt").unwrap_or(""));
-    for p in &prompt {
-        if !matches!(p.as_str(), "none" | "login" | "consent" | "select_account") {
-            // RFC 6749 §4.1.2.1: error_description has a restricted
-            // character set, so the client's value is not echoed.
-            return Err(redirect(OAuthError::InvalidRequest(
-                "unsupported prompt value (none, login, consent, select_account)".into(),
-            )));
-        }
-    }
-    if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
-        return Err(redirect(OAuthError::InvalidRequest(
-            "prompt=none cannot be combined with other values".into(),
-        )));
-    }
-
-    let max_age = match params.get("max_age") {
-        None => None,
-        Some(v) => Some(v.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
-            redirect(OAuthError::InvalidRequest(
-                "max_age must be a non-negative integer".into(),
-            ))
-        })?),
-    };
-
-    // RFC 7636 §4.3 with RFC 9700 §2.1.1: S256 only; required for public
-    // clients and for clients registered with require_pkce.
-    let code_challenge = match params.get("code_challenge") {
-        Some(challenge) => {
-            match params.get("code_challenge_method") {
-                Some("S256") => {}
-                Some("plain") | None => {
-                    return Err(redirect(OAuthError::InvalidRequest(
-                        "code_challenge_method must be S256 (plain is not accepted)".into(),
-                    )));
-                }
-                Some(_) => {
-                    return Err(redirect(OAuthError::InvalidRequest(
-                        "unsupported code_challenge_method".into(),
-                    )));
-                }
-            }
-            // RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters.
-            if challenge.len() != 43 || !challenge.bytes().all(is_base64url) {
-                return Err(redirect(OAuthError::InvalidRequest(
-                    "code_challenge is not a base64url SHA-256 value".into(),
-                )));
-            }
-            Some(challenge.to_owned())
-        }
-        None if client.pkce_required() => {
-            return Err(redirect(OAuthError::InvalidRequest(
-                "this client must use PKCE (code_challenge with S256)".into(),
-            )));
-        }
-        None => None,
-    };
-
-    // OpenID Core §3.1.2.1: id_token_hint is an ID token we issued, possibly
-    // expired, for this client.
-    let hint_sub = match params.get("id_token_hint") {
-        None => None,
-        Some(hint) => match id_token::verify_hint(state, hint, &client.id) {
-            Some(h) => Some(h.sub),
-            None => {
-                return Err(redirect(OAuthError::InvalidRequest(
-                    "id_token_hint is not a valid ID token issued to this client".into(),
-                )));
-            }
-        },
-    };
+    check_request_objects(params).map_err(redirect)?;
+    check_response_type(&client, params).map_err(redirect)?;
+    let scopes = check_scope(&client, params).map_err(redirect)?;
+    let prompt = check_prompt(params).map_err(redirect)?;
+    let max_age = check_max_age(params).map_err(redirect)?;
+    let code_challenge = check_pkce(&client, params).map_err(redirect)?;
+    let hint_sub = check_id_token_hint(state, &client, params).map_err(redirect)?;
 
     Ok((
         client.clone(),
@@ -254,6 +110,192 @@ pub async fn validate(
             hint_sub,
         },
     ))
+}
+
+/// The client, registered and enabled. A disabled client is refused like an
+/// unknown one: its redirect URIs are no longer trusted (RFC 6749 §4.1.2.1:
+/// do not redirect for an invalid client), and the token endpoint would
+/// refuse its codes anyway.
+async fn check_client(state: &AppState, params: &Params) -> Result<Client, Rejection> {
+    if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
+        return Err(page(
+            "Invalid request",
+            "The request repeats client_id or redirect_uri (RFC 6749 §3.1).",
+        ));
+    }
+    let Some(client_id) = params.get("client_id") else {
+        return Err(page("Invalid request", "The request has no client_id."));
+    };
+    clients::find(&state.db, client_id)
+        .await?
+        .filter(|c| !c.disabled)
+        .ok_or_else(|| {
+            page(
+                "Unknown application",
+                "The application that sent you here is not registered with this sign-in service.",
+            )
+        })
+}
+
+/// OpenID Core §3.1.2.1: redirect_uri is required and must exactly match a
+/// registered value (simple string comparison, §3.1.2.1 / RFC 9700 §4.1.3).
+fn check_redirect_uri(client: &Client, params: &Params) -> Result<String, Rejection> {
+    let Some(redirect_uri) = params.get("redirect_uri") else {
+        return Err(page("Invalid request", "The request has no redirect_uri."));
+    };
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return Err(page(
+            "Invalid redirect URI",
+            "The application asked to return you to an address it has not registered.",
+        ));
+    }
+    Ok(redirect_uri.to_owned())
+}
+
+/// OpenID Core §6.1/§6.2: request objects are optional; we say so with the
+/// dedicated codes.
+fn check_request_objects(params: &Params) -> Result<(), OAuthError> {
+    if params.contains("request") {
+        return Err(OAuthError::RequestNotSupported);
+    }
+    if params.contains("request_uri") {
+        return Err(OAuthError::RequestUriNotSupported);
+    }
+    Ok(())
+}
+
+/// RFC 6749 §4.1.1: only the code flow is offered, answered in the query,
+/// and only to clients registered for it.
+fn check_response_type(client: &Client, params: &Params) -> Result<(), OAuthError> {
+    let response_type = params.require("response_type")?;
+    if response_type != "code" {
+        return Err(OAuthError::UnsupportedResponseType(
+            "only response_type=code is supported".into(),
+        ));
+    }
+    if let Some(mode) = params.get("response_mode")
+        && mode != "query"
+    {
+        return Err(OAuthError::InvalidRequest(
+            "only response_mode=query is supported".into(),
+        ));
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::UnauthorizedClient(
+            "this client may not use the authorization code flow".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The scopes to grant. RFC 6749 §3.3: a malformed scope is `invalid_scope`;
+/// OpenID Core §3.1.2.1: unknown scopes are ignored, and scopes the client is
+/// not registered for are not granted.
+fn check_scope(client: &Client, params: &Params) -> Result<Scope, OAuthError> {
+    let requested = Scope::parse(params.get("scope").unwrap_or(""))
+        .map_err(|e| OAuthError::InvalidScope(e.to_string().into()))?;
+    // OpenID Core §11: offline access is only for clients that can redeem a
+    // refresh token.
+    let refreshable = client.allows_grant(GrantType::RefreshToken);
+    let scopes =
+        requested.filter(|s| client.allows_scope(s) && (refreshable || s != "offline_access"));
+    if requested.contains("openid") && !scopes.contains("openid") {
+        return Err(OAuthError::InvalidScope(
+            "this client is not registered for the openid scope".into(),
+        ));
+    }
+    Ok(scopes)
+}
+
+/// OpenID Core §3.1.2.1: the space-delimited `prompt` values we know, and
+/// prompt=none alone.
+fn check_prompt(params: &Params) -> Result<Vec<String>, OAuthError> {
+    let mut prompt: Vec<String> = Vec::new();
+    for p in params.get("prompt").unwrap_or("").split(' ') {
+        if p.is_empty() || prompt.iter().any(|q| q == p) {
+            continue;
+        }
+        if !matches!(p, "none" | "login" | "consent" | "select_account") {
+            // RFC 6749 §4.1.2.1: error_description has a restricted
+            // character set, so the client's value is not echoed.
+            return Err(OAuthError::InvalidRequest(
+                "unsupported prompt value (none, login, consent, select_account)".into(),
+            ));
+        }
+        prompt.push(p.to_owned());
+    }
+    if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
+        return Err(OAuthError::InvalidRequest(
+            "prompt=none cannot be combined with other values".into(),
+        ));
+    }
+    Ok(prompt)
+}
+
+/// OpenID Core §3.1.2.1: `max_age` is a number of seconds.
+fn check_max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
+    match params.get("max_age") {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v >= 0)
+            .map(Some)
+            .ok_or_else(|| {
+                OAuthError::InvalidRequest("max_age must be a non-negative integer".into())
+            }),
+    }
+}
+
+/// RFC 7636 §4.3 with RFC 9700 §2.1.1: S256 only; required for public
+/// clients and for clients registered with require_pkce.
+fn check_pkce(client: &Client, params: &Params) -> Result<Option<String>, OAuthError> {
+    let Some(challenge) = params.get("code_challenge") else {
+        if client.pkce_required() {
+            return Err(OAuthError::InvalidRequest(
+                "this client must use PKCE (code_challenge with S256)".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    match params.get("code_challenge_method") {
+        Some("S256") => {}
+        Some("plain") | None => {
+            return Err(OAuthError::InvalidRequest(
+                "code_challenge_method must be S256 (plain is not accepted)".into(),
+            ));
+        }
+        Some(_) => {
+            return Err(OAuthError::InvalidRequest(
+                "unsupported code_challenge_method".into(),
+            ));
+        }
+    }
+    // RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters.
+    if challenge.len() != 43 || !challenge.bytes().all(is_base64url) {
+        return Err(OAuthError::InvalidRequest(
+            "code_challenge is not a base64url SHA-256 value".into(),
+        ));
+    }
+    Ok(Some(challenge.to_owned()))
+}
+
+/// OpenID Core §3.1.2.1: id_token_hint is an ID token we issued, possibly
+/// expired, for this client. Its `sub` is the user the client expects.
+fn check_id_token_hint(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Option<String>, OAuthError> {
+    let Some(hint) = params.get("id_token_hint") else {
+        return Ok(None);
+    };
+    match id_token::verify_hint(state, hint, &client.id) {
+        Some(h) => Ok(Some(h.sub)),
+        None => Err(OAuthError::InvalidRequest(
+            "id_token_hint is not a valid ID token issued to this client".into(),
+        )),
+    }
 }
 
 fn is_base64url(b: u8) -> bool {

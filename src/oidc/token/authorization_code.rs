@@ -7,6 +7,7 @@ use sea_orm::TransactionTrait;
 
 use super::issue::{self, Lifetimes, TokenResponse, UserGrant};
 use crate::error::OAuthError;
+use crate::scope::Scope;
 use crate::secrets::{constant_time_eq, token_hash};
 use crate::state::AppState;
 use crate::store::clients::Client;
@@ -77,7 +78,8 @@ pub async fn exchange(
         .filter(|u| outlives_cutoffs(grant.created_at, None, Some(u)))
         .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))?;
     let audience = issue::audience(client, resource)?;
-    let refresh_expires_at = issue::offers_refresh(client, &grant.scope)
+    let scope = Scope::from_stored(&grant.scope);
+    let refresh_expires_at = issue::offers_refresh(client, &scope)
         .then(|| Lifetimes::of(state, client).refresh_expiry(now, grant.created_at));
     let minted = issue::mint_user_tokens(
         state,
@@ -85,7 +87,7 @@ pub async fn exchange(
             client,
             grant: &grant,
             user: &user,
-            scope: &grant.scope,
+            scope: &scope,
             audience: &audience,
             nonce: row.nonce.as_deref(),
             refresh_expires_at,

@@ -3,11 +3,11 @@
 
 use super::issue::{self, Lifetimes, TokenResponse};
 use crate::error::OAuthError;
+use crate::scope::Scope;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::tokens::access_token::{self, NewAccessToken};
 use crate::tokens::claims::USER_SCOPES;
-use crate::tokens::{join_scope, parse_scope};
 
 pub async fn grant(
     state: &AppState,
@@ -21,23 +21,18 @@ pub async fn grant(
             "public clients cannot use client_credentials".into(),
         ));
     }
-    let allowed: Vec<String> = client
-        .scopes
-        .iter()
-        // Scopes about a user make no sense without one.
-        .filter(|s| !USER_SCOPES.contains(&s.as_str()))
-        .cloned()
-        .collect();
-    let scopes = match scope {
+    // Scopes about a user make no sense without one.
+    let allowed = client.scopes.filter(|s| !USER_SCOPES.contains(&s));
+    let scope = match scope {
         // RFC 6749 §3.3: without a scope, the registered default applies.
         None => allowed,
         Some(requested) => {
-            let requested = parse_scope(requested);
-            // RFC 6749 §3.3: a scope is at least one scope token.
-            if requested.is_empty() {
-                return Err(OAuthError::InvalidScope("the scope is malformed".into()));
-            }
-            if let Some(bad) = requested.iter().find(|s| !allowed.contains(s)) {
+            // RFC 6749 §3.3: a scope is at least one well-formed scope token.
+            let requested = Scope::parse(requested)
+                .ok()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| OAuthError::InvalidScope("the scope is malformed".into()))?;
+            if let Some(bad) = requested.first_outside(&allowed) {
                 return Err(OAuthError::InvalidScope(
                     format!("scope {bad} is not available to this client").into(),
                 ));
@@ -45,7 +40,6 @@ pub async fn grant(
             requested
         }
     };
-    let scope = join_scope(&scopes);
     let audience = issue::audience(client, resource)?;
     let now = state.now();
     let ttl = Lifetimes::of(state, client).access;
@@ -69,7 +63,7 @@ pub async fn grant(
         access_token: token,
         token_type: "Bearer".into(),
         expires_in: ttl,
-        scope,
+        scope: scope.to_string(),
         refresh_token: None,
         id_token: None,
     })

@@ -4,13 +4,14 @@ use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OAuthError;
+use crate::grant_type::GrantType;
+use crate::scope::Scope;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::grants::{self, AccessTokenRecord, Grant, RefreshTokenRecord};
 use crate::store::users::User;
 use crate::tokens::access_token::{self, NewAccessToken};
 use crate::tokens::claims::user_claims;
-use crate::tokens::has_scope;
 use crate::tokens::id_token::{self, IdTokenClaims};
 use crate::tokens::refresh_token::{self, NewRefreshToken};
 
@@ -79,7 +80,7 @@ pub struct UserGrant<'a> {
     pub grant: &'a Grant,
     pub user: &'a User,
     /// The scope of the new tokens (never wider than the grant's).
-    pub scope: &'a str,
+    pub scope: &'a Scope,
     pub audience: &'a str,
     pub nonce: Option<&'a str>,
     /// Hand out a refresh token expiring then, if any.
@@ -145,12 +146,11 @@ pub fn mint_user_tokens(state: &AppState, g: UserGrant<'_>) -> Result<Minted, OA
         }
         None => (None, None),
     };
-    let id_token = if has_scope(g.scope, "openid") {
+    let id_token = if g.scope.contains("openid") {
         let alg = g.client.id_token_alg;
         let key = state.keys.signer(alg, now).ok_or_else(|| {
             OAuthError::Internal(anyhow::anyhow!("no {alg} signing key is active"))
         })?;
-        let scopes: Vec<&str> = g.scope.split(' ').collect();
         let claims = IdTokenClaims {
             iss: state.config.issuer_str(),
             sub: &g.user.id,
@@ -163,7 +163,7 @@ pub fn mint_user_tokens(state: &AppState, g: UserGrant<'_>) -> Result<Minted, OA
             sid: g.grant.session_id.as_deref(),
             azp: &g.client.id,
             amr: Some(vec!["pwd"]),
-            user_claims: user_claims(g.user, &scopes),
+            user_claims: user_claims(g.user, g.scope),
         };
         Some(id_token::sign(&key, &claims)?)
     } else {
@@ -174,7 +174,7 @@ pub fn mint_user_tokens(state: &AppState, g: UserGrant<'_>) -> Result<Minted, OA
             access_token,
             token_type: "Bearer".into(),
             expires_in: ttl,
-            scope: g.scope.to_owned(),
+            scope: g.scope.to_string(),
             refresh_token,
             id_token,
         },
@@ -184,6 +184,6 @@ pub fn mint_user_tokens(state: &AppState, g: UserGrant<'_>) -> Result<Minted, OA
 }
 
 /// Whether the grant's scope earns a refresh token (OpenID Core §11).
-pub fn offers_refresh(client: &Client, scope: &str) -> bool {
-    client.allows_grant("refresh_token") && has_scope(scope, "offline_access")
+pub fn offers_refresh(client: &Client, scope: &Scope) -> bool {
+    client.allows_grant(GrantType::RefreshToken) && scope.contains("offline_access")
 }

@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::OAuthError;
+use crate::grant_type::GrantType;
 use crate::http::extract::Params;
 use crate::http::headers::no_store;
 use crate::oidc::client_auth::AuthenticatedClient;
@@ -40,35 +41,38 @@ pub enum GrantRequest<'a> {
 
 impl<'a> GrantRequest<'a> {
     pub fn parse(params: &'a Params) -> Result<Self, OAuthError> {
-        Ok(match params.require("grant_type")? {
-            "authorization_code" => GrantRequest::AuthorizationCode {
+        let grant_type = params.require("grant_type")?;
+        // RFC 6749 §5.2: a grant type we do not offer. Its name is not
+        // echoed: error_description has a restricted character set.
+        let Some(grant_type) = GrantType::parse(grant_type) else {
+            return Err(OAuthError::UnsupportedGrantType(
+                "this grant_type is not supported".into(),
+            ));
+        };
+        Ok(match grant_type {
+            GrantType::AuthorizationCode => GrantRequest::AuthorizationCode {
                 code: params.require("code")?,
                 redirect_uri: params.get("redirect_uri"),
                 code_verifier: params.get("code_verifier"),
                 resource: params.get("resource"),
             },
-            "refresh_token" => GrantRequest::RefreshToken {
+            GrantType::RefreshToken => GrantRequest::RefreshToken {
                 refresh_token: params.require("refresh_token")?,
                 scope: params.get("scope"),
                 resource: params.get("resource"),
             },
-            "client_credentials" => GrantRequest::ClientCredentials {
+            GrantType::ClientCredentials => GrantRequest::ClientCredentials {
                 scope: params.get("scope"),
                 resource: params.get("resource"),
             },
-            other => {
-                return Err(OAuthError::UnsupportedGrantType(
-                    format!("grant_type {other} is not supported").into(),
-                ));
-            }
         })
     }
 
-    fn grant_type(&self) -> &'static str {
+    fn grant_type(&self) -> GrantType {
         match self {
-            GrantRequest::AuthorizationCode { .. } => "authorization_code",
-            GrantRequest::RefreshToken { .. } => "refresh_token",
-            GrantRequest::ClientCredentials { .. } => "client_credentials",
+            GrantRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
+            GrantRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
         }
     }
 }

@@ -7,6 +7,7 @@ use sea_orm::{DatabaseTransaction, TransactionTrait};
 
 use super::issue::{self, Lifetimes, Minted, TokenResponse, UserGrant};
 use crate::error::OAuthError;
+use crate::scope::Scope;
 use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::clients::Client;
@@ -14,7 +15,6 @@ use crate::store::grants::{self, Redemption, RefreshTokenRecord};
 use crate::store::{sessions, users};
 use crate::tokens::liveness::outlives_cutoffs;
 use crate::tokens::refresh_token::{open_successor, seal_successor};
-use crate::tokens::{join_scope, parse_scope};
 
 fn bad_token() -> OAuthError {
     OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
@@ -120,21 +120,21 @@ async fn prepare(
         }
     }
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
-    let granted = parse_scope(&grant.scope);
+    let granted = Scope::from_stored(&grant.scope);
     let scope = match scope {
-        None => row.scope.clone(),
+        None => Scope::from_stored(&row.scope),
         Some(requested) => {
-            let requested = parse_scope(requested);
-            // RFC 6749 §3.3: a scope is at least one scope token.
-            if requested.is_empty() {
-                return Err(OAuthError::InvalidScope("the scope is malformed".into()));
-            }
-            if let Some(extra) = requested.iter().find(|s| !granted.contains(s)) {
+            // RFC 6749 §3.3: a scope is at least one well-formed scope token.
+            let requested = Scope::parse(requested)
+                .ok()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| OAuthError::InvalidScope("the scope is malformed".into()))?;
+            if let Some(extra) = requested.first_outside(&granted) {
                 return Err(OAuthError::InvalidScope(
                     format!("scope {extra} was not granted").into(),
                 ));
             }
-            join_scope(&requested)
+            requested
         }
     };
     let audience = issue::audience(client, resource)?;
