@@ -3,38 +3,76 @@
 //! The runner knows nothing of the provider beyond its issuer URL, the test clients'
 //! credentials and the test user; everything else comes from discovery.
 
+use clap::{CommandFactory, Parser};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub const USAGE: &str = "\
-signoff-conformance: run OpenID Foundation-style conformance plans against an OpenID Provider
+/// The command line. Repeatable options collect; a single-valued option given
+/// twice keeps the last value, as a flag overriding the file does.
+#[derive(Parser, Debug)]
+#[command(
+    name = "signoff-conformance",
+    about = "Run OpenID Foundation-style conformance plans against an OpenID Provider",
+    args_override_self = true
+)]
+struct Args {
+    /// TOML configuration (see conformance/reference/conformance.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The provider's issuer identifier.
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// basic | config | rp-logout | backchannel | frontchannel | tokens | all, comma-separated or
+    /// repeated; the OpenID Foundation plan ids are accepted too.
+    #[arg(long = "plan", value_name = "PLAN")]
+    plans: Vec<String>,
+    /// Run only this module (repeatable).
+    #[arg(long = "module", value_name = "NAME")]
+    modules: Vec<String>,
+    /// The main test client (client_secret_basic).
+    #[arg(long, value_name = "ID")]
+    client_id: Option<String>,
+    #[arg(long, value_name = "SECRET")]
+    client_secret: Option<String>,
+    /// Another test client; ROLE is one of post, second, unsigned, backchannel, frontchannel
+    /// (repeatable).
+    #[arg(long = "client", value_name = "ROLE=ID[:SECRET]", value_parser = parse_client_flag)]
+    clients: Vec<(String, ClientCfg)>,
+    /// The test user.
+    #[arg(long, value_name = "NAME")]
+    username: Option<String>,
+    #[arg(long, value_name = "PASSWORD")]
+    password: Option<String>,
+    /// Where the runner's redirect/logout receiver listens [default: 127.0.0.1:8975].
+    #[arg(long, value_name = "ADDR")]
+    receiver_bind: Option<String>,
+    /// Defaults to http://ADDR/cb.
+    #[arg(long, value_name = "URI")]
+    redirect_uri: Option<String>,
+    /// Defaults to http://ADDR/logged-out.
+    #[arg(long, value_name = "URI")]
+    post_logout_redirect_uri: Option<String>,
+    /// Shell command that ends the user's session at the provider (gets CONFORMANCE_SUB,
+    /// CONFORMANCE_SID, CONFORMANCE_USERNAME).
+    #[arg(long, value_name = "CMD")]
+    idp_logout_command: Option<String>,
+    /// Write a JSON report.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Shorten the 30-second wait of oidcc-codereuse-30seconds to 2 seconds.
+    #[arg(long)]
+    fast: bool,
+    /// Print every page and request the runner makes.
+    #[arg(short, long)]
+    verbose: bool,
+}
 
-USAGE:
-  signoff-conformance --issuer URL [--plan PLAN]... [options]
-
-OPTIONS:
-  --config FILE                TOML configuration (see conformance/reference/conformance.toml)
-  --issuer URL                 the provider's issuer identifier
-  --plan PLAN                  basic | config | rp-logout | backchannel | frontchannel | tokens | all
-                               (repeatable; the OpenID Foundation plan ids are accepted too)
-  --module NAME                run only this module (repeatable)
-  --client-id ID               the main test client (client_secret_basic)
-  --client-secret SECRET
-  --client ROLE=ID[:SECRET]    another test client; ROLE is one of post, second, unsigned,
-                               backchannel, frontchannel (repeatable)
-  --username NAME              the test user
-  --password PASSWORD
-  --receiver-bind ADDR         where the runner's redirect/logout receiver listens (127.0.0.1:8975)
-  --redirect-uri URI           defaults to http://ADDR/cb
-  --post-logout-redirect-uri URI  defaults to http://ADDR/logged-out
-  --idp-logout-command CMD     shell command that ends the user's session at the provider
-                               (gets CONFORMANCE_SUB, CONFORMANCE_SID, CONFORMANCE_USERNAME)
-  --report FILE                write a JSON report
-  --fast                       shorten the 30-second wait of oidcc-codereuse-30seconds to 2 seconds
-  -v, --verbose                print every page and request the runner makes
-";
+/// The `--help` text.
+pub fn usage() -> String {
+    Args::command().render_help().to_string()
+}
 
 /// A plan: the short name used on the command line, the Foundation's plan id, a title.
 pub struct Plan {
@@ -180,71 +218,32 @@ fn parse_client_flag(value: &str) -> Result<(String, ClientCfg), String> {
 impl Config {
     /// Parses the command line (without the program name). `Ok(None)` means `--help`.
     pub fn from_args(args: &[String]) -> Result<Option<Config>, String> {
-        let mut flags: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut fast = false;
-        let mut verbose = false;
-        let mut it = args.iter();
-        while let Some(arg) = it.next() {
-            let (name, inline) = match arg.split_once('=') {
-                Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-                _ => (arg.as_str(), None),
-            };
-            let name = match name {
-                "-h" | "--help" => return Ok(None),
-                "-v" | "--verbose" => {
-                    verbose = true;
-                    continue;
-                }
-                "--fast" => {
-                    fast = true;
-                    continue;
-                }
-                "--config"
-                | "--issuer"
-                | "--plan"
-                | "--module"
-                | "--client-id"
-                | "--client-secret"
-                | "--client"
-                | "--username"
-                | "--password"
-                | "--receiver-bind"
-                | "--redirect-uri"
-                | "--post-logout-redirect-uri"
-                | "--idp-logout-command"
-                | "--report" => name,
-                other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
-            };
-            let value = match inline {
-                Some(v) => v,
-                None => it
-                    .next()
-                    .cloned()
-                    .ok_or_else(|| format!("{name} needs a value"))?,
-            };
-            flags.entry(name.to_string()).or_default().push(value);
-        }
-        let last = |k: &str| flags.get(k).and_then(|v| v.last().cloned());
-
-        let file: FileConfig = match last("--config") {
+        let args = match Args::try_parse_from(
+            std::iter::once("signoff-conformance").chain(args.iter().map(String::as_str)),
+        ) {
+            Ok(args) => args,
+            Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => return Ok(None),
+            Err(e) => return Err(e.render().to_string()),
+        };
+        let file: FileConfig = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(&path)
+                let path = path.display();
+                let text = std::fs::read_to_string(path.to_string())
                     .map_err(|e| format!("cannot read {path}: {e}"))?;
                 toml::from_str(&text).map_err(|e| format!("{path}: {e}"))?
             }
             None => FileConfig::default(),
         };
         let mut clients = file.clients;
-        for value in flags.get("--client").into_iter().flatten() {
-            let (role, client) = parse_client_flag(value)?;
+        for (role, client) in args.clients {
             clients.insert(role, client);
         }
-        if let Some(id) = last("--client-id") {
+        if let Some(id) = args.client_id {
             clients.insert(
                 "main".into(),
                 ClientCfg {
                     id,
-                    secret: last("--client-secret"),
+                    secret: args.client_secret,
                     auth: AuthMethod::ClientSecretBasic,
                 },
             );
@@ -264,12 +263,14 @@ impl Config {
             }
         }
 
-        let issuer = last("--issuer")
+        let issuer = args
+            .issuer
             .or(file.issuer)
             .ok_or("--issuer (or issuer in the config file) is required")?;
-        let plan_names = match flags.get("--plan") {
-            Some(p) => p.clone(),
-            None => file.plans.unwrap_or_else(|| vec!["all".into()]),
+        let plan_names = if args.plans.is_empty() {
+            file.plans.unwrap_or_else(|| vec!["all".into()])
+        } else {
+            args.plans
         };
         let mut plans = Vec::new();
         for name in plan_names.iter().flat_map(|p| p.split(',')) {
@@ -285,7 +286,8 @@ impl Config {
         // Keep the canonical order so reports line up between runs.
         plans.sort_by_key(|p| PLANS.iter().position(|x| x.short == *p));
 
-        let bind = last("--receiver-bind")
+        let bind = args
+            .receiver_bind
             .or(file.receiver_bind)
             .unwrap_or_else(|| "127.0.0.1:8975".into());
         let receiver_bind: SocketAddr = bind
@@ -295,21 +297,25 @@ impl Config {
         let main = clients
             .remove("main")
             .ok_or("the main client is required (--client-id/--client-secret or [clients.main])")?;
-        let username = last("--username")
+        let username = args
+            .username
             .or(file.user.username)
             .ok_or("--username (or [user] username) is required")?;
-        let password = last("--password")
+        let password = args
+            .password
             .or(file.user.password)
             .ok_or("--password (or [user] password) is required")?;
         Ok(Some(Config {
             issuer,
             plans,
-            modules: flags.get("--module").cloned().unwrap_or_default(),
+            modules: args.modules,
             receiver_bind,
-            redirect_uri: last("--redirect-uri")
+            redirect_uri: args
+                .redirect_uri
                 .or(file.redirect_uri)
                 .unwrap_or_else(|| format!("{base}/cb")),
-            post_logout_redirect_uri: last("--post-logout-redirect-uri")
+            post_logout_redirect_uri: args
+                .post_logout_redirect_uri
                 .or(file.post_logout_redirect_uri)
                 .unwrap_or_else(|| format!("{base}/logged-out")),
             backchannel_logout_uri: format!("{base}/backchannel"),
@@ -322,10 +328,10 @@ impl Config {
             unsigned: clients.remove("unsigned"),
             backchannel: clients.remove("backchannel"),
             frontchannel: clients.remove("frontchannel"),
-            idp_logout_command: last("--idp-logout-command").or(file.idp_logout_command),
-            report: last("--report").map(PathBuf::from),
-            fast,
-            verbose,
+            idp_logout_command: args.idp_logout_command.or(file.idp_logout_command),
+            report: args.report,
+            fast: args.fast,
+            verbose: args.verbose,
         }))
     }
 }
@@ -370,5 +376,32 @@ mod tests {
     #[test]
     fn help_returns_none() {
         assert!(Config::from_args(&args("--help")).unwrap().is_none());
+        assert!(Config::from_args(&args("-h")).unwrap().is_none());
+        assert!(usage().contains("--idp-logout-command"));
+    }
+
+    #[test]
+    fn unknown_flags_and_bad_clients_are_errors() {
+        let err = Config::from_args(&args("--issuer x --nope")).unwrap_err();
+        assert!(err.contains("--nope"), "{err}");
+        let err = Config::from_args(&args(
+            "--issuer x --client-id c --username a --password b --client nosep",
+        ))
+        .unwrap_err();
+        assert!(err.contains("ROLE=ID"), "{err}");
+    }
+
+    #[test]
+    fn a_repeated_single_flag_keeps_the_last_value_and_equals_forms_work() {
+        let cfg = Config::from_args(&args(
+            "--issuer=http://first --issuer http://op --client-id c --username a --password b \
+             --module m1 --module m2 -v --fast",
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(cfg.issuer, "http://op");
+        assert_eq!(cfg.modules, vec!["m1", "m2"]);
+        assert!(cfg.verbose && cfg.fast);
+        assert_eq!(cfg.plans.len(), PLANS.len());
     }
 }

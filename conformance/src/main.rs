@@ -13,7 +13,7 @@ mod receiver;
 mod report;
 
 use checks::{Checks, Halt};
-use config::{Config, PLANS, USAGE};
+use config::{Config, PLANS};
 use report::{ModuleResult, Status, Totals};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
     let cfg = match Config::from_args(&args) {
         Ok(Some(cfg)) => cfg,
         Ok(None) => {
-            print!("{USAGE}");
+            print!("{}", config::usage());
             return ExitCode::SUCCESS;
         }
         Err(e) => {
