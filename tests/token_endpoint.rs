@@ -4,6 +4,8 @@
 
 mod common;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use common::*;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
@@ -382,4 +384,40 @@ async fn client_credentials_with_secret_in_body_and_narrower_scope() {
         .unwrap();
     let body = token_json(response).await;
     assert_eq!(body["scope"], "api.read");
+}
+
+/// RFC 6749 §2.3.1 / Appendix A.1: a client_id is printable ASCII. One with
+/// a NUL byte cannot name a client; PostgreSQL refuses NUL in text values, so
+/// it must be turned away before the lookup, as `invalid_client` (§5.2).
+#[tokio::test]
+async fn client_id_with_a_nul_byte_is_refused_at_every_endpoint() {
+    let server = TestServer::start().await;
+    for path in ["/token", "/revoke", "/introspect"] {
+        // client_secret_post / public client: client_id in the body.
+        let response = server
+            .http
+            .post(server.url(path))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("token", "x"),
+                ("client_id", "app\0"),
+                ("client_secret", APP_SECRET),
+            ])
+            .send()
+            .await
+            .expect("request");
+        // A NUL in any form value makes the request malformed (RFC 6749 §5.2).
+        assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+        // client_secret_basic: a NUL in the form-encoded user name.
+        let credentials = STANDARD.encode(format!("app%00:{APP_SECRET}"));
+        let response = server
+            .http
+            .post(server.url(path))
+            .header("authorization", format!("Basic {credentials}"))
+            .form(&[("grant_type", "client_credentials"), ("token", "x")])
+            .send()
+            .await
+            .expect("request");
+        assert_oauth_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    }
 }

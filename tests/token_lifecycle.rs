@@ -2,7 +2,9 @@
 //! docs/logout-strategies.md: what each strategy does to a token a resource
 //! server holds, observed over HTTP (introspection, userinfo, the token
 //! endpoint, the SSO cookie). Refresh rotation, RFC 7009 and RFC 7662 details
-//! live in refresh_rotation.rs, revocation.rs and introspection.rs.
+//! live in refresh_rotation.rs, revocation.rs and introspection.rs. Last, what
+//! happens when a token's rows go: a client id registered again inherits
+//! nothing, and pruned rows revive nothing.
 
 mod common;
 mod lifecycle;
@@ -511,4 +513,158 @@ async fn cli_registers_a_jwt_client_with_its_own_lifetimes_and_audience() {
         .unwrap();
     assert_eq!(client.refresh_token_idle_ttl, Some(86_400));
     assert_eq!(client.refresh_token_absolute_ttl, Some(7 * 86_400));
+}
+
+const REBORN: &str = "reborn";
+const REBORN_SECRET: &str = "reborn-secret-0123456789";
+const REBORN_REDIRECT: &str = "https://reborn.example.com/callback";
+
+fn reborn_spec(secret: &str) -> ClientSpec {
+    ClientSpec {
+        id: REBORN.into(),
+        secret: Some(secret.into()),
+        redirect_uris: vec![REBORN_REDIRECT.into()],
+        first_party: true,
+        ..ClientSpec::default()
+    }
+}
+
+/// Tokens are bound to the client they were issued to (RFC 6749 §4.1.3,
+/// §6, §10.4). A client removed and registered again under the same id (a
+/// new registration, possibly for someone else) must not inherit the old
+/// registration's codes, access tokens or refresh tokens.
+#[tokio::test]
+async fn a_client_registered_again_under_a_removed_id_does_not_inherit_its_tokens() {
+    let server = TestServer::start().await;
+    server.add_client(reborn_spec(REBORN_SECRET)).await;
+    let browser = server.browser();
+    let scope = "openid offline_access";
+    let code = code_in(
+        &browser,
+        &server,
+        &auth_url(&server, REBORN, REBORN_REDIRECT, scope, CHALLENGE),
+    )
+    .await;
+    let tokens =
+        token_json(redeem(&server, REBORN, Some(REBORN_SECRET), &code, REBORN_REDIRECT).await)
+            .await;
+    let unused_code = code_in(
+        &browser,
+        &server,
+        &auth_url(&server, REBORN, REBORN_REDIRECT, scope, CHALLENGE),
+    )
+    .await;
+    let access_token = tokens["access_token"].as_str().expect("access token");
+    let refresh_token = tokens["refresh_token"].as_str().expect("refresh token");
+
+    assert!(
+        signoff::store::clients::remove(&server.state.db, REBORN)
+            .await
+            .expect("remove")
+    );
+    server.clock.advance(5);
+    let new_secret = "reborn-new-owner-secret-0123";
+    server.add_client(reborn_spec(new_secret)).await;
+
+    let refreshed = server
+        .token_request(
+            REBORN,
+            new_secret,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await;
+    assert_oauth_error(refreshed, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    let redeemed = redeem(
+        &server,
+        REBORN,
+        Some(new_secret),
+        &unused_code,
+        REBORN_REDIRECT,
+    )
+    .await;
+    assert_oauth_error(redeemed, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    let info = userinfo(&server, access_token).await;
+    assert_eq!(info.status(), StatusCode::UNAUTHORIZED, "old access token");
+}
+
+/// Maintenance removes expired tokens and long-ended sessions; a pruned
+/// token or session is refused exactly like an expired or ended one.
+#[tokio::test]
+async fn pruning_dead_rows_revives_nothing() {
+    let server = TestServer::start().await;
+    let token = token_json(
+        server
+            .token_request(
+                SERVICE,
+                SERVICE_SECRET,
+                &[("grant_type", "client_credentials")],
+            )
+            .await,
+    )
+    .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let browser = server.browser();
+    code_in(
+        &browser,
+        &server,
+        &auth_url(&server, FIRST, FIRST_REDIRECT, "openid", CHALLENGE),
+    )
+    .await;
+    let sessions = signoff::store::sessions::not_ended(&server.state.db, None)
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1);
+    let sid = sessions[0].id.clone();
+    signoff::session::admin::revoke_session(
+        &server.state.db,
+        &signoff::random::OsRandom,
+        &sid,
+        server.clock.now(),
+    )
+    .await
+    .unwrap();
+
+    server.clock.advance(8 * 24 * 3600);
+    let now = server.clock.now();
+    let pruned = signoff::store::grants::prune_expired(&server.state.db, now)
+        .await
+        .unwrap();
+    assert!(pruned >= 1, "the expired access token and code are gone");
+    assert_eq!(
+        signoff::store::sessions::prune_ended(&server.state.db, now - 7 * 24 * 3600)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        signoff::store::sessions::find(&server.state.db, &sid)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let introspected: serde_json::Value = server
+        .http
+        .post(server.url("/introspect"))
+        .basic_auth(SERVICE, Some(SERVICE_SECRET))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected, serde_json::json!({ "active": false }));
+    // The browser's session cookie names a session that no longer exists.
+    let url = format!(
+        "{}&prompt=none",
+        auth_url(&server, FIRST, FIRST_REDIRECT, "openid", CHALLENGE)
+    );
+    let (_, landing) = browser.go(&server, &url).await;
+    assert_eq!(landing.param("error").as_deref(), Some("login_required"));
 }

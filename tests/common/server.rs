@@ -1,0 +1,204 @@
+//! Starting a test server: its own database and port, the standard clients
+//! and user, the shared MockClock.
+
+use std::sync::Arc;
+
+use reqwest::redirect::Policy;
+use sea_orm::{ConnectionTrait, Database};
+use signoff::admin::{self, ClientSpec, UserSpec};
+use signoff::clock::{Clock, MockClock};
+use signoff::random::OsRandom;
+use signoff::{AppState, Config};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use url::Url;
+
+use super::*;
+
+pub struct TestServer {
+    pub base: String,
+    pub clock: MockClock,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    _dir: TempDir,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A client that never follows redirects, as a relying party's back end.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("http client")
+}
+
+async fn database_url(dir: &TempDir) -> String {
+    match std::env::var("SIGNOFF_TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => {
+            let admin = Database::connect(&url)
+                .await
+                .expect("connect to the PostgreSQL test server");
+            let name = format!(
+                "signoff_test_{}",
+                signoff::random::identifier(&OsRandom)
+                    .to_lowercase()
+                    .replace('-', "_")
+            );
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create test database");
+            let mut parsed = Url::parse(&url).expect("database url");
+            parsed.set_path(&format!("/{name}"));
+            parsed.to_string()
+        }
+        _ => format!("sqlite://{}/signoff.db?mode=rwc", dir.path().display()),
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// Start a server whose configuration `adjust` may change, with the
+    /// standard clients and user registered.
+    pub async fn with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = TempDir::new().expect("temp dir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut config = Config {
+            issuer: Url::parse(&format!("http://{addr}")).expect("issuer"),
+            bind: addr,
+            database_url: database_url(&dir).await,
+            ..Config::default()
+        };
+        config.keys.master_key = Some(TEST_MASTER_KEY.into());
+        adjust(&mut config);
+        config.validate().expect("valid test configuration");
+        let db = signoff::store::connect(&config.database_url)
+            .await
+            .expect("connect");
+        signoff::store::migrate(&db).await.expect("migrate");
+        let clock = MockClock::starting_now();
+        let state = AppState::new(config, db, Arc::new(clock.clone()), Arc::new(OsRandom))
+            .await
+            .expect("state");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server_state = state.clone();
+        tokio::spawn(async move {
+            let _ = signoff::serve(listener, server_state, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        let server = TestServer {
+            base: format!("http://{addr}"),
+            clock,
+            state,
+            http: http_client(),
+            shutdown: Some(tx),
+            _dir: dir,
+        };
+        server.seed().await;
+        server
+    }
+
+    async fn seed(&self) {
+        self.add_client(ClientSpec {
+            id: APP.into(),
+            secret: Some(APP_SECRET.into()),
+            redirect_uris: vec![APP_REDIRECT.into()],
+            ..ClientSpec::default()
+        })
+        .await;
+        self.add_client(ClientSpec {
+            id: SPA.into(),
+            secret: None,
+            redirect_uris: vec![SPA_REDIRECT.into()],
+            ..ClientSpec::default()
+        })
+        .await;
+        self.add_client(ClientSpec {
+            id: FIRST.into(),
+            secret: Some(FIRST_SECRET.into()),
+            redirect_uris: vec![FIRST_REDIRECT.into()],
+            first_party: true,
+            ..ClientSpec::default()
+        })
+        .await;
+        self.add_client(ClientSpec {
+            id: SERVICE.into(),
+            secret: Some(SERVICE_SECRET.into()),
+            scopes: vec!["api.read".into(), "api.write".into()],
+            grant_types: vec!["client_credentials".into()],
+            ..ClientSpec::default()
+        })
+        .await;
+        self.add_user(ALICE, ALICE_PASSWORD).await;
+    }
+
+    pub async fn add_client(&self, spec: ClientSpec) {
+        admin::add_client(&self.state.db, &OsRandom, spec, self.clock.now())
+            .await
+            .expect("add client");
+    }
+
+    pub async fn add_user(&self, username: &str, password: &str) -> String {
+        admin::add_user(
+            &self.state.db,
+            &OsRandom,
+            UserSpec {
+                username,
+                email: Some(&format!("{username}@example.com")),
+                name: Some("Alice Example"),
+                password,
+                phone_number: Some("+15551234567"),
+                address: Some("1 Example Road, Springfield"),
+            },
+            self.clock.now(),
+        )
+        .await
+        .expect("add user")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A fresh browser: its own cookie jar, redirects followed by hand.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .cookie_store(true)
+                .build()
+                .expect("browser"),
+        }
+    }
+
+    /// POST a form to the token endpoint with HTTP Basic client credentials.
+    pub async fn token_request(
+        &self,
+        client_id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url("/token"))
+            .basic_auth(client_id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .expect("token request")
+    }
+}
