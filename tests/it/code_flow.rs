@@ -2,9 +2,7 @@
 //! an independent relying party: discovery, PKCE, the hosted login and
 //! consent pages, code exchange, ID token verification, userinfo.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
 };

@@ -2,7 +2,6 @@
 //! that receives back-channel logout requests and front-channel loads),
 //! logout token validation against the published JWKS, and helpers to sign
 //! in to several RPs in one browser session.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};

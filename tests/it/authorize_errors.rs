@@ -3,9 +3,7 @@
 //! page and nothing is redirected; after, the error goes back to the client
 //! with `state` and `iss` (RFC 9207).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use url::Url;
 

@@ -1,9 +1,7 @@
 //! The SSO session at /authorize (OpenID Core §3.1.2.1, §3.1.2.3-6):
 //! prompt=none, prompt=login, max_age, consent and its refusal.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use signoff::clock::Clock;
 use url::Url;
 

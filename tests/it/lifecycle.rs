@@ -2,7 +2,6 @@
 //! refresh_rotation.rs, revocation.rs, introspection.rs): a JWT client with
 //! registered audiences, a resource server that introspects, and the calls a
 //! relying party and a resource server make.
-#![allow(dead_code)]
 
 use std::process::Output;
 use std::sync::Arc;

@@ -1,11 +1,8 @@
 //! RP-Initiated Logout 1.0 at the end_session_endpoint, Front-Channel
 //! Logout iframes, and the per-client logout_revokes policy, over HTTP.
 
-mod common;
-mod logout_support;
-
-use common::{Landing, TestServer, parse_forms};
-use logout_support::*;
+use crate::common::{Landing, TestServer, parse_forms};
+use crate::logout_support::*;
 use reqwest::StatusCode;
 use signoff::admin::ClientSpec;
 
@@ -37,7 +34,7 @@ fn page(landing: &Landing) -> (StatusCode, &str) {
 /// Press a button of the page's first form.
 async fn press(
     server: &TestServer,
-    browser: &common::Browser,
+    browser: &crate::common::Browser,
     at: &url::Url,
     body: &str,
     decision: &str,
@@ -93,7 +90,7 @@ async fn first_party_logout_with_a_hint_redirects_at_once_with_state() {
         back.as_str().split('?').next().unwrap(),
         post_logout_uri("first-rp")
     );
-    assert_eq!(common::query_map(&back)["state"], "s t&ate");
+    assert_eq!(crate::common::query_map(&back)["state"], "s t&ate");
     assert_eq!(
         prompt_none(&server, &browser, "first-rp").await,
         "login_required"
@@ -158,7 +155,7 @@ async fn third_party_logout_asks_first_and_can_be_declined() {
     let (at, landing) = end_session(&server, &browser, &params).await;
     let (_, back) = press(&server, &browser, &at, page(&landing).1, "logout").await;
     let back = back.redirect();
-    assert_eq!(common::query_map(&back)["state"], "xyz");
+    assert_eq!(crate::common::query_map(&back)["state"], "xyz");
     assert_eq!(
         prompt_none(&server, &browser, "third-rp").await,
         "login_required"
@@ -229,7 +226,11 @@ async fn logout_by_post_is_supported() {
 }
 
 /// A refused request: an error page, no redirect, and the session lives on.
-async fn assert_refused(server: &TestServer, browser: &common::Browser, params: &[(&str, &str)]) {
+async fn assert_refused(
+    server: &TestServer,
+    browser: &crate::common::Browser,
+    params: &[(&str, &str)],
+) {
     let (_, landing) = end_session(server, browser, params).await;
     let (status, body) = page(&landing);
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -292,7 +293,7 @@ async fn a_hint_with_a_bad_signature_is_refused() {
     let hint = tokens["id_token"].as_str().unwrap();
     // Same header and signature, altered claims.
     let mut parts: Vec<String> = hint.split('.').map(str::to_owned).collect();
-    let mut claims = common::jwt_claims(hint);
+    let mut claims = crate::common::jwt_claims(hint);
     claims["sub"] = "someone-else".into();
     use base64::Engine;
     parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -349,7 +350,7 @@ async fn client_id_without_a_hint_confirms_then_redirects() {
     let (_, body) = page(&landing);
     assert!(body.contains("Sign out?"));
     let (_, back) = press(&server, &browser, &at, body, "logout").await;
-    assert_eq!(common::query_map(&back.redirect())["state"], "c");
+    assert_eq!(crate::common::query_map(&back.redirect())["state"], "c");
     assert_eq!(
         prompt_none(&server, &browser, "first-rp").await,
         "login_required"
@@ -369,7 +370,7 @@ async fn the_signed_out_page_loads_front_channel_iframes() {
         .await;
     let browser = server.browser();
     let tokens = sign_in(&server, &browser, "fc-rp", "openid").await;
-    let sid = common::jwt_claims(tokens["id_token"].as_str().unwrap())["sid"]
+    let sid = crate::common::jwt_claims(tokens["id_token"].as_str().unwrap())["sid"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -395,7 +396,7 @@ async fn the_signed_out_page_loads_front_channel_iframes() {
         .map(|f| url::Url::parse(f.value().attr("src").unwrap()).unwrap())
         .collect();
     assert_eq!(frames.len(), 1);
-    let q = common::query_map(&frames[0]);
+    let q = crate::common::query_map(&frames[0]);
     assert_eq!(frames[0].path(), "/frontchannel");
     assert_eq!(q["iss"], server.base);
     assert_eq!(q["sid"], sid);
@@ -472,7 +473,7 @@ async fn logout_revokes_nothing_keeps_the_clients_tokens() {
             ],
         )
         .await;
-    common::token_json(refreshed).await;
+    crate::common::token_json(refreshed).await;
 }
 
 #[tokio::test]

@@ -1,9 +1,7 @@
 //! Provider metadata (OpenID Connect Discovery 1.0 §3-4, RFC 8414 §2-3) and
 //! the JWK Set it points to (RFC 7517 §5).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 
 const ENDPOINTS: &[&str] = &[

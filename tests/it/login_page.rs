@@ -2,9 +2,7 @@
 //! unless the sign-in is genuine, forms bound to the browser that opened
 //! them, and the headers that keep the page out of frames and referrers.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use scraper::{Html, Selector};
 use signoff::clock::Clock;

@@ -1,9 +1,7 @@
 //! The UserInfo endpoint (OpenID Core §5.3) as a bearer-protected resource
 //! (RFC 6750 §2, §3).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 
 /// An access token for alice through `first` with `scope`.

@@ -3,9 +3,7 @@
 //! finding (or a guard for a property the review checked) seen from the
 //! browser or the relying party.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use signoff::admin::ClientSpec;
 use url::Url;

@@ -2,11 +2,8 @@
 //! hint honoured but not trusted, families, the JWT denylist, and the plain
 //! 200 for anything that is not the caller's to revoke.
 
-mod common;
-mod lifecycle;
-
-use common::*;
-use lifecycle::*;
+use crate::common::*;
+use crate::lifecycle::*;
 use reqwest::StatusCode;
 
 #[tokio::test]

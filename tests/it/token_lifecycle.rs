@@ -6,11 +6,8 @@
 //! happens when a token's rows go: a client id registered again inherits
 //! nothing, and pruned rows revive nothing.
 
-mod common;
-mod lifecycle;
-
-use common::*;
-use lifecycle::*;
+use crate::common::*;
+use crate::lifecycle::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 use signoff::admin::ClientSpec;

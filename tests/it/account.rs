@@ -2,13 +2,10 @@
 //! user's sessions, and ending one or all of them, which notifies the
 //! relying parties like any logout.
 
-mod common;
-mod logout_support;
-
-use common::{
+use crate::common::{
     ALICE, ALICE_PASSWORD, Browser, HtmlForm, Landing, TestServer, parse_forms, set_field,
 };
-use logout_support::*;
+use crate::logout_support::*;
 use reqwest::StatusCode;
 use url::Url;
 
@@ -46,7 +43,7 @@ fn form_with(at: &Url, body: &str, action_suffix: &str, field: Option<(&str, &st
 }
 
 fn sid_of(tokens: &serde_json::Value) -> String {
-    common::jwt_claims(tokens["id_token"].as_str().unwrap())["sid"]
+    crate::common::jwt_claims(tokens["id_token"].as_str().unwrap())["sid"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -177,19 +174,19 @@ async fn another_users_session_cannot_be_ended() {
     let alice = server.browser();
     sign_in(&server, &alice, "rp1", "openid").await;
     let bob = server.browser();
-    let url = common::auth_url(
+    let url = crate::common::auth_url(
         &server,
         "rp2",
         &redirect_uri("rp2"),
         "openid",
-        common::CHALLENGE,
+        crate::common::CHALLENGE,
     );
     let landing = bob
         .authorize(&server, &url, "bob", "bob-password-123")
         .await;
     let code = landing.param("code").expect("bob's code");
-    let bobs = common::token_json(
-        common::redeem(
+    let bobs = crate::common::token_json(
+        crate::common::redeem(
             &server,
             "rp2",
             Some(&secret("rp2")),

@@ -3,14 +3,11 @@
 //! (either RP, an administrator), and the session's tokens stop working at
 //! once. Delivery survives an RP that is down, and a restart of Signoff.
 
-mod common;
-mod logout_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::TestServer;
-use logout_support::*;
+use crate::common::TestServer;
+use crate::logout_support::*;
 use signoff::clock::{Clock, MockClock};
 use signoff::random::OsRandom;
 use signoff::store::logout_outbox;
@@ -33,7 +30,7 @@ async fn shared_session(
 ) -> (
     TestRp,
     TestRp,
-    common::Browser,
+    crate::common::Browser,
     serde_json::Value,
     serde_json::Value,
 ) {
@@ -48,7 +45,7 @@ async fn shared_session(
 }
 
 fn sid_of(tokens: &serde_json::Value) -> String {
-    common::jwt_claims(tokens["id_token"].as_str().unwrap())["sid"]
+    crate::common::jwt_claims(tokens["id_token"].as_str().unwrap())["sid"]
         .as_str()
         .expect("sid in the ID token")
         .to_owned()
@@ -91,7 +88,8 @@ async fn assert_tokens_dead(server: &TestServer, t1: &serde_json::Value, t2: &se
             ],
         )
         .await;
-    common::assert_oauth_error(refreshed, reqwest::StatusCode::BAD_REQUEST, "invalid_grant").await;
+    crate::common::assert_oauth_error(refreshed, reqwest::StatusCode::BAD_REQUEST, "invalid_grant")
+        .await;
 }
 
 #[tokio::test]
@@ -101,7 +99,7 @@ async fn logging_out_of_one_rp_notifies_both_and_kills_their_tokens() {
     assert!(is_active(&server, "rp2", t2["access_token"].as_str().unwrap()).await);
     let sid = sid_of(&t1);
     assert_eq!(sid, sid_of(&t2), "one SSO session");
-    let sub = common::jwt_claims(t1["id_token"].as_str().unwrap())["sub"]
+    let sub = crate::common::jwt_claims(t1["id_token"].as_str().unwrap())["sub"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -118,16 +116,16 @@ async fn logging_out_of_one_rp_notifies_both_and_kills_their_tokens() {
         ],
     )
     .await;
-    let common::Landing::Page { body, .. } = &landing else {
+    let crate::common::Landing::Page { body, .. } = &landing else {
         panic!("expected the confirmation page, got {landing:?}");
     };
-    let form = common::parse_forms(&at, body).remove(0);
+    let form = crate::common::parse_forms(&at, body).remove(0);
     let mut form = form;
     form.fields.push(("decision".into(), "logout".into()));
     let (_, landing) = browser.post_form(&server, &form).await;
     let back = landing.redirect();
     assert!(back.as_str().starts_with(&post_logout_uri("rp2")));
-    assert_eq!(common::query_map(&back)["state"], "bye");
+    assert_eq!(crate::common::query_map(&back)["state"], "bye");
 
     assert_tokens_dead(&server, &t1, &t2).await;
     assert_eq!(
@@ -148,7 +146,7 @@ async fn an_administrator_ending_the_session_notifies_both() {
     let server = server().await;
     let (rp1, rp2, browser, t1, t2) = shared_session(&server).await;
     let sid = sid_of(&t1);
-    let sub = common::jwt_claims(t1["id_token"].as_str().unwrap())["sub"]
+    let sub = crate::common::jwt_claims(t1["id_token"].as_str().unwrap())["sub"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -182,13 +180,13 @@ async fn the_logout_everywhere_command_notifies_relying_parties() {
     let server = server().await;
     let (rp1, rp2, browser, t1, t2) = shared_session(&server).await;
     let sid = sid_of(&t1);
-    let sub = common::jwt_claims(t1["id_token"].as_str().unwrap())["sub"]
+    let sub = crate::common::jwt_claims(t1["id_token"].as_str().unwrap())["sub"]
         .as_str()
         .unwrap()
         .to_owned();
     // The real binary, on the server's database, as an operator would.
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_signoff"))
-        .args(["user", "logout-everywhere", common::ALICE])
+        .args(["user", "logout-everywhere", crate::common::ALICE])
         .env("SIGNOFF_DATABASE_URL", &server.state.config.database_url)
         .env("SIGNOFF_LOG", "warn")
         .output()
@@ -234,7 +232,7 @@ async fn sessions_are_listed_and_revoked_from_the_command_line() {
             .output()
             .expect("run signoff")
     };
-    let listed = run(&["session", "list", "--user", common::ALICE]);
+    let listed = run(&["session", "list", "--user", crate::common::ALICE]);
     let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
     assert!(listed.contains(&sid), "{listed}");
     assert!(listed.contains("apps=rp1,rp2"), "{listed}");
@@ -402,10 +400,10 @@ async fn queued_notifications_survive_a_restart() {
     let hint = tokens["id_token"].as_str().unwrap().to_owned();
     // rp1 is not first-party: the user confirms on the page.
     let (at, landing) = end_session(&first, &browser, &[("id_token_hint", &hint)]).await;
-    let common::Landing::Page { body, .. } = &landing else {
+    let crate::common::Landing::Page { body, .. } = &landing else {
         panic!("expected the confirmation page: {landing:?}");
     };
-    let mut form = common::parse_forms(&at, body).remove(0);
+    let mut form = crate::common::parse_forms(&at, body).remove(0);
     form.fields.push(("decision".into(), "logout".into()));
     browser.post_form(&first, &form).await;
     // Wait for the failed attempt to be recorded with its back-off, not

@@ -4,13 +4,11 @@
 //! or resource server would: the `openidconnect` crate against the published
 //! JWKS, and RFC 7662 introspection.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use common::*;
+use crate::common::*;
 use openidconnect::core::{CoreClient, CoreIdToken, CoreProviderMetadata};
 use openidconnect::{ClientId, ClientSecret, IssuerUrl, Nonce};
 use reqwest::StatusCode;
@@ -31,7 +29,7 @@ const RS_APP: &str = "rs-app";
 const ES_APP: &str = "es-app";
 const ED_APP: &str = "ed-app";
 const RP_SECRET: &str = "rp-secret-0123456789";
-/// The nonce `common::auth_url` sends.
+/// The nonce `crate::common::auth_url` sends.
 const NONCE: &str = "n-456";
 const HOUR: i64 = 3600;
 /// `jwks_cache_ttl` 1h + `refresh_interval` 5s + `clock_skew` 60s.

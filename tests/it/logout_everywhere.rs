@@ -4,11 +4,8 @@
 //! instance on the same database), and for credentials still in flight (an
 //! unredeemed code, a refresh inside its grace period).
 
-mod common;
-mod lifecycle;
-
-use common::*;
-use lifecycle::*;
+use crate::common::*;
+use crate::lifecycle::*;
 use reqwest::StatusCode;
 use signoff::admin::ClientSpec;
 use signoff::clock::Clock;

@@ -1,11 +1,8 @@
 //! Token introspection (RFC 7662) at POST /introspect: who may ask, what an
 //! active token reveals, and `{"active": false}` for every way a token dies.
 
-mod common;
-mod lifecycle;
-
-use common::*;
-use lifecycle::*;
+use crate::common::*;
+use crate::lifecycle::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 use signoff::clock::Clock;

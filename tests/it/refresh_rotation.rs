@@ -3,13 +3,10 @@
 //! period for concurrent refreshes, sliding and absolute expiry, and a
 //! property-style run of the family state machine against a model.
 
-mod common;
-mod lifecycle;
-
 use std::time::Duration;
 
-use common::*;
-use lifecycle::*;
+use crate::common::*;
+use crate::lifecycle::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 use signoff::admin::ClientSpec;

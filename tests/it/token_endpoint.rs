@@ -2,11 +2,9 @@
 //! authentication, request syntax, code redemption rules and the
 //! client_credentials grant. Every refusal is an RFC 6749 §5.2 JSON error.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::*;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 

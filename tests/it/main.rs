@@ -1,0 +1,26 @@
+//! Every integration test in one binary: one link instead of one per file,
+//! and one test run that keeps both cores busy. One module per feature; the
+//! harness is `common`, with fixtures shared by several features beside it.
+
+mod common;
+mod lifecycle;
+mod logout_support;
+
+mod account;
+mod authorize_errors;
+mod backchannel;
+mod cli;
+mod code_flow;
+mod discovery;
+mod introspection;
+mod keys;
+mod login_page;
+mod logout;
+mod logout_everywhere;
+mod refresh_rotation;
+mod revocation;
+mod security_browser;
+mod sessions_sso;
+mod token_endpoint;
+mod token_lifecycle;
+mod userinfo;
