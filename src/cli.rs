@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::admin::{self, ClientSpec, UserSpec};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::grant_type::GrantType;
 use crate::jws::Algorithm;
 use crate::keys;
 use crate::random::{OsRandom, secret_token};
@@ -536,11 +537,7 @@ async fn demo_setup(config: &Config, db: &sea_orm::DatabaseConnection) -> anyhow
                 secret: Some(secret.clone()),
                 redirect_uris: vec![redirect_uri.into()],
                 post_logout_redirect_uris: vec!["http://127.0.0.1:9000/".into()],
-                grant_types: vec![
-                    "authorization_code".into(),
-                    "refresh_token".into(),
-                    "client_credentials".into(),
-                ],
+                grant_types: GrantType::ALL.iter().map(|g| g.to_string()).collect(),
                 ..ClientSpec::default()
             },
             now,
