@@ -108,7 +108,8 @@ pub struct ClientAddArgs {
     pub redirect_uris: Vec<String>,
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,
-    /// Scopes the client may receive (default: openid profile email address phone offline_access).
+    /// Scopes the client may receive (default: openid profile email address phone offline_access);
+    /// a value with spaces registers each token; RFC 6749 §3.3 characters only.
     #[arg(long = "scope")]
     pub scopes: Vec<String>,
     /// Grant types (default: authorization_code refresh_token).
