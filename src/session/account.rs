@@ -185,7 +185,7 @@ pub async fn login(
         return expired();
     };
     // Login CSRF: a third party must not sign this browser in to its account.
-    if !csrf::verify(&headers, form.get("csrf_token")) {
+    if !csrf::verify(&state, &headers, form.get("csrf_token")) {
         tracing::warn!("account sign-in with a bad CSRF token");
         return expired();
     }
@@ -218,7 +218,7 @@ pub async fn login(
     match super::sign_in(&state, &headers, peer, user).await {
         Ok((active, cookie)) => {
             tracing::info!(sid = %active.session.id, "signed in on the account page");
-            with_cookie(to_account(&state), cookie)
+            with_cookie(to_account(&state), Some(cookie))
         }
         Err(e) => internal(e),
     }
@@ -230,7 +230,7 @@ async fn authorized(
     headers: &HeaderMap,
     form: &crate::http::extract::Params,
 ) -> Result<ActiveSession, Response> {
-    if !csrf::verify(headers, form.get("csrf_token")) {
+    if !csrf::verify(state, headers, form.get("csrf_token")) {
         tracing::warn!("account form with a bad CSRF token");
         return Err(expired());
     }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use crate::error::OAuthError;
+use crate::http::headers::allow_form_redirect_to;
 use crate::http::extract::Form;
 use crate::oidc::authorize::consent::{
     InteractionQuery, Pending, csrf_ok, interaction_of, load_pending,
@@ -28,7 +29,7 @@ fn login_page(
     error: Option<&str>,
 ) -> Response {
     let action = state.config.endpoint("/login");
-    pages::render(
+    let page = pages::render(
         status,
         &LoginPage {
             action: &action,
@@ -38,7 +39,9 @@ fn login_page(
             username,
             error,
         },
-    )
+    );
+    // The sign-in may be answered with a redirect to the client.
+    allow_form_redirect_to(page, Some(&pending.request.redirect_uri))
 }
 
 pub async fn show(
@@ -133,8 +136,6 @@ pub async fn submit(
         Some(active),
     )
     .await;
-    if let Some(c) = set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
+    response.headers_mut().append(header::SET_COOKIE, set_cookie);
     response
 }

@@ -12,6 +12,7 @@ use super::request::{AuthorizationRequest, Rejection};
 use crate::error::OAuthError;
 use crate::http::cookies;
 use crate::http::extract::Form;
+use crate::http::headers::allow_form_redirect_to;
 use crate::pages::{self, ConsentPage};
 use crate::secrets::{constant_time_eq, token_hash};
 use crate::session;
@@ -58,7 +59,7 @@ pub async fn load_pending(
         Err(e) => return Err(flow::reject(state, Rejection::from(e))),
     };
     // The interaction must have been started by this browser.
-    let bound = cookies::read(headers, cookies::BROWSER)
+    let bound = cookies::read(&state.config, headers, cookies::BROWSER)
         .is_some_and(|b| constant_time_eq(&token_hash(b), &interaction.browser_hash));
     if !bound {
         return Err(expired());
@@ -123,7 +124,7 @@ pub async fn show(
         })
         .collect();
     let action = state.config.endpoint("/consent");
-    pages::render(
+    let page = pages::render(
         StatusCode::OK,
         &ConsentPage {
             action: &action,
@@ -133,7 +134,9 @@ pub async fn show(
             interaction: &pending.interaction.id,
             csrf_token: &pending.interaction.csrf_token,
         },
-    )
+    );
+    // Either answer is a redirect to the client.
+    allow_form_redirect_to(page, Some(&pending.request.redirect_uri))
 }
 
 pub async fn submit(
