@@ -1,0 +1,529 @@
+//! Harness of the browser tests: Debian's headless Chromium driven over
+//! WebDriver (chromedriver + fantoccini), a TLS terminator that puts an https
+//! issuer in front of a test server, and a relying party's site on another
+//! origin.
+//!
+//! Without chromium and chromedriver the tests are skipped with a message;
+//! with `SIGNOFF_REQUIRE_BROWSER=1` (set by `.ci/run`) their absence fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{RawQuery, State};
+use axum::response::Html;
+use axum::routing::get;
+use base64::Engine;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use url::Url;
+
+/// The programs the tests drive.
+pub struct Tools {
+    pub chromium: PathBuf,
+    pub chromedriver: PathBuf,
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Chromium and chromedriver, or `None` (with a message saying why the test
+/// is skipped) when either is missing. Panics instead when
+/// `SIGNOFF_REQUIRE_BROWSER` is set, so CI cannot pass by skipping.
+pub fn tools(test: &str) -> Option<Tools> {
+    let chromium = std::env::var_os("SIGNOFF_CHROMIUM")
+        .map(PathBuf::from)
+        .or_else(|| on_path("chromium"))
+        .or_else(|| on_path("chromium-browser"));
+    let chromedriver = std::env::var_os("SIGNOFF_CHROMEDRIVER")
+        .map(PathBuf::from)
+        .or_else(|| on_path("chromedriver"));
+    match (chromium, chromedriver) {
+        (Some(chromium), Some(chromedriver)) => Some(Tools {
+            chromium,
+            chromedriver,
+        }),
+        (chromium, chromedriver) => {
+            let missing: Vec<&str> = [("chromium", chromium.is_none()), ("chromedriver", chromedriver.is_none())]
+                .into_iter()
+                .filter_map(|(name, absent)| absent.then_some(name))
+                .collect();
+            let message = format!(
+                "{test}: SKIPPED, {} not found (Debian: apt-get install chromium chromium-driver)",
+                missing.join(" and ")
+            );
+            if std::env::var_os("SIGNOFF_REQUIRE_BROWSER").is_some_and(|v| v != "0") {
+                panic!("{message}; SIGNOFF_REQUIRE_BROWSER is set, so this is a failure");
+            }
+            eprintln!("{message}");
+            None
+        }
+    }
+}
+
+/// One Chromium at a time: the machines have two cores, and several
+/// browsers plus servers at once make the timing of every test worse.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How the browser is started.
+#[derive(Default, Clone)]
+pub struct Options {
+    /// Base64 SHA-256 of a test certificate's SubjectPublicKeyInfo that
+    /// Chromium should accept (`--ignore-certificate-errors-spki-list`).
+    pub trust_spki: Option<String>,
+    /// Turn off JavaScript for every page (content setting), to show the
+    /// pages need none.
+    pub no_javascript: bool,
+    /// Viewport width and height in CSS pixels (default 800 × 900).
+    pub window: Option<(u32, u32)>,
+    /// Prefer a dark colour scheme.
+    pub dark: bool,
+}
+
+/// Start chromedriver (on a port it picks) and a headless Chromium session,
+/// run `test` with it, then always close the session and stop chromedriver,
+/// even when `test` panics (the panic is then resumed).
+pub async fn with_browser<F, Fut>(tools: &Tools, options: Options, test: F)
+where
+    F: FnOnce(Client) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let _one = ONE_BROWSER.lock().await;
+    let profile = TempDir::new().expect("profile dir");
+    let (mut driver, port) = start_chromedriver(&tools.chromedriver).await;
+    let client = connect(tools, &options, profile.path(), port).await;
+    let (width, height) = options.window.unwrap_or((800, 900));
+    set_viewport(&client, width, height).await;
+    let outcome = tokio::spawn(test(client.clone())).await;
+    let _ = client.close().await;
+    let _ = driver.kill();
+    let _ = driver.wait();
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("browser test task failed: {e}"),
+        }
+    }
+}
+
+async fn start_chromedriver(path: &Path) -> (Child, u16) {
+    let mut child = Command::new(path)
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let stdout = child.stdout.take().expect("chromedriver stdout");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // Read its output on a thread of its own, to the end, so that it never
+    // blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            // "ChromeDriver was started successfully on port 40239."
+            if let Some(rest) = line.split("started successfully on port ").nth(1)
+                && let (Some(tx), Ok(port)) =
+                    (tx.take(), rest.trim_end_matches('.').trim().parse::<u16>())
+            {
+                let _ = tx.send(port);
+            }
+        }
+    });
+    match tokio::time::timeout(Duration::from_secs(20), rx).await {
+        Ok(Ok(port)) => (child, port),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromedriver did not report its port within 20 s");
+        }
+    }
+}
+
+async fn connect(tools: &Tools, options: &Options, profile: &Path, port: u16) -> Client {
+    let mut args = vec![
+        "--headless".to_owned(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--disable-dev-shm-usage".into(),
+        "--hide-scrollbars".into(),
+        format!("--user-data-dir={}", profile.display()),
+        // Only loopback: every other host name fails to resolve, so the
+        // browser cannot reach beyond this machine whatever a page asks.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost".into(),
+    ];
+    if let Some(spki) = &options.trust_spki {
+        args.push(format!("--ignore-certificate-errors-spki-list={spki}"));
+    }
+    if options.dark {
+        args.push("--blink-settings=preferredColorScheme=0".into());
+    } else {
+        args.push("--blink-settings=preferredColorScheme=1".into());
+    }
+    let mut chrome_options = json!({
+        "binary": tools.chromium.display().to_string(),
+        "args": args,
+    });
+    if options.no_javascript {
+        chrome_options["prefs"] = json!({
+            "profile.managed_default_content_settings.javascript": 2
+        });
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert("goog:chromeOptions".into(), chrome_options);
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("start a Chromium session")
+}
+
+/// Make the viewport (not the window) `width` × `height` CSS pixels.
+pub async fn set_viewport(client: &Client, width: u32, height: u32) {
+    client
+        .set_window_size(width, height)
+        .await
+        .expect("window size");
+    let inner = client
+        .execute("return [window.innerWidth, window.innerHeight];", vec![])
+        .await
+        .expect("viewport");
+    let (iw, ih) = (inner[0].as_u64().unwrap(), inner[1].as_u64().unwrap());
+    if (iw, ih) != (u64::from(width), u64::from(height)) {
+        let w = width + (width - iw.min(u64::from(width)) as u32);
+        let h = height + (height - ih.min(u64::from(height)) as u32);
+        client.set_window_size(w, h).await.expect("window size");
+    }
+}
+
+/// Where screenshots go: `target/browser-screenshots/` always, and also
+/// `docs/screenshots/` (the README's pictures) when
+/// `SIGNOFF_UPDATE_SCREENSHOTS=1`.
+pub async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![root.join("target/browser-screenshots")];
+    if std::env::var_os("SIGNOFF_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        dirs.push(root.join("docs/screenshots"));
+    }
+    for dir in dirs {
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), &png).expect("write screenshot");
+    }
+}
+
+/// Wait (up to 10 s) for the page at a URL whose path is `path` to finish
+/// loading, and return that URL.
+pub async fn wait_for_path(client: &Client, path: &str) -> Url {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = client.current_url().await.expect("current url");
+        let ready = client
+            .execute("return document.readyState;", vec![])
+            .await
+            .map(|v| v == "complete")
+            .unwrap_or(false);
+        if url.path() == path && ready {
+            return url;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("the browser did not reach {path}; it is at {url}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The visible text of the first element matching `css`.
+pub async fn text(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+/// The `id` of the focused element.
+pub async fn focused_id(client: &Client) -> String {
+    client
+        .active_element()
+        .await
+        .expect("active element")
+        .attr("id")
+        .await
+        .expect("id")
+        .unwrap_or_default()
+}
+
+pub async fn fill(client: &Client, css: &str, value: &str) {
+    let field = client.find(Locator::Css(css)).await.expect("field");
+    field.clear().await.expect("clear");
+    field.send_keys(value).await.expect("type");
+}
+
+pub async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} to click: {e}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+/// Run a script that returns JSON in the page.
+pub async fn js(client: &Client, script: &str) -> Value {
+    client.execute(script, vec![]).await.expect("script")
+}
+
+/// A TLS terminator in front of a test server: `https://localhost:PORT`
+/// forwards each connection's bytes to `backend`, as a reverse proxy in
+/// front of Signoff does in production. Its certificate is self-signed for
+/// `localhost`; `spki` is what Chromium is told to trust.
+pub struct TlsFront {
+    pub port: u16,
+    pub spki: String,
+    listener: Option<TcpListener>,
+    acceptor: TlsAcceptor,
+}
+
+impl TlsFront {
+    /// Bind the terminator (so the issuer's port is known before the server
+    /// starts).
+    pub async fn bind() -> Self {
+        let (cert, key, spki) = self_signed_localhost();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .expect("TLS config");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind TLS");
+        TlsFront {
+            port: listener.local_addr().unwrap().port(),
+            spki,
+            listener: Some(listener),
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+        }
+    }
+
+    pub fn issuer(&self) -> Url {
+        Url::parse(&format!("https://localhost:{}", self.port)).unwrap()
+    }
+
+    /// Forward every connection to `backend` (`127.0.0.1:PORT`) from now on.
+    pub fn forward_to(&mut self, backend: String) {
+        let listener = self.listener.take().expect("forwarding already");
+        let acceptor = self.acceptor.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                let backend = backend.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut plain) = TcpStream::connect(&backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+    }
+}
+
+/// A P-256 key and a self-signed certificate for `localhost` (SAN), and the
+/// base64 SHA-256 of the key's SubjectPublicKeyInfo.
+fn self_signed_localhost() -> (CertificateDer<'static>, PrivateKeyDer<'static>, String) {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::{BigNum, MsbOption};
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::extension::SubjectAlternativeName;
+    use openssl::x509::{X509, X509NameBuilder};
+
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "localhost").unwrap();
+    let name = name.build();
+    let mut builder = X509::builder().unwrap();
+    builder.set_version(2).unwrap();
+    let mut serial = BigNum::new().unwrap();
+    serial.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
+    builder
+        .set_serial_number(&serial.to_asn1_integer().unwrap())
+        .unwrap();
+    builder.set_subject_name(&name).unwrap();
+    builder.set_issuer_name(&name).unwrap();
+    builder.set_pubkey(&key).unwrap();
+    builder
+        .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    builder
+        .set_not_after(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
+    let san = SubjectAlternativeName::new()
+        .dns("localhost")
+        .build(&builder.x509v3_context(None, None))
+        .unwrap();
+    builder.append_extension(san).unwrap();
+    builder.sign(&key, MessageDigest::sha256()).unwrap();
+    let cert = builder.build();
+    let spki_der = key.public_key_to_der().unwrap();
+    let spki = base64::engine::general_purpose::STANDARD
+        .encode(openssl::sha::sha256(&spki_der));
+    (
+        CertificateDer::from(cert.to_der().unwrap()),
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.private_key_to_pkcs8().unwrap())),
+        spki,
+    )
+}
+
+/// A relying party's web site: its callback, its front-channel logout URI,
+/// its post-logout landing page, and a page whose form POSTs an
+/// authorization request to the OP (the cross-site `form_post`-style
+/// request). Every request it receives is recorded.
+#[derive(Clone)]
+pub struct RpSite {
+    pub origin: String,
+    hits: Arc<Mutex<Vec<Url>>>,
+    form: Arc<Mutex<Option<(String, Vec<(String, String)>)>>>,
+}
+
+impl RpSite {
+    /// Serve on `host` (`127.0.0.1` or `localhost`), port chosen by the OS.
+    pub async fn start(host: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind RP");
+        let port = listener.local_addr().unwrap().port();
+        let site = RpSite {
+            origin: format!("http://{host}:{port}"),
+            hits: Arc::default(),
+            form: Arc::default(),
+        };
+        let app = axum::Router::new()
+            .route("/start", get(start_page))
+            .route("/callback", get(landing))
+            .route("/frontchannel", get(landing))
+            .route("/signed-out", get(landing))
+            .with_state(site.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        site
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.origin, path)
+    }
+
+    /// What `/start` shows: a form POSTing `fields` to `action`.
+    pub fn post_form(&self, action: &str, fields: &[(&str, &str)]) {
+        *self.form.lock().unwrap() = Some((
+            action.to_owned(),
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ));
+    }
+
+    /// The requests received for `path`, oldest first.
+    pub fn hits(&self, path: &str) -> Vec<Url> {
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|u| u.path() == path)
+            .cloned()
+            .collect()
+    }
+
+    /// Wait (up to 10 s) until `path` was requested `n` times.
+    pub async fn wait_for(&self, path: &str, n: usize) -> Vec<Url> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let hits = self.hits(path);
+            if hits.len() >= n {
+                return hits;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("{path} was requested {} times, expected {n}", hits.len());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+async fn start_page(State(site): State<RpSite>) -> Html<String> {
+    let (action, fields) = site.form.lock().unwrap().clone().unwrap_or_default();
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    Html(format!(
+        "<!doctype html><title>RP</title><h1>Example application</h1>\
+         <form method=\"post\" action=\"{}\">{inputs}\
+         <button id=\"continue\" type=\"submit\">Sign in with Signoff</button></form>",
+        escape(&action)
+    ))
+}
+
+async fn landing(
+    State(site): State<RpSite>,
+    uri: axum::http::Uri,
+    RawQuery(_): RawQuery,
+) -> Html<String> {
+    let url = Url::parse(&format!("{}{}", site.origin, uri)).expect("request URL");
+    let title = match url.path() {
+        "/callback" => "Signed in at the application",
+        "/signed-out" => "Signed out of the application",
+        _ => "Front-channel logout received",
+    };
+    site.hits.lock().unwrap().push(url);
+    Html(format!(
+        "<!doctype html><title>{title}</title><h1>{title}</h1>"
+    ))
+}
