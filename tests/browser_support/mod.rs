@@ -169,7 +169,7 @@ async fn connect(tools: &Tools, options: &Options, profile: &Path, port: u16) ->
         format!("--user-data-dir={}", profile.display()),
         // Only loopback: every other host name fails to resolve, so the
         // browser cannot reach beyond this machine whatever a page asks.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost".into(),
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1".into(),
     ];
     if let Some(spki) = &options.trust_spki {
         args.push(format!("--ignore-certificate-errors-spki-list={spki}"));
@@ -524,6 +524,7 @@ async fn landing(
     };
     site.hits.lock().unwrap().push(url);
     Html(format!(
-        "<!doctype html><title>{title}</title><h1>{title}</h1>"
+        "<!doctype html><title>{title}</title><h1>{title}</h1>\
+         <noscript><p id=\"noscript\">JavaScript is off</p></noscript>"
     ))
 }
