@@ -471,3 +471,84 @@ async fn chromium_keeps_the_https_session_cookie_host_prefixed_and_gets_a_new_on
     })
     .await;
 }
+
+/// Check the page the browser is on; `what` names it in failures.
+async fn audit(c: &Client, what: &str, failures: &mut Vec<String>) {
+    for p in accessibility_problems(c).await {
+        failures.push(format!("{what}: {p}"));
+    }
+    for p in focus_problems(c).await {
+        failures.push(format!("{what}: {p}"));
+    }
+}
+
+/// Every hosted page a person meets, at 320 CSS px wide, in the light or the
+/// dark colour scheme.
+async fn audit_every_page(c: Client, base: String, site: RpSite, dark: bool) {
+    let failures = &mut Vec::new();
+    assert_eq!(js(&c, "return window.innerWidth;").await, 320, "a 320 px viewport");
+    c.goto(&format!("{base}/account")).await.unwrap();
+    wait_for_path(&c, "/account").await;
+    assert_eq!(
+        js(&c, "return matchMedia('(prefers-color-scheme: dark)').matches;").await,
+        dark,
+        "the colour scheme asked for"
+    );
+    audit(&c, "account sign-in", failures).await;
+
+    c.goto(&rp_request(&base, &site, "openid email", "st")).await.unwrap();
+    wait_for_path(&c, "/login").await;
+    audit(&c, "login", failures).await;
+    if !dark {
+        screenshot(&c, "login-320").await;
+    }
+    sign_in(&c, "wrong password").await;
+    audit(&c, "login with an error", failures).await;
+    sign_in(&c, ALICE_PASSWORD).await;
+    wait_for_path(&c, "/consent").await;
+    audit(&c, "consent", failures).await;
+    click_and_wait(&c, "button[value=approve]").await;
+    wait_for_path(&c, "/callback").await;
+
+    c.goto(&format!("{base}/account")).await.unwrap();
+    wait_for_path(&c, "/account").await;
+    audit(&c, "account sessions", failures).await;
+
+    let mut logout = Url::parse(&format!("{base}/logout")).unwrap();
+    logout
+        .query_pairs_mut()
+        .append_pair("client_id", RP)
+        .append_pair("post_logout_redirect_uri", &site.url("/signed-out"));
+    c.goto(logout.as_str()).await.unwrap();
+    wait_for_path(&c, "/logout").await;
+    audit(&c, "logout confirmation", failures).await;
+    click_and_wait(&c, "button[value=stay]").await;
+    assert_eq!(text(&c, "h1").await, "You are still signed in");
+    audit(&c, "still signed in", failures).await;
+
+    c.goto(&format!("{base}/authorize?client_id=nobody")).await.unwrap();
+    wait_for_path(&c, "/authorize").await;
+    assert_eq!(text(&c, "h1").await, "Unknown application");
+    audit(&c, "error page", failures).await;
+
+    assert!(failures.is_empty(), "accessibility problems:\n{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn every_page_is_accessible_at_320_px_in_light_and_dark_schemes() {
+    let Some(tools) = tools("accessibility") else {
+        return;
+    };
+    for dark in [false, true] {
+        let server = TestServer::start().await;
+        let site = RpSite::start("127.0.0.1").await;
+        server.add_client(rp_client(&site)).await;
+        let options = Options {
+            window: Some((320, 640)),
+            dark,
+            ..Options::default()
+        };
+        let base = server.base.clone();
+        with_browser(&tools, options, move |c| audit_every_page(c, base, site, dark)).await;
+    }
+}

@@ -528,3 +528,124 @@ async fn landing(
          <noscript><p id=\"noscript\">JavaScript is off</p></noscript>"
     ))
 }
+
+/// Press Tab once, wherever the focus is.
+pub async fn press_tab(client: &Client) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    use fantoccini::key::Key;
+    let tab: char = Key::Tab.into();
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: tab })
+        .then(KeyAction::Up { value: tab });
+    client.perform_actions(keys).await.expect("press Tab");
+}
+
+/// Shared by the audits: colours, relative luminance and contrast ratio
+/// (WCAG 2.2, "contrast ratio" and "relative luminance" definitions), and the
+/// opaque background behind an element.
+const COLOUR_JS: &str = r#"
+const rgba = s => { const m = s.match(/rgba?\(([^)]+)\)/); if (!m) return null;
+  const p = m[1].split(/[ ,\/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+const lum = ([r, g, b]) => { const f = c => { c /= 255; return c <= 0.04045 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+const ratio = (a, b) => { const x = lum(a), y = lum(b); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); };
+const background = el => { const layers = [];
+  for (let e = el; e; e = e.parentElement) { const c = rgba(getComputedStyle(e).backgroundColor);
+    if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; } }
+  let base = matchMedia('(prefers-color-scheme: dark)').matches ? [18, 18, 18] : [255, 255, 255];
+  for (const c of layers.reverse()) base = base.map((v, i) => c[i] * c[3] + v * (1 - c[3]));
+  return base; };
+"#;
+
+/// What a page fails of the checks a browser can make, as sentences: a
+/// horizontal scrollbar (WCAG 1.4.10 at 320 px), a script element, a form
+/// control without a label or a button without a name (1.3.1, 4.1.2), text
+/// below 4.5:1 (3:1 when large) against its background (1.4.3), and input or
+/// secondary-button borders below 3:1 (1.4.11).
+pub async fn accessibility_problems(client: &Client) -> Vec<String> {
+    let script = format!(
+        r#"{COLOUR_JS}
+const problems = [];
+const doc = document.documentElement;
+if (doc.scrollWidth > window.innerWidth) problems.push(`horizontal scrolling: ${{doc.scrollWidth}}px wide in ${{window.innerWidth}}px`);
+if (document.scripts.length) problems.push(`${{document.scripts.length}} script element(s)`);
+if (!doc.lang) problems.push('no lang attribute');
+for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea'))
+  if (!(el.labels && el.labels.length) && !el.getAttribute('aria-label')) problems.push(`input ${{el.name}} has no label`);
+for (const b of document.querySelectorAll('button')) if (!b.textContent.trim()) problems.push('a button has no text');
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+while (walker.nextNode()) {{
+  const node = walker.currentNode; const words = node.textContent.trim(); if (!words) continue;
+  const el = node.parentElement; if (!el.getClientRects().length) continue;
+  const cs = getComputedStyle(el); if (cs.visibility === 'hidden') continue;
+  const size = parseFloat(cs.fontSize), bold = parseInt(cs.fontWeight, 10) >= 700;
+  const need = (size >= 24 || (bold && size >= 18.66)) ? 3 : 4.5;
+  const r = ratio(rgba(cs.color), background(el));
+  if (r < need) problems.push(`contrast ${{r.toFixed(2)}}:1 < ${{need}}:1 for "${{words.slice(0, 40)}}"`);
+}}
+for (const el of document.querySelectorAll('input:not([type=hidden]), button.secondary')) {{
+  const r = ratio(rgba(getComputedStyle(el).borderTopColor), background(el.parentElement));
+  if (r < 3) problems.push(`border contrast ${{r.toFixed(2)}}:1 < 3:1 for ${{el.tagName}} ${{el.name || el.textContent.trim()}}`);
+}}
+return problems;"#
+    );
+    let found = js(client, &script).await;
+    found
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|p| p.as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Tab through the page and return, for each focusable element that gets
+/// no visible focus indicator (an outline of at least 2 px at 3:1 against
+/// the background, WCAG 2.4.7 and 1.4.11), or that Tab never reaches
+/// (2.1.1), a sentence.
+pub async fn focus_problems(client: &Client) -> Vec<String> {
+    const FOCUSABLE: &str = "a[href], button, input:not([type=hidden])";
+    let count = js(
+        client,
+        &format!("return document.querySelectorAll('{FOCUSABLE}').length;"),
+    )
+    .await
+    .as_u64()
+    .expect("a count") as usize;
+    let check = format!(
+        r#"{COLOUR_JS}
+const all = [...document.querySelectorAll('{FOCUSABLE}')];
+const el = document.activeElement;
+const index = all.indexOf(el);
+if (index < 0) return [index, ''];
+const cs = getComputedStyle(el);
+const name = `${{el.tagName.toLowerCase()}} ${{el.id || el.name || el.textContent.trim().slice(0, 30)}}`;
+if (cs.outlineStyle === 'none' || parseFloat(cs.outlineWidth) < 2) return [index, `${{name}}: no focus outline`];
+const r = ratio(rgba(cs.outlineColor), background(el.parentElement));
+if (r < 3) return [index, `${{name}}: focus outline contrast ${{r.toFixed(2)}}:1`];
+return [index, ''];"#
+    );
+    let mut problems = Vec::new();
+    let mut reached = vec![false; count];
+    // Twice round: where the focus starts (autofocus) depends on the page.
+    for _ in 0..(2 * count + 2) {
+        press_tab(client).await;
+        let found = js(client, &check).await;
+        let index = found[0].as_i64().unwrap_or(-1);
+        if let Ok(i) = usize::try_from(index)
+            && i < count
+        {
+            reached[i] = true;
+        }
+        if let Some(p) = found[1].as_str().filter(|p| !p.is_empty())
+            && !problems.iter().any(|q| q == p)
+        {
+            problems.push(p.to_owned());
+        }
+    }
+    for (i, r) in reached.iter().enumerate() {
+        if !r {
+            problems.push(format!("focusable element #{i} is never reached by Tab"));
+        }
+    }
+    problems
+}
