@@ -51,7 +51,11 @@ fn rp_request(issuer: &str, site: &RpSite, scope: &str, state: &str) -> String {
 /// Click `css` and wait until the page it leads to has loaded (the old
 /// document is marked first, so a reload of the same URL is seen).
 async fn click_and_wait(c: &Client, css: &str) {
-    js(c, "document.documentElement.dataset.stale = '1'; return null;").await;
+    js(
+        c,
+        "document.documentElement.dataset.stale = '1'; return null;",
+    )
+    .await;
     click(c, css).await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -109,14 +113,22 @@ async fn sign_in_and_consent_work_without_javascript_and_show_errors_and_focus()
         wait_for_path(&c, "/login").await;
         assert_eq!(text(&c, "h1").await, "Sign in");
         assert_eq!(text(&c, "main .card p.muted").await, "to continue to rp");
-        assert_eq!(focused_id(&c).await, "username", "the username field has focus");
+        assert_eq!(
+            focused_id(&c).await,
+            "username",
+            "the username field has focus"
+        );
         screenshot(&c, "login").await;
 
         // Empty fields: the browser's own validation stops the submission.
         click(&c, "button[type=submit]").await;
         assert_eq!(wait_for_path(&c, "/login").await.path(), "/login");
         assert_eq!(
-            js(&c, "return document.getElementById('username').validity.valueMissing;").await,
+            js(
+                &c,
+                "return document.getElementById('username').validity.valueMissing;"
+            )
+            .await,
             true
         );
 
@@ -131,7 +143,11 @@ async fn sign_in_and_consent_work_without_javascript_and_show_errors_and_focus()
         assert_eq!(kept.prop("value").await.unwrap().as_deref(), Some(ALICE));
         assert_eq!(focused_id(&c).await, "password");
         assert_eq!(
-            js(&c, "return document.getElementById('password').getAttribute('aria-invalid');").await,
+            js(
+                &c,
+                "return document.getElementById('password').getAttribute('aria-invalid');"
+            )
+            .await,
             "true"
         );
         screenshot(&c, "login-error").await;
@@ -139,10 +155,7 @@ async fn sign_in_and_consent_work_without_javascript_and_show_errors_and_focus()
         // The right password: the consent page names the app and each scope.
         sign_in(&c, ALICE_PASSWORD).await;
         wait_for_path(&c, "/consent").await;
-        assert_eq!(
-            text(&c, "h1").await,
-            "Allow rp to access your account?"
-        );
+        assert_eq!(text(&c, "h1").await, "Allow rp to access your account?");
         let scopes = c.find_all(Locator::Css("ul.scopes li")).await.unwrap();
         let mut shown = Vec::new();
         for li in scopes {
@@ -168,7 +181,9 @@ async fn sign_in_and_consent_work_without_javascript_and_show_errors_and_focus()
 
     let (code, state) = last_code(&site2);
     assert_eq!(state, "st-browser");
-    let tokens = token_json(redeem(&server, RP, Some(RP_SECRET), &code, &site2.url("/callback")).await).await;
+    let tokens =
+        token_json(redeem(&server, RP, Some(RP_SECRET), &code, &site2.url("/callback")).await)
+            .await;
     let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(claims["nonce"], "n-browser");
     assert_eq!(claims["email"], "alice@example.com");
@@ -209,7 +224,12 @@ async fn account_page_lists_sessions_and_signs_out_one_then_all() {
     let account = server.url("/account");
     // Another device of alice's: a second session, used by `app`.
     let phone = server.browser();
-    code_in(&phone, &server, &auth_url(&server, APP, APP_REDIRECT, "openid", CHALLENGE)).await;
+    code_in(
+        &phone,
+        &server,
+        &auth_url(&server, APP, APP_REDIRECT, "openid", CHALLENGE),
+    )
+    .await;
     let base = server.base.clone();
     let phone_check = auth_url(&server, APP, APP_REDIRECT, "openid", CHALLENGE) + "&prompt=none";
 
@@ -228,9 +248,15 @@ async fn account_page_lists_sessions_and_signs_out_one_then_all() {
             assert_eq!(rows.len(), 2, "this browser and the phone");
             // The current session comes first and says so.
             let first = rows[0].text().await.unwrap();
-            assert!(first.contains("HeadlessChrome") && first.contains("(this device)"), "{first}");
+            assert!(
+                first.contains("HeadlessChrome") && first.contains("(this device)"),
+                "{first}"
+            );
             let other = rows[1].text().await.unwrap();
-            assert!(other.contains("Unknown device") && other.contains("Applications: app"), "{other}");
+            assert!(
+                other.contains("Unknown device") && other.contains("Applications: app"),
+                "{other}"
+            );
             assert!(!other.contains("(this device)"), "{other}");
             screenshot(&c, "account").await;
 
@@ -253,7 +279,11 @@ async fn account_page_lists_sessions_and_signs_out_one_then_all() {
 
     // The phone's session ended when the browser said so.
     let (_, landing) = phone.go(&server, &phone_check).await;
-    assert_eq!(landing.param("error").as_deref(), Some("login_required"), "{base}");
+    assert_eq!(
+        landing.param("error").as_deref(),
+        Some("login_required"),
+        "{base}"
+    );
 }
 
 #[tokio::test]
@@ -339,7 +369,9 @@ async fn rp_initiated_logout_asks_first_then_loads_frontchannel_iframes_and_retu
 /// to the OP from another site. The SSO session must be found: a code comes
 /// back at once, without the login page.
 async fn cross_site_post_finds_the_session(c: Client, issuer: String, site: RpSite) {
-    c.goto(&rp_request(&issuer, &site, "openid", "st-first")).await.unwrap();
+    c.goto(&rp_request(&issuer, &site, "openid", "st-first"))
+        .await
+        .unwrap();
     wait_for_path(&c, "/login").await;
     sign_in(&c, ALICE_PASSWORD).await;
     wait_for_path(&c, "/consent").await;
@@ -431,9 +463,16 @@ async fn chromium_keeps_the_https_session_cookie_host_prefixed_and_gets_a_new_on
     };
     with_browser(&tools, options, move |c| async move {
         let session_cookie = |c: Client| async move {
-            c.goto(&format!("{}/account", c.current_url().await.unwrap().origin().ascii_serialization()))
-                .await
-                .unwrap();
+            c.goto(&format!(
+                "{}/account",
+                c.current_url()
+                    .await
+                    .unwrap()
+                    .origin()
+                    .ascii_serialization()
+            ))
+            .await
+            .unwrap();
             let cookies = c.get_all_cookies().await.unwrap();
             assert!(
                 cookies.iter().all(|k| k.name().starts_with("__Host-")),
@@ -444,7 +483,9 @@ async fn chromium_keeps_the_https_session_cookie_host_prefixed_and_gets_a_new_on
                 .find(|k| k.name() == "__Host-signoff_session")
                 .expect("the session cookie")
         };
-        c.goto(&rp_request(&issuer, &site, "openid", "st-1")).await.unwrap();
+        c.goto(&rp_request(&issuer, &site, "openid", "st-1"))
+            .await
+            .unwrap();
         wait_for_path(&c, "/login").await;
         sign_in(&c, ALICE_PASSWORD).await;
         wait_for_path(&c, "/consent").await;
@@ -456,7 +497,11 @@ async fn chromium_keeps_the_https_session_cookie_host_prefixed_and_gets_a_new_on
         assert_eq!(first.http_only(), Some(true));
         assert_eq!(first.path(), Some("/"));
         // The cookie crate's SameSite is not re-exported by fantoccini.
-        assert_eq!(format!("{:?}", first.same_site()), "Some(None)", "SameSite=None");
+        assert_eq!(
+            format!("{:?}", first.same_site()),
+            "Some(None)",
+            "SameSite=None"
+        );
 
         // Signing in again (prompt=login) replaces the value.
         c.goto(&(rp_request(&issuer, &site, "openid", "st-2") + "&prompt=login"))
@@ -467,7 +512,11 @@ async fn chromium_keeps_the_https_session_cookie_host_prefixed_and_gets_a_new_on
         wait_for_path(&c, "/callback").await;
         c.goto(&format!("{issuer}/account")).await.unwrap();
         let second = session_cookie(c.clone()).await;
-        assert_ne!(first.value(), second.value(), "a new session cookie at sign-in");
+        assert_ne!(
+            first.value(),
+            second.value(),
+            "a new session cookie at sign-in"
+        );
     })
     .await;
 }
@@ -486,17 +535,27 @@ async fn audit(c: &Client, what: &str, failures: &mut Vec<String>) {
 /// dark colour scheme.
 async fn audit_every_page(c: Client, base: String, site: RpSite, dark: bool) {
     let failures = &mut Vec::new();
-    assert_eq!(js(&c, "return window.innerWidth;").await, 320, "a 320 px viewport");
+    assert_eq!(
+        js(&c, "return window.innerWidth;").await,
+        320,
+        "a 320 px viewport"
+    );
     c.goto(&format!("{base}/account")).await.unwrap();
     wait_for_path(&c, "/account").await;
     assert_eq!(
-        js(&c, "return matchMedia('(prefers-color-scheme: dark)').matches;").await,
+        js(
+            &c,
+            "return matchMedia('(prefers-color-scheme: dark)').matches;"
+        )
+        .await,
         dark,
         "the colour scheme asked for"
     );
     audit(&c, "account sign-in", failures).await;
 
-    c.goto(&rp_request(&base, &site, "openid email", "st")).await.unwrap();
+    c.goto(&rp_request(&base, &site, "openid email", "st"))
+        .await
+        .unwrap();
     wait_for_path(&c, "/login").await;
     audit(&c, "login", failures).await;
     if !dark {
@@ -526,12 +585,18 @@ async fn audit_every_page(c: Client, base: String, site: RpSite, dark: bool) {
     assert_eq!(text(&c, "h1").await, "You are still signed in");
     audit(&c, "still signed in", failures).await;
 
-    c.goto(&format!("{base}/authorize?client_id=nobody")).await.unwrap();
+    c.goto(&format!("{base}/authorize?client_id=nobody"))
+        .await
+        .unwrap();
     wait_for_path(&c, "/authorize").await;
     assert_eq!(text(&c, "h1").await, "Unknown application");
     audit(&c, "error page", failures).await;
 
-    assert!(failures.is_empty(), "accessibility problems:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "accessibility problems:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -549,6 +614,9 @@ async fn every_page_is_accessible_at_320_px_in_light_and_dark_schemes() {
             ..Options::default()
         };
         let base = server.base.clone();
-        with_browser(&tools, options, move |c| audit_every_page(c, base, site, dark)).await;
+        with_browser(&tools, options, move |c| {
+            audit_every_page(c, base, site, dark)
+        })
+        .await;
     }
 }

@@ -86,12 +86,7 @@ impl HandBrowser {
         let response = request.send().await.expect("request");
         for header in response.headers().get_all("set-cookie") {
             let header = header.to_str().unwrap().to_owned();
-            let (name, value) = header
-                .split(';')
-                .next()
-                .unwrap()
-                .split_once('=')
-                .unwrap();
+            let (name, value) = header.split(';').next().unwrap().split_once('=').unwrap();
             if header.to_ascii_lowercase().contains("max-age=0") {
                 self.forget(name);
             } else {
@@ -112,13 +107,21 @@ impl HandBrowser {
 
     /// Follow redirects on the issuer; stop at a page or at a redirect
     /// elsewhere. Returns the last URL and response.
-    async fn follow(&self, mut url: String, mut response: reqwest::Response) -> (String, reqwest::Response) {
+    async fn follow(
+        &self,
+        mut url: String,
+        mut response: reqwest::Response,
+    ) -> (String, reqwest::Response) {
         for _ in 0..10 {
             if !response.status().is_redirection() {
                 break;
             }
             let location = response.headers()["location"].to_str().unwrap().to_owned();
-            let next = Url::parse(&url).unwrap().join(&location).unwrap().to_string();
+            let next = Url::parse(&url)
+                .unwrap()
+                .join(&location)
+                .unwrap()
+                .to_string();
             if !next.starts_with(&self.issuer) {
                 return (next, response);
             }
@@ -133,7 +136,11 @@ impl HandBrowser {
     async fn sign_in(&self, url: &str) -> Url {
         let first = self.get(url).await;
         let (at, page) = self.follow(url.to_owned(), first).await;
-        assert_eq!(page.status(), StatusCode::OK, "expected the login page at {at}");
+        assert_eq!(
+            page.status(),
+            StatusCode::OK,
+            "expected the login page at {at}"
+        );
         let body = page.text().await.unwrap();
         let mut form = parse_forms(&Url::parse(&at).unwrap(), &body)
             .into_iter()
@@ -199,16 +206,35 @@ async fn https_issuer_cookies_are_host_prefixed_secure_and_the_session_one_sames
     let a = attributes(&session[0]);
     // RFC 6265bis §4.1.3.2: __Host- needs Secure, Path=/ and no Domain.
     assert!(a.contains_key("secure"), "{}", session[0]);
-    assert_eq!(a.get("path").map(String::as_str), Some("/"), "{}", session[0]);
+    assert_eq!(
+        a.get("path").map(String::as_str),
+        Some("/"),
+        "{}",
+        session[0]
+    );
     assert!(!a.contains_key("domain"), "{}", session[0]);
     assert!(a.contains_key("httponly"), "{}", session[0]);
-    assert_eq!(a.get("samesite").map(String::as_str), Some("none"), "{}", session[0]);
+    assert_eq!(
+        a.get("samesite").map(String::as_str),
+        Some("none"),
+        "{}",
+        session[0]
+    );
 
     let binding = browser.set_cookie_headers("__Host-signoff_browser");
     assert_eq!(binding.len(), 1, "{binding:?}");
     let a = attributes(&binding[0]);
-    assert!(a.contains_key("secure") && !a.contains_key("domain"), "{}", binding[0]);
-    assert_eq!(a.get("samesite").map(String::as_str), Some("lax"), "{}", binding[0]);
+    assert!(
+        a.contains_key("secure") && !a.contains_key("domain"),
+        "{}",
+        binding[0]
+    );
+    assert_eq!(
+        a.get("samesite").map(String::as_str),
+        Some("lax"),
+        "{}",
+        binding[0]
+    );
     // No unprefixed cookie at all.
     assert!(browser.set_cookie_headers("signoff_session").is_empty());
     assert!(browser.set_cookie_headers("signoff_browser").is_empty());
@@ -223,7 +249,12 @@ async fn http_issuer_cookies_are_unprefixed_lax_and_not_secure() {
     assert_eq!(session.len(), 1, "{session:?}");
     let a = attributes(&session[0]);
     // SameSite=None needs Secure, which an http origin cannot set.
-    assert_eq!(a.get("samesite").map(String::as_str), Some("lax"), "{}", session[0]);
+    assert_eq!(
+        a.get("samesite").map(String::as_str),
+        Some("lax"),
+        "{}",
+        session[0]
+    );
     assert!(!a.contains_key("secure"), "{}", session[0]);
 }
 
@@ -243,13 +274,20 @@ async fn every_sign_in_replaces_the_session_cookie_and_the_old_value_stops_worki
     let second = browser.sign_in(again.as_str()).await;
     assert!(query_map(&second).contains_key("code"), "{second}");
     let after = browser.cookie("signoff_session").expect("a session cookie");
-    assert_ne!(before, after, "the session cookie was not renewed at sign-in");
+    assert_ne!(
+        before, after,
+        "the session cookie was not renewed at sign-in"
+    );
 
     let mut silent = Url::parse(&first_party_request(&server)).unwrap();
     silent.query_pairs_mut().append_pair("prompt", "none");
     browser.set_cookie("signoff_session", &before);
     let old = redirect_target(silent.as_str(), &browser.get(silent.as_str()).await);
-    assert_eq!(query_map(&old).get("error").map(String::as_str), Some("login_required"), "{old}");
+    assert_eq!(
+        query_map(&old).get("error").map(String::as_str),
+        Some("login_required"),
+        "{old}"
+    );
     browser.set_cookie("signoff_session", &after);
     let new = redirect_target(silent.as_str(), &browser.get(silent.as_str()).await);
     assert!(query_map(&new).contains_key("code"), "{new}");
@@ -373,10 +411,20 @@ async fn hosted_pages_restrict_form_action_to_themselves_and_the_registered_targ
     );
 
     let account = browser.get(&server.url("/account")).await;
-    assert!(csp(&account).contains("form-action 'self';"), "{}", csp(&account));
+    assert!(
+        csp(&account).contains("form-action 'self';"),
+        "{}",
+        csp(&account)
+    );
 
-    let error = browser.get(&server.url("/authorize?client_id=nobody")).await;
-    assert!(csp(&error).contains("form-action 'self';"), "{}", csp(&error));
+    let error = browser
+        .get(&server.url("/authorize?client_id=nobody"))
+        .await;
+    assert!(
+        csp(&error).contains("form-action 'self';"),
+        "{}",
+        csp(&error)
+    );
 }
 
 #[tokio::test]
@@ -400,7 +448,11 @@ async fn consent_page_allows_its_answer_to_redirect_to_the_client() {
 #[tokio::test]
 async fn https_issuer_sends_strict_transport_security_and_http_does_not() {
     let server = https_server().await;
-    for path in ["/.well-known/openid-configuration", "/account", "/no-such-page"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/account",
+        "/no-such-page",
+    ] {
         let response = server.http.get(server.url(path)).send().await.unwrap();
         assert_eq!(
             response
@@ -413,7 +465,12 @@ async fn https_issuer_sends_strict_transport_security_and_http_does_not() {
     }
     let plain = TestServer::start().await;
     let response = plain.http.get(plain.url("/account")).send().await.unwrap();
-    assert!(response.headers().get("strict-transport-security").is_none());
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
 }
 
 #[tokio::test]

@@ -12,9 +12,8 @@ use url::Url;
 /// form is answered with a redirect to a relying party (login, consent,
 /// logout confirmation) must name that party's URI.
 fn page_policy(frame_sources: &[String], form_targets: &[String]) -> String {
-    let mut csp = String::from(
-        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
-    );
+    let mut csp =
+        String::from("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:");
     if !frame_sources.is_empty() {
         csp.push_str("; frame-src ");
         csp.push_str(&frame_sources.join(" "));
@@ -125,7 +124,10 @@ mod tests {
     #[test]
     fn source_expressions() {
         let u = Url::parse("https://rp.example.com:8443/fc/logout?iss=x&sid=y").unwrap();
-        assert_eq!(source_expression(&u), "https://rp.example.com:8443/fc/logout");
+        assert_eq!(
+            source_expression(&u),
+            "https://rp.example.com:8443/fc/logout"
+        );
         let odd = Url::parse("https://rp.example.com/a;b").unwrap();
         assert_eq!(source_expression(&odd), "https://rp.example.com");
         let native = Url::parse("com.example.app:/cb").unwrap();

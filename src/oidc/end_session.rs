@@ -224,7 +224,9 @@ pub async fn end_session(
         // A cross-site POST carries no SameSite=Lax session cookie, so the
         // browser may well have a session we cannot see: ask, and the
         // same-site confirmation will show it.
-        None if method == Method::POST && !cookies::present(&state.config, &headers, cookies::SESSION) => {
+        None if method == Method::POST
+            && !cookies::present(&state.config, &headers, cookies::SESSION) =>
+        {
             confirm_page(&state, &headers, None, &request)
         }
         // Nothing to end: go on as after a logout.
@@ -293,8 +295,7 @@ fn confirm_page(
         },
     );
     // §3: signing out may end in a redirect to the RP.
-    let mut response =
-        allow_form_redirect_to(page, request.post_logout_redirect_uri.as_deref());
+    let mut response = allow_form_redirect_to(page, request.post_logout_redirect_uri.as_deref());
     if let Some(c) = set_cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
     }

@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use crate::error::OAuthError;
-use crate::http::headers::allow_form_redirect_to;
 use crate::http::extract::Form;
+use crate::http::headers::allow_form_redirect_to;
 use crate::oidc::authorize::consent::{
     InteractionQuery, Pending, csrf_ok, interaction_of, load_pending,
 };
@@ -136,6 +136,8 @@ pub async fn submit(
         Some(active),
     )
     .await;
-    response.headers_mut().append(header::SET_COOKIE, set_cookie);
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie);
     response
 }

@@ -18,9 +18,9 @@ use axum::routing::get;
 use base64::Engine;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command};
+use tempfile::TempDir;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -58,10 +58,13 @@ pub fn tools(test: &str) -> Option<Tools> {
             chromedriver,
         }),
         (chromium, chromedriver) => {
-            let missing: Vec<&str> = [("chromium", chromium.is_none()), ("chromedriver", chromedriver.is_none())]
-                .into_iter()
-                .filter_map(|(name, absent)| absent.then_some(name))
-                .collect();
+            let missing: Vec<&str> = [
+                ("chromium", chromium.is_none()),
+                ("chromedriver", chromedriver.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(name, absent)| absent.then_some(name))
+            .collect();
             let message = format!(
                 "{test}: SKIPPED, {} not found (Debian: apt-get install chromium chromium-driver)",
                 missing.join(" and ")
@@ -400,11 +403,12 @@ fn self_signed_localhost() -> (CertificateDer<'static>, PrivateKeyDer<'static>, 
     builder.sign(&key, MessageDigest::sha256()).unwrap();
     let cert = builder.build();
     let spki_der = key.public_key_to_der().unwrap();
-    let spki = base64::engine::general_purpose::STANDARD
-        .encode(openssl::sha::sha256(&spki_der));
+    let spki = base64::engine::general_purpose::STANDARD.encode(openssl::sha::sha256(&spki_der));
     (
         CertificateDer::from(cert.to_der().unwrap()),
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.private_key_to_pkcs8().unwrap())),
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            key.private_key_to_pkcs8().unwrap(),
+        )),
         spki,
     )
 }
