@@ -96,7 +96,9 @@ fn last_code(site: &RpSite) -> (String, String) {
 
 #[tokio::test]
 async fn sign_in_and_consent_work_without_javascript_and_show_errors_and_focus() {
-    let Some(tools) = tools("sign_in_and_consent") else {
+    let Some(tools) =
+        tools("sign_in_and_consent_work_without_javascript_and_show_errors_and_focus")
+    else {
         return;
     };
     let server = TestServer::start().await;
@@ -120,16 +122,23 @@ async fn sign_in_and_consent_work_without_javascript_and_show_errors_and_focus()
         );
         screenshot(&c, "login").await;
 
-        // Empty fields: the browser's own validation stops the submission.
+        // Empty fields: the browser's own validation (required) stops the
+        // submission; the page is not replaced.
+        js(
+            &c,
+            "document.documentElement.dataset.stale = '1'; return null;",
+        )
+        .await;
         click(&c, "button[type=submit]").await;
-        assert_eq!(wait_for_path(&c, "/login").await.path(), "/login");
         assert_eq!(
             js(
                 &c,
-                "return document.getElementById('username').validity.valueMissing;"
+                "return [document.documentElement.dataset.stale, \
+                 document.getElementById('username').validity.valueMissing, \
+                 document.querySelector('form').checkValidity()];"
             )
             .await,
-            true
+            serde_json::json!(["1", true, false])
         );
 
         // A wrong password: one message, the username kept, focus on the
@@ -191,7 +200,7 @@ async fn sign_in_and_consent_work_without_javascript_and_show_errors_and_focus()
 
 #[tokio::test]
 async fn denying_consent_sends_access_denied_to_the_application() {
-    let Some(tools) = tools("denying_consent") else {
+    let Some(tools) = tools("denying_consent_sends_access_denied_to_the_application") else {
         return;
     };
     let server = TestServer::start().await;
@@ -217,7 +226,7 @@ async fn denying_consent_sends_access_denied_to_the_application() {
 
 #[tokio::test]
 async fn account_page_lists_sessions_and_signs_out_one_then_all() {
-    let Some(tools) = tools("account_page") else {
+    let Some(tools) = tools("account_page_lists_sessions_and_signs_out_one_then_all") else {
         return;
     };
     let server = TestServer::start().await;
@@ -288,7 +297,9 @@ async fn account_page_lists_sessions_and_signs_out_one_then_all() {
 
 #[tokio::test]
 async fn rp_initiated_logout_asks_first_then_loads_frontchannel_iframes_and_returns() {
-    let Some(tools) = tools("rp_initiated_logout") else {
+    let Some(tools) =
+        tools("rp_initiated_logout_asks_first_then_loads_frontchannel_iframes_and_returns")
+    else {
         return;
     };
     let server = TestServer::start().await;
@@ -352,6 +363,7 @@ async fn rp_initiated_logout_asks_first_then_loads_frontchannel_iframes_and_retu
         let frame = query_map(&frames[0]);
         assert_eq!(frame["iss"], issuer);
         assert_eq!(frame["sid"], sid);
+        assert_eq!(site2.destinations("/frontchannel"), ["iframe"], "loaded as a frame");
         let back = wait_for_path(&c, "/signed-out").await;
         assert_eq!(query_map(&back)["state"], "bye-1");
         assert_eq!(text(&c, "h1").await, "Signed out of the application");
@@ -406,7 +418,9 @@ async fn cross_site_post_finds_the_session(c: Client, issuer: String, site: RpSi
 
 #[tokio::test]
 async fn cross_site_form_post_to_authorize_finds_the_session_under_an_https_issuer() {
-    let Some(tools) = tools("cross_site_post_https") else {
+    let Some(tools) =
+        tools("cross_site_form_post_to_authorize_finds_the_session_under_an_https_issuer")
+    else {
         return;
     };
     let mut front = TlsFront::bind().await;
@@ -429,7 +443,9 @@ async fn cross_site_form_post_to_authorize_finds_the_session_under_an_https_issu
 
 #[tokio::test]
 async fn cross_site_form_post_to_authorize_finds_the_session_under_an_http_issuer() {
-    let Some(tools) = tools("cross_site_post_http") else {
+    let Some(tools) =
+        tools("cross_site_form_post_to_authorize_finds_the_session_under_an_http_issuer")
+    else {
         return;
     };
     let server = TestServer::with(|c| {
@@ -447,7 +463,9 @@ async fn cross_site_form_post_to_authorize_finds_the_session_under_an_http_issue
 
 #[tokio::test]
 async fn chromium_keeps_the_https_session_cookie_host_prefixed_and_gets_a_new_one_at_sign_in() {
-    let Some(tools) = tools("https_session_cookie") else {
+    let Some(tools) = tools(
+        "chromium_keeps_the_https_session_cookie_host_prefixed_and_gets_a_new_one_at_sign_in",
+    ) else {
         return;
     };
     let mut front = TlsFront::bind().await;
@@ -601,7 +619,7 @@ async fn audit_every_page(c: Client, base: String, site: RpSite, dark: bool) {
 
 #[tokio::test]
 async fn every_page_is_accessible_at_320_px_in_light_and_dark_schemes() {
-    let Some(tools) = tools("accessibility") else {
+    let Some(tools) = tools("every_page_is_accessible_at_320_px_in_light_and_dark_schemes") else {
         return;
     };
     for dark in [false, true] {

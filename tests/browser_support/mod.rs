@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
 use base64::Engine;
@@ -45,13 +45,15 @@ fn on_path(name: &str) -> Option<PathBuf> {
 /// is skipped) when either is missing. Panics instead when
 /// `SIGNOFF_REQUIRE_BROWSER` is set, so CI cannot pass by skipping.
 pub fn tools(test: &str) -> Option<Tools> {
-    let chromium = std::env::var_os("SIGNOFF_CHROMIUM")
-        .map(PathBuf::from)
-        .or_else(|| on_path("chromium"))
-        .or_else(|| on_path("chromium-browser"));
-    let chromedriver = std::env::var_os("SIGNOFF_CHROMEDRIVER")
-        .map(PathBuf::from)
-        .or_else(|| on_path("chromedriver"));
+    // SIGNOFF_CHROMIUM / SIGNOFF_CHROMEDRIVER name other binaries.
+    let chromium = match std::env::var_os("SIGNOFF_CHROMIUM") {
+        Some(path) => Some(PathBuf::from(path)).filter(|p| p.is_file()),
+        None => on_path("chromium").or_else(|| on_path("chromium-browser")),
+    };
+    let chromedriver = match std::env::var_os("SIGNOFF_CHROMEDRIVER") {
+        Some(path) => Some(PathBuf::from(path)).filter(|p| p.is_file()),
+        None => on_path("chromedriver"),
+    };
     match (chromium, chromedriver) {
         (Some(chromium), Some(chromedriver)) => Some(Tools {
             chromium,
@@ -65,14 +67,17 @@ pub fn tools(test: &str) -> Option<Tools> {
             .into_iter()
             .filter_map(|(name, absent)| absent.then_some(name))
             .collect();
-            let message = format!(
-                "{test}: SKIPPED, {} not found (Debian: apt-get install chromium chromium-driver)",
+            let missing = format!(
+                "{} not found (Debian: apt-get install chromium chromium-driver)",
                 missing.join(" and ")
             );
             if std::env::var_os("SIGNOFF_REQUIRE_BROWSER").is_some_and(|v| v != "0") {
-                panic!("{message}; SIGNOFF_REQUIRE_BROWSER is set, so this is a failure");
+                panic!("{test}: {missing}, and SIGNOFF_REQUIRE_BROWSER is set");
             }
-            eprintln!("{message}");
+            // Straight to stderr: the test harness captures eprintln! of a
+            // passing test, and a skip must be seen.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{test}: SKIPPED, {missing}");
             None
         }
     }
@@ -421,6 +426,7 @@ fn self_signed_localhost() -> (CertificateDer<'static>, PrivateKeyDer<'static>, 
 pub struct RpSite {
     pub origin: String,
     hits: Arc<Mutex<Vec<Url>>>,
+    destinations: Arc<Mutex<Vec<(String, String)>>>,
     form: Arc<Mutex<Option<(String, Vec<(String, String)>)>>>,
 }
 
@@ -432,6 +438,7 @@ impl RpSite {
         let site = RpSite {
             origin: format!("http://{host}:{port}"),
             hits: Arc::default(),
+            destinations: Arc::default(),
             form: Arc::default(),
         };
         let app = axum::Router::new()
@@ -469,6 +476,18 @@ impl RpSite {
             .iter()
             .filter(|u| u.path() == path)
             .cloned()
+            .collect()
+    }
+
+    /// The `Sec-Fetch-Dest` of each request for `path` (`iframe` for a
+    /// front-channel logout frame, `document` for a page).
+    pub fn destinations(&self, path: &str) -> Vec<String> {
+        self.destinations
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, d)| d.clone())
             .collect()
     }
 
@@ -518,9 +537,19 @@ async fn start_page(State(site): State<RpSite>) -> Html<String> {
 async fn landing(
     State(site): State<RpSite>,
     uri: axum::http::Uri,
-    RawQuery(_): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Html<String> {
     let url = Url::parse(&format!("{}{}", site.origin, uri)).expect("request URL");
+    // Fetch Metadata: how the browser loaded this (document, iframe, …).
+    let dest = headers
+        .get("sec-fetch-dest")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none")
+        .to_owned();
+    site.destinations
+        .lock()
+        .unwrap()
+        .push((url.path().to_owned(), dest));
     let title = match url.path() {
         "/callback" => "Signed in at the application",
         "/signed-out" => "Signed out of the application",
