@@ -418,6 +418,9 @@ fn self_signed_localhost() -> (CertificateDer<'static>, PrivateKeyDer<'static>, 
     )
 }
 
+/// What the RP's `/start` page POSTs: the action and the fields.
+type StartForm = (String, Vec<(String, String)>);
+
 /// A relying party's web site: its callback, its front-channel logout URI,
 /// its post-logout landing page, and a page whose form POSTs an
 /// authorization request to the OP (the cross-site `form_post`-style
@@ -427,7 +430,7 @@ pub struct RpSite {
     pub origin: String,
     hits: Arc<Mutex<Vec<Url>>>,
     destinations: Arc<Mutex<Vec<(String, String)>>>,
-    form: Arc<Mutex<Option<(String, Vec<(String, String)>)>>>,
+    form: Arc<Mutex<Option<StartForm>>>,
 }
 
 impl RpSite {
