@@ -3,10 +3,12 @@
 
 use axum::Router;
 use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::middleware::map_response;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::http::headers;
 use crate::oidc::authorize::login;
 use crate::oidc::{
     authorize, discovery, end_session, introspection, jwks, revocation, token, userinfo,
@@ -70,7 +72,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .with_state(state.clone());
     // An issuer with a path (https://example.com/auth) serves under that path.
-    match state.config.issuer.path().trim_end_matches('/') {
+    let router = match state.config.issuer.path().trim_end_matches('/') {
         "" => routes,
         // RFC 8414 §3.1: for an issuer with a path, the well-known segment
         // goes between the host and that path.
@@ -82,6 +84,11 @@ pub fn router(state: AppState) -> Router {
             .layer(cors)
             .with_state(state.clone())
             .nest(prefix, routes),
+    };
+    if state.config.issuer.scheme() == "https" {
+        router.layer(map_response(headers::strict_transport_security))
+    } else {
+        router
     }
 }
 

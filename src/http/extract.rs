@@ -88,6 +88,14 @@ impl Params {
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+
+    /// The parameters (each name once) in `application/x-www-form-urlencoded`
+    /// form, e.g. to repeat a POSTed request as a GET.
+    pub fn to_urlencoded(&self) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.values.iter())
+            .finish()
+    }
 }
 
 /// Parameters from the query string (GET) or a form body (POST).

@@ -2,19 +2,67 @@
 
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
+use url::Url;
 
-/// Hosted HTML pages: no framing, no referrer leaking codes or state, no
-/// inline script, no caching of pages that carry CSRF tokens. RFC 9700
-/// §4.16 (clickjacking): CSP frame-ancestors, and X-Frame-Options (RFC 7034)
-/// for older browsers.
+/// The Content-Security-Policy of a hosted page. No script at all (the pages
+/// are plain forms); no framing by anyone (RFC 9700 §4.16, clickjacking);
+/// frames only from `frame_sources`; and forms only to this origin and to
+/// `form_targets`. CSP 3 `form-action` also governs the redirects that follow
+/// a form submission (CSP 3 §6.4.1; Chromium enforces it), so a page whose
+/// form is answered with a redirect to a relying party (login, consent,
+/// logout confirmation) must name that party's URI.
+fn page_policy(frame_sources: &[String], form_targets: &[String]) -> String {
+    let mut csp =
+        String::from("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:");
+    if !frame_sources.is_empty() {
+        csp.push_str("; frame-src ");
+        csp.push_str(&frame_sources.join(" "));
+    }
+    csp.push_str("; form-action 'self'");
+    for target in form_targets {
+        csp.push(' ');
+        csp.push_str(target);
+    }
+    csp.push_str("; frame-ancestors 'none'; base-uri 'none'");
+    csp
+}
+
+fn set_policy(response: &mut Response, frame_sources: &[String], form_targets: &[String]) {
+    if let Ok(value) = HeaderValue::from_str(&page_policy(frame_sources, form_targets)) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+/// The CSP source expression that allows exactly this URL: origin and path
+/// (CSP 3 §6.7.2.10: a path without a trailing slash matches only itself;
+/// the query is not matched). A path with characters a source expression
+/// cannot hold falls back to the origin; a URL without a network origin (a
+/// native app's private-use scheme, `com.example.app:/cb`) to its scheme.
+pub fn source_expression(url: &Url) -> String {
+    let origin = url.origin();
+    if !origin.is_tuple() {
+        return format!("{}:", url.scheme());
+    }
+    let origin = origin.ascii_serialization();
+    let path = url.path();
+    if path
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b';' && b != b',' && b != b'\'')
+    {
+        format!("{origin}{path}")
+    } else {
+        origin
+    }
+}
+
+/// Hosted HTML pages: the CSP above, X-Frame-Options (RFC 7034) for older
+/// browsers, no referrer leaking codes or state, no caching of pages that
+/// carry CSRF tokens.
 pub fn html_page(mut response: Response) -> Response {
+    set_policy(&mut response, &[], &[]);
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
@@ -34,18 +82,30 @@ pub fn html_page(mut response: Response) -> Response {
 /// CSP source expressions.
 pub fn html_page_with_frames(response: Response, frame_sources: &[String]) -> Response {
     let mut response = html_page(response);
-    if frame_sources.is_empty() {
-        return response;
-    }
-    let csp = format!(
-        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-src {}; frame-ancestors 'none'; base-uri 'none'",
-        frame_sources.join(" ")
+    set_policy(&mut response, frame_sources, &[]);
+    response
+}
+
+/// A hosted page whose form may be answered with a redirect to `target` (a
+/// registered redirect or post-logout redirect URI): its `form-action` allows
+/// that URI besides this origin.
+pub fn allow_form_redirect_to(mut response: Response, target: Option<&str>) -> Response {
+    let targets: Vec<String> = target
+        .and_then(|t| Url::parse(t).ok())
+        .map(|u| source_expression(&u))
+        .into_iter()
+        .collect();
+    set_policy(&mut response, &[], &targets);
+    response
+}
+
+/// RFC 6797 §7.1: an https issuer tells browsers to reach it over https only
+/// (one year; subdomains are the operator's to decide, so they are left out).
+pub async fn strict_transport_security(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
     );
-    if let Ok(value) = HeaderValue::from_str(&csp) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, value);
-    }
     response
 }
 
@@ -55,4 +115,32 @@ pub fn no_store(mut response: Response) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_expressions() {
+        let u = Url::parse("https://rp.example.com:8443/fc/logout?iss=x&sid=y").unwrap();
+        assert_eq!(
+            source_expression(&u),
+            "https://rp.example.com:8443/fc/logout"
+        );
+        let odd = Url::parse("https://rp.example.com/a;b").unwrap();
+        assert_eq!(source_expression(&odd), "https://rp.example.com");
+        let native = Url::parse("com.example.app:/cb").unwrap();
+        assert_eq!(source_expression(&native), "com.example.app:");
+    }
+
+    #[test]
+    fn form_action_names_self_and_the_redirect_target() {
+        let csp = page_policy(&[], &["https://rp.example.com/cb".into()]);
+        assert!(
+            csp.contains("; form-action 'self' https://rp.example.com/cb;"),
+            "{csp}"
+        );
+        assert!(page_policy(&[], &[]).contains("; form-action 'self';"));
+    }
 }

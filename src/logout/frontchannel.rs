@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use url::Url;
 
 use super::EndedSession;
-use crate::http::headers::html_page_with_frames;
+use crate::http::headers::{html_page_with_frames, source_expression};
 use crate::pages;
 use crate::state::AppState;
 use crate::store::clients::Client;
@@ -32,23 +32,6 @@ pub fn iframe_url(state: &AppState, client: &Client, sid: &str) -> Option<Url> {
         .append_pair("iss", state.config.issuer_str())
         .append_pair("sid", sid);
     Some(url)
-}
-
-/// The CSP source expression that allows exactly this frame: origin and
-/// path (CSP 3 §6.7.2.10: a path without a trailing slash matches only
-/// itself; the query is not matched). A path with characters a source
-/// expression cannot hold falls back to the origin.
-pub fn frame_source(url: &Url) -> String {
-    let origin = url.origin().ascii_serialization();
-    let path = url.path();
-    if path
-        .bytes()
-        .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
-    {
-        format!("{origin}{path}")
-    } else {
-        origin
-    }
 }
 
 /// The end of a logout: front-channel iframes for the ended sessions' RPs
@@ -74,7 +57,7 @@ pub fn signed_out(state: &AppState, ended: &[EndedSession], continue_to: Option<
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return response;
     }
-    let mut sources: Vec<String> = frames.iter().map(frame_source).collect();
+    let mut sources: Vec<String> = frames.iter().map(source_expression).collect();
     sources.sort();
     sources.dedup();
     let page = SignedOutPage {
@@ -101,17 +84,4 @@ pub fn still_signed_in() -> Response {
             continue_to: None,
         },
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frame_sources_are_exact_paths() {
-        let u = Url::parse("https://rp.example.com:8443/fc/logout?iss=x&sid=y").unwrap();
-        assert_eq!(frame_source(&u), "https://rp.example.com:8443/fc/logout");
-        let odd = Url::parse("https://rp.example.com/a;b").unwrap();
-        assert_eq!(frame_source(&odd), "https://rp.example.com");
-    }
 }

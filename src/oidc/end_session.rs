@@ -13,6 +13,7 @@ use url::Url;
 use crate::error::OAuthError;
 use crate::http::cookies;
 use crate::http::extract::{Params, QueryOrForm};
+use crate::http::headers::allow_form_redirect_to;
 use crate::logout::frontchannel;
 use crate::pages::{self, PageError, PageForm};
 use crate::session::end::{EndReason, end_session as end_sso_session};
@@ -213,7 +214,9 @@ pub async fn end_session(
         // A cross-site POST carries no SameSite=Lax session cookie, so the
         // browser may well have a session we cannot see: ask, and the
         // same-site confirmation will show it.
-        None if method == Method::POST && cookies::read(&headers, cookies::SESSION).is_none() => {
+        None if method == Method::POST
+            && !cookies::present(&state.config, &headers, cookies::SESSION) =>
+        {
             confirm_page(&state, &headers, None, &request)
         }
         // Nothing to end: go on as after a logout.
@@ -227,7 +230,7 @@ pub async fn confirm(
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, PageError> {
-    if !csrf::verify(&headers, form.get("csrf_token")) {
+    if !csrf::verify(&state, &headers, form.get("csrf_token")) {
         tracing::warn!("logout confirmation with a bad CSRF token");
         return Err(PageError::bad_request(
             "Sign-out expired",
@@ -250,7 +253,7 @@ fn confirm_page(
 ) -> Response {
     let (token, set_cookie) = csrf::token(state, headers);
     let action = state.config.endpoint("/logout/confirm");
-    let mut response = pages::render(
+    let page = pages::render(
         StatusCode::OK,
         &ConfirmPage {
             action: &action,
@@ -260,6 +263,8 @@ fn confirm_page(
             fields: request.fields(),
         },
     );
+    // §3: signing out may end in a redirect to the RP.
+    let mut response = allow_form_redirect_to(page, request.post_logout_redirect_uri.as_deref());
     if let Some(c) = set_cookie {
         response.headers_mut().append(header::SET_COOKIE, c);
     }

@@ -173,7 +173,7 @@ pub async fn login(
     PageForm(form): PageForm,
 ) -> Result<Response, PageError> {
     // Login CSRF: a third party must not sign this browser in to its account.
-    if !csrf::verify(&headers, form.get("csrf_token")) {
+    if !csrf::verify(&state, &headers, form.get("csrf_token")) {
         tracing::warn!("account sign-in with a bad CSRF token");
         return Err(expired());
     }
@@ -202,7 +202,7 @@ pub async fn login(
     };
     let (active, cookie) = super::sign_in(&state, &headers, peer, user).await?;
     tracing::info!(sid = %active.session.id, "signed in on the account page");
-    Ok(with_cookie(to_account(&state), cookie))
+    Ok(with_cookie(to_account(&state), Some(cookie)))
 }
 
 /// The signed-in user behind a CSRF-checked account form; without one, the
@@ -212,7 +212,7 @@ async fn authorized(
     headers: &HeaderMap,
     form: &Params,
 ) -> Result<Result<ActiveSession, Response>, PageError> {
-    if !csrf::verify(headers, form.get("csrf_token")) {
+    if !csrf::verify(state, headers, form.get("csrf_token")) {
         tracing::warn!("account form with a bad CSRF token");
         return Err(expired());
     }

@@ -27,7 +27,7 @@ pub async fn current(
     state: &AppState,
     headers: &HeaderMap,
 ) -> anyhow::Result<Option<ActiveSession>> {
-    let Some(cookie) = cookies::read(headers, cookies::SESSION) else {
+    let Some(cookie) = cookies::read(&state.config, headers, cookies::SESSION) else {
         return Ok(None);
     };
     let Some(session) = sessions::find_by_cookie_hash(&state.db, &token_hash(cookie)).await? else {
@@ -58,20 +58,30 @@ pub fn user_agent(headers: &HeaderMap) -> Option<&str> {
 /// user's session is re-authenticated (its `sid` kept, `auth_time` moved, as
 /// prompt=login and max_age need); another user's session here ends first,
 /// like any logout (its relying parties are told); otherwise a new session
-/// starts under a fresh random cookie, so no cookie from before the login is
-/// ever promoted (session fixation). Returns the cookie to set, if new.
+/// starts. Either way the browser gets a fresh random cookie, so no cookie
+/// value from before the login is ever promoted (session fixation, OWASP
+/// ASVS 3.2.1). Returns the cookie to set.
 pub async fn sign_in(
     state: &AppState,
     headers: &HeaderMap,
     peer: std::net::SocketAddr,
     user: User,
-) -> anyhow::Result<(ActiveSession, Option<axum::http::HeaderValue>)> {
+) -> anyhow::Result<(ActiveSession, axum::http::HeaderValue)> {
     let now = state.now();
+    let cookie = crate::random::secret_token(state.rng.as_ref());
+    let cfg = &state.config.sessions;
+    let set = cookies::set(
+        &state.config,
+        cookies::SESSION,
+        &cookie,
+        Some(cfg.absolute_ttl.as_secs() as i64),
+    );
     match current(state, headers).await? {
         Some(mut same) if same.user.id == user.id => {
-            sessions::reauthenticated(&state.db, &same.session.id, now).await?;
+            sessions::reauthenticated(&state.db, &same.session.id, &token_hash(&cookie), now)
+                .await?;
             same.session.auth_time = now;
-            return Ok((same, None));
+            return Ok((same, set));
         }
         Some(other) => {
             end::end_session(
@@ -85,9 +95,7 @@ pub async fn sign_in(
         }
         None => {}
     }
-    let cookie = crate::random::secret_token(state.rng.as_ref());
     let ip = peer.ip().to_string();
-    let cfg = &state.config.sessions;
     let session = sessions::insert(
         &state.db,
         sessions::NewSession {
@@ -103,11 +111,5 @@ pub async fn sign_in(
         },
     )
     .await?;
-    let set = cookies::set(
-        &state.config,
-        cookies::SESSION,
-        &cookie,
-        Some(cfg.absolute_ttl.as_secs() as i64),
-    );
-    Ok((ActiveSession { session, user }, Some(set)))
+    Ok((ActiveSession { session, user }, set))
 }

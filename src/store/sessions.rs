@@ -91,9 +91,16 @@ pub async fn touch(
 }
 
 /// Re-authentication in an existing session (prompt=login, max_age) moves
-/// `auth_time` forward.
-pub async fn reauthenticated(db: &impl ConnectionTrait, id: &str, now: i64) -> Result<(), DbErr> {
+/// `auth_time` forward and replaces the cookie: the value the browser held
+/// before the login no longer opens the session.
+pub async fn reauthenticated(
+    db: &impl ConnectionTrait,
+    id: &str,
+    cookie_hash: &str,
+    now: i64,
+) -> Result<(), DbErr> {
     session::Entity::update_many()
+        .col_expr(session::Column::CookieHash, Expr::value(cookie_hash))
         .col_expr(session::Column::AuthTime, Expr::value(now))
         .col_expr(session::Column::LastSeenAt, Expr::value(now))
         .filter(session::Column::Id.eq(id))

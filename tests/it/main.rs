@@ -2,6 +2,7 @@
 //! and one test run that keeps both cores busy. One module per feature; the
 //! harness is `common`, with fixtures shared by several features beside it.
 
+mod browser_support;
 mod common;
 mod lifecycle;
 mod logout_support;
@@ -9,8 +10,10 @@ mod logout_support;
 mod account;
 mod authorize_errors;
 mod backchannel;
+mod browser;
 mod cli;
 mod code_flow;
+mod cookies;
 mod discovery;
 mod introspection;
 mod keys;

@@ -9,6 +9,7 @@ use super::flow;
 use super::interaction::{InteractionQuery, csrf_ok, interaction_of, load_pending};
 use super::request::Rejection;
 use crate::error::OAuthError;
+use crate::http::headers::allow_form_redirect_to;
 use crate::pages::{self, ConsentPage, PageError, PageForm};
 use crate::session;
 use crate::state::AppState;
@@ -36,7 +37,7 @@ pub async fn show(
         })
         .collect();
     let action = state.config.endpoint("/consent");
-    Ok(pages::render(
+    let page = pages::render(
         StatusCode::OK,
         &ConsentPage {
             action: &action,
@@ -46,6 +47,11 @@ pub async fn show(
             interaction: &pending.interaction.id,
             csrf_token: &pending.interaction.csrf_token,
         },
+    );
+    // Either answer is a redirect to the client.
+    Ok(allow_form_redirect_to(
+        page,
+        Some(&pending.request.redirect_uri),
     ))
 }
 

@@ -185,7 +185,7 @@ async fn start_interaction(
     if let Some(i) = existing {
         return Ok((i.id.clone(), None));
     }
-    let (browser, set_cookie) = match cookies::read(headers, cookies::BROWSER) {
+    let (browser, set_cookie) = match cookies::read(&state.config, headers, cookies::BROWSER) {
         Some(b) => (b.to_owned(), None),
         None => {
             let b = secret_token(state.rng.as_ref());

@@ -44,7 +44,7 @@ pub async fn load_pending(
         .await?
         .ok_or_else(expired)?;
     // The interaction must have been started by this browser.
-    let bound = cookies::read(headers, cookies::BROWSER)
+    let bound = cookies::read(&state.config, headers, cookies::BROWSER)
         .is_some_and(|b| constant_time_eq(&token_hash(b), &interaction.browser_hash));
     if !bound {
         return Err(expired());

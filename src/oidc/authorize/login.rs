@@ -9,6 +9,7 @@ use axum::response::Response;
 
 use super::flow;
 use super::interaction::{InteractionQuery, Pending, csrf_ok, interaction_of, load_pending};
+use crate::http::headers::allow_form_redirect_to;
 use crate::pages::{self, LoginPage, PageError, PageForm};
 use crate::secrets::{dummy_password_hash, verify_password_blocking};
 use crate::session;
@@ -25,7 +26,7 @@ fn login_page(
     error: Option<&str>,
 ) -> Response {
     let action = state.config.endpoint("/login");
-    pages::render(
+    let page = pages::render(
         status,
         &LoginPage {
             action: &action,
@@ -35,7 +36,9 @@ fn login_page(
             username,
             error,
         },
-    )
+    );
+    // The sign-in may be answered with a redirect to the client.
+    allow_form_redirect_to(page, Some(&pending.request.redirect_uri))
 }
 
 pub async fn show(
@@ -99,8 +102,8 @@ pub async fn submit(
         Some(active),
     )
     .await;
-    if let Some(c) = set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie);
     Ok(response)
 }
