@@ -13,7 +13,6 @@ use common::*;
 use guard_support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use signoff::clock::Clock;
 use signoff::keys::{Algorithm, Lifecycle, MasterKeys, Schedule};
 use signoff::random::OsRandom;
 
@@ -176,7 +175,13 @@ async fn random_kids_cannot_force_jwks_refetches() {
     let guard = rig.live_guard(rig.guard_builder()).await;
     let api = rig.serve_api(&guard).await;
     let claims = jwt_claims(&rig.job_token().await);
+    // The guard fetched the JWKS at start; within jwks_min_refresh (10 s) of
+    // that, an unknown kid fetches nothing.
+    let token = signed_by_stranger("random-early", &claims);
+    assert_eq!(status_of(&api, &token).await, StatusCode::UNAUTHORIZED);
     let before = rig.double.jwks_fetches.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(guard.status().jwks_fetches, 1);
+    rig.server.clock.advance(11);
     for i in 0..10 {
         let token = signed_by_stranger(&format!("random-{i}"), &claims);
         assert_eq!(status_of(&api, &token).await, StatusCode::UNAUTHORIZED);

@@ -34,7 +34,8 @@ impl GuardError {
 }
 
 /// Why a token was not accepted. The description sent to the client names
-/// the failed check, never key material or the token.
+/// the failed check, never key material or the token; it is plain ASCII
+/// without quotes, as RFC 6750 §3 requires of `error_description`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     Malformed,

@@ -254,7 +254,7 @@ impl Drop for Inner {
 /// revocation entries are dropped.
 async fn maintain(inner: std::sync::Weak<Inner>) {
     const SWEEP_EVERY_S: i64 = 30;
-    let mut last_sweep = i64::MIN;
+    let mut last_sweep: Option<i64> = None;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Some(inner) = inner.upgrade() else { return };
@@ -267,8 +267,8 @@ async fn maintain(inner: std::sync::Weak<Inner>) {
                 Err(e) => tracing::warn!(error = %e, "JWKS refresh failed; keeping the cached keys"),
             }
         }
-        if keys_changed || now - last_sweep >= SWEEP_EVERY_S {
-            last_sweep = now;
+        if keys_changed || last_sweep.is_none_or(|t| now - t >= SWEEP_EVERY_S) {
+            last_sweep = Some(now);
             let keys = inner.jwks.current();
             inner.tokens.sweep(now - inner.leeway, |kid| keys.contains_kid(kid));
             let dropped = inner.revocations.sweep(now);
