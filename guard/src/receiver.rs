@@ -462,8 +462,8 @@ impl Feed {
         Ok(())
     }
 
-    /// RFC 8936 §2.4: acknowledge what was processed, report what was
-    /// refused, and long-poll for more (`returnImmediately: false`).
+    /// RFC 8936 §2.4.3/§2.4.4: acknowledge what was processed, report what
+    /// was refused, and long-poll for more (§2.2 `returnImmediately: false`).
     async fn poll(
         &self,
         s: &Stream,
@@ -513,7 +513,7 @@ impl Feed {
             _ => {}
         }
         let body: Value = response.json().await.map_err(|e| PollError::Failed(e.to_string()))?;
-        // RFC 8936 §2.5: `sets` maps each SET's jti to the SET.
+        // RFC 8936 §2.3: `sets` maps each SET's jti to the SET.
         let sets = body
             .get("sets")
             .and_then(Value::as_object)
@@ -526,7 +526,7 @@ impl Feed {
     }
 
     /// Validate one SET and act on it. `Ok(false)`: the stream was paused or
-    /// disabled. `Err`: an RFC 8935 §2.3 error code and a description.
+    /// disabled. `Err`: an RFC 8935 §2.4 error code and a description.
     async fn receive(
         &self,
         tx: &Transmitter,
@@ -608,7 +608,7 @@ impl Feed {
                 return Err(("invalid_audience", "aud is not this stream's".into()));
             }
         }
-        // RFC 8936 §2.5: the member name is the SET's jti.
+        // RFC 8936 §2.3: the member name is the SET's jti.
         if claims.get("jti").and_then(Value::as_str) != Some(jti) {
             return Err(("invalid_request", "jti does not match".into()));
         }
