@@ -195,3 +195,14 @@ async fn gateway_command_reads_its_secret_from_the_environment_or_a_file_never_a
     let seen = seen.lock().unwrap();
     assert_eq!(seen.last().unwrap().headers["x-signoff-client"], JOB);
 }
+
+#[tokio::test]
+async fn gateway_answers_502_when_the_upstream_is_down() {
+    let rig = Rig::start().await;
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let (gw, _guard) = gateway(&rig, &upstream).await;
+    let token = rig.job_token().await;
+    assert_eq!(status_of(&gw, &token).await, StatusCode::BAD_GATEWAY);
+}

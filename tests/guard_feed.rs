@@ -274,6 +274,9 @@ async fn stale_feed_falls_back_to_introspection_when_configured() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(challenge(&response).contains("not active"));
     assert_eq!(status_of(&api, &other).await, StatusCode::OK);
+    // Introspection unreachable too: nothing can vouch, 503.
+    rig.double.introspection_down.store(true, Ordering::SeqCst);
+    assert_eq!(status_of(&api, &other).await, StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test]
@@ -349,4 +352,45 @@ async fn revocation_entries_are_dropped_after_retain_until() {
     // Without retain_until (CAEP session-revoked): the default retention, 24 h.
     rig.server.clock.advance(24 * 3600);
     eventually("the sid entry dropped", || guard.revocations().is_empty()).await;
+}
+
+#[tokio::test]
+async fn a_misconfigured_transmitter_is_never_trusted_until_fixed() {
+    let rig = Rig::start().await;
+    let token = rig.job_token().await;
+    let mut bad_metadata = Vec::new();
+    for (field, value) in [
+        ("default_subjects", json!("NONE")),
+        ("issuer", json!("https://someone-else.example")),
+        ("delivery_methods_supported", json!(["urn:ietf:rfc:8935"])),
+        ("verification_endpoint", json!("http://transmitter.example/verify")),
+    ] {
+        let mut doc = rig.double.metadata();
+        doc[field] = value;
+        bad_metadata.push(doc);
+    }
+    let guard = rig.guard_builder().build().await.expect("the guard starts anyway");
+    let api = rig.serve_api(&guard).await;
+    for doc in bad_metadata {
+        *rig.double.metadata_override.lock().unwrap() = Some(doc.clone());
+        let failures = guard.status().poll_failures;
+        eventually("the metadata refused", || guard.status().poll_failures > failures).await;
+        assert_eq!(guard.status().phase, Phase::Starting, "{doc}");
+        assert_eq!(rig.double.stream_count(), 0, "no stream with {doc}");
+        assert_eq!(status_of(&api, &token).await, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    *rig.double.metadata_override.lock().unwrap() = None;
+    assert!(guard.wait_until_fresh(Duration::from_secs(5)).await);
+    assert_eq!(status_of(&api, &token).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_transmitter_with_one_stream_per_receiver_has_it_reused() {
+    let rig = Rig::start().await;
+    rig.double.single_stream.store(true, Ordering::SeqCst);
+    let first = rig.live_guard(rig.guard_builder()).await;
+    // SSF §8.1.1.1: 409 for the second create; the existing stream is read and used.
+    let second = rig.live_guard(rig.guard_builder()).await;
+    assert_eq!(rig.double.book.lock().unwrap().created, 1);
+    assert!(first.status().fresh && second.status().fresh);
 }

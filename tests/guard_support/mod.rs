@@ -106,6 +106,12 @@ pub struct Double {
     pub notify: Notify,
     /// While set, every SSF endpoint answers 503 (the feed is down).
     pub down: AtomicBool,
+    /// While set, POST /introspect answers 503 (Signoff unreachable).
+    pub introspection_down: AtomicBool,
+    /// Served instead of the transmitter metadata while set.
+    pub metadata_override: Mutex<Option<Value>>,
+    /// One stream per receiver: a second create gets 409 (SSF §8.1.1.1).
+    pub single_stream: AtomicBool,
     pub jwks_fetches: AtomicU64,
     pub seq: AtomicU64,
     http: reqwest::Client,
@@ -161,6 +167,20 @@ impl Double {
         }
         drop(book);
         self.notify.notify_waiters();
+    }
+
+    /// The transmitter metadata as served.
+    pub fn metadata(&self) -> Value {
+        json!({
+            "spec_version": "1_0",
+            "issuer": self.issuer,
+            "jwks_uri": format!("{}/jwks", self.issuer),
+            "delivery_methods_supported": [POLL],
+            "configuration_endpoint": format!("{}/ssf/stream", self.issuer),
+            "verification_endpoint": format!("{}/ssf/verify", self.issuer),
+            "authorization_schemes": [{ "spec_urn": "urn:ietf:rfc:6749" }],
+            "default_subjects": "ALL",
+        })
     }
 
     /// The audience the double puts in SETs of the (single) stream.
@@ -255,17 +275,8 @@ async fn metadata(State(d): Shared) -> Response {
     if let Some(r) = feed_down(&d) {
         return r;
     }
-    Json(json!({
-        "spec_version": "1_0",
-        "issuer": d.issuer,
-        "jwks_uri": format!("{}/jwks", d.issuer),
-        "delivery_methods_supported": [POLL],
-        "configuration_endpoint": format!("{}/ssf/stream", d.issuer),
-        "verification_endpoint": format!("{}/ssf/verify", d.issuer),
-        "authorization_schemes": [{ "spec_urn": "urn:ietf:rfc:6749" }],
-        "default_subjects": "ALL",
-    }))
-    .into_response()
+    let doc = d.metadata_override.lock().unwrap().clone();
+    Json(doc.unwrap_or_else(|| d.metadata())).into_response()
 }
 
 async fn create_stream(State(d): Shared, headers: HeaderMap, Json(body): Json<Value>) -> Response {
@@ -281,6 +292,9 @@ async fn create_stream(State(d): Shared, headers: HeaderMap, Json(body): Json<Va
         return StatusCode::BAD_REQUEST.into_response();
     }
     let mut book = d.book.lock().unwrap();
+    if d.single_stream.load(Ordering::SeqCst) && !book.streams.is_empty() {
+        return StatusCode::CONFLICT.into_response();
+    }
     book.created += 1;
     let id = format!("stream-{}", book.created);
     let mut state = StreamState { aud: client.clone(), ..StreamState::default() };
@@ -411,6 +425,9 @@ async fn forward(State(d): Shared, method: Method, uri: Uri, headers: HeaderMap,
     if uri.path() == "/jwks" {
         d.jwks_fetches.fetch_add(1, Ordering::SeqCst);
     }
+    if uri.path() == "/introspect" && d.introspection_down.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     let url = format!("{}{}", d.upstream, uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let mut request = d.http.request(method, url).body(body);
     for (name, value) in &headers {
@@ -464,6 +481,9 @@ impl Rig {
             book: Mutex::new(Book::default()),
             notify: Notify::new(),
             down: AtomicBool::new(false),
+            introspection_down: AtomicBool::new(false),
+            metadata_override: Mutex::new(None),
+            single_stream: AtomicBool::new(false),
             jwks_fetches: AtomicU64::new(0),
             seq: AtomicU64::new(1),
             http: http_client(),
