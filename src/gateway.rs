@@ -78,7 +78,9 @@ fn client_secret(args: &GatewayArgs) -> anyhow::Result<String> {
             Ok(secret)
         }
         (None, Some(secret)) => Ok(secret),
-        (None, None) => bail!("the gateway's client secret is missing: set {SECRET_ENV} or --client-secret-file"),
+        (None, None) => bail!(
+            "the gateway's client secret is missing: set {SECRET_ENV} or --client-secret-file"
+        ),
     }
 }
 
@@ -91,7 +93,11 @@ pub async fn run(config: &Config, args: GatewayArgs) -> anyhow::Result<()> {
     let guard = Guard::builder(config.issuer_str(), args.audience.clone())
         .client_credentials(args.client_id.clone(), secret)
         .freshness_bound(args.freshness_bound)
-        .when_stale(if args.when_stale == "introspect" { WhenStale::Introspect } else { WhenStale::Reject })
+        .when_stale(if args.when_stale == "introspect" {
+            WhenStale::Introspect
+        } else {
+            WhenStale::Reject
+        })
         .accept_opaque_tokens(args.accept_opaque_tokens)
         .stream_description(format!("signoff gateway for {}", args.audience))
         .build()
@@ -110,7 +116,13 @@ pub async fn run(config: &Config, args: GatewayArgs) -> anyhow::Result<()> {
         });
     }
     tracing::info!(addr = %args.bind, upstream = %args.upstream, audience = %args.audience, "gateway is listening");
-    let result = serve(listener, guard.clone(), args.upstream, crate::cli::shutdown_signal()).await;
+    let result = serve(
+        listener,
+        guard.clone(),
+        args.upstream,
+        crate::cli::shutdown_signal(),
+    )
+    .await;
     guard.shutdown().await;
     result.map_err(Into::into)
 }
@@ -123,7 +135,10 @@ pub fn status_router(guard: Guard) -> Router {
         .route(
             "/metrics",
             get(move || async move {
-                ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.status().to_prometheus())
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    metrics.status().to_prometheus(),
+                )
             }),
         )
 }
@@ -148,7 +163,9 @@ pub async fn serve(
         .fallback(forward)
         .with_state(upstream)
         .layer(guard.layer());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// RFC 9110 §7.6.1: headers for one connection only, never forwarded.
@@ -163,7 +180,15 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in listed {
         headers.remove(name);
     }
-    for name in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"] {
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
         headers.remove(name);
     }
 }
@@ -174,12 +199,20 @@ fn target(base: &Url, uri: &Uri) -> Option<Uri> {
         base.path().trim_end_matches('/'),
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     );
-    format!("{}://{}{path}", base.scheme(), &base[url::Position::BeforeHost..url::Position::AfterPort])
-        .parse()
-        .ok()
+    format!(
+        "{}://{}{path}",
+        base.scheme(),
+        &base[url::Position::BeforeHost..url::Position::AfterPort]
+    )
+    .parse()
+    .ok()
 }
 
-async fn forward(State(upstream): State<Arc<Upstream>>, claims: Claims, request: Request) -> Response {
+async fn forward(
+    State(upstream): State<Arc<Upstream>>,
+    claims: Claims,
+    request: Request,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     let Some(uri) = target(&upstream.base, &parts.uri) else {
         return StatusCode::BAD_REQUEST.into_response();
@@ -206,7 +239,10 @@ async fn forward(State(upstream): State<Arc<Upstream>>, claims: Claims, request:
                 headers.insert(name, v);
             }
             Err(_) => {
-                tracing::warn!(header = name, "identity not representable as a header; refused");
+                tracing::warn!(
+                    header = name,
+                    "identity not representable as a header; refused"
+                );
                 return StatusCode::BAD_GATEWAY.into_response();
             }
         }
@@ -238,9 +274,15 @@ mod tests {
     fn upstream_urls_keep_the_base_path_and_the_query() {
         let base = Url::parse("http://127.0.0.1:9000/api/").unwrap();
         let uri: Uri = "/orders/7?x=1".parse().unwrap();
-        assert_eq!(target(&base, &uri).unwrap().to_string(), "http://127.0.0.1:9000/api/orders/7?x=1");
+        assert_eq!(
+            target(&base, &uri).unwrap().to_string(),
+            "http://127.0.0.1:9000/api/orders/7?x=1"
+        );
         let root = Url::parse("http://localhost:9000").unwrap();
-        assert_eq!(target(&root, &"/".parse().unwrap()).unwrap().to_string(), "http://localhost:9000/");
+        assert_eq!(
+            target(&root, &"/".parse().unwrap()).unwrap().to_string(),
+            "http://localhost:9000/"
+        );
     }
 
     #[test]

@@ -30,13 +30,25 @@ struct Seen {
 async fn echo_service() -> (String, Arc<Mutex<Vec<Seen>>>) {
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let record = seen.clone();
-    let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-        let record = record.clone();
-        async move {
-            record.lock().unwrap().push(Seen { method, uri: uri.to_string(), headers, body });
-            (StatusCode::CREATED, [("x-upstream", "yes")], "from upstream").into_response()
-        }
-    });
+    let app = Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let record = record.clone();
+            async move {
+                record.lock().unwrap().push(Seen {
+                    method,
+                    uri: uri.to_string(),
+                    headers,
+                    body,
+                });
+                (
+                    StatusCode::CREATED,
+                    [("x-upstream", "yes")],
+                    "from upstream",
+                )
+                    .into_response()
+            }
+        },
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/svc", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -91,21 +103,45 @@ async fn gateway_forwards_the_verified_identity_and_strips_spoofed_headers() {
     assert_eq!(request.uri, "/svc/orders/7?expand=items");
     assert_eq!(request.body, Bytes::from_static(br#"{"qty":2}"#));
     let h = &request.headers;
-    assert_eq!(h.get_all("x-signoff-sub").iter().collect::<Vec<_>>(), vec![sub.as_str()]);
+    assert_eq!(
+        h.get_all("x-signoff-sub").iter().collect::<Vec<_>>(),
+        vec![sub.as_str()]
+    );
     assert_eq!(h["x-signoff-scope"], "openid offline_access");
     assert_eq!(h["x-signoff-client"], WEB);
     assert!(h.get("x-signoff-anything").is_none());
-    assert!(h.get("x-drop-me").is_none(), "RFC 9110 §7.6.1: Connection-listed headers are dropped");
+    assert!(
+        h.get("x-drop-me").is_none(),
+        "RFC 9110 §7.6.1: Connection-listed headers are dropped"
+    );
     assert_eq!(h["authorization"], format!("Bearer {token}"));
 
     // No token, a forged one: refused at the gateway, the service never hears of it.
-    let refused = http.get(format!("{gw}/orders")).header("x-signoff-sub", "admin").send().await.unwrap();
+    let refused = http
+        .get(format!("{gw}/orders"))
+        .header("x-signoff-sub", "admin")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(refused.headers()["www-authenticate"], "Bearer");
-    let forged = http.get(format!("{gw}/orders")).bearer_auth("a.b.c").send().await.unwrap();
+    let forged = http
+        .get(format!("{gw}/orders"))
+        .bearer_auth("a.b.c")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(seen.len(), 1);
-    assert_eq!(http.get(format!("{gw}/x")).bearer_auth(token).send().await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(
+        http.get(format!("{gw}/x"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
@@ -113,8 +149,14 @@ async fn gateway_rejects_revoked_tokens_and_fails_closed_when_the_feed_is_stale(
     let rig = Rig::start().await;
     let (upstream, seen) = echo_service().await;
     let (gw, _guard) = gateway(&rig, &upstream).await;
-    let a = rig.login(WEB).await["access_token"].as_str().unwrap().to_owned();
-    let b = rig.login(WEB).await["access_token"].as_str().unwrap().to_owned();
+    let a = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(status_of(&gw, &a).await, StatusCode::CREATED);
     let claims = jwt_claims(&a);
     rig.double.publish(
@@ -144,17 +186,35 @@ async fn gateway_command_reads_its_secret_from_the_environment_or_a_file_never_a
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("--client-secret-file") && !help.contains("--client-secret "), "{help}");
+    assert!(
+        help.contains("--client-secret-file") && !help.contains("--client-secret "),
+        "{help}"
+    );
 
     let dir = tempfile::TempDir::new().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let bind = format!("127.0.0.1:{port}");
     let command = |secret_env: Option<&str>, secret_file: Option<&std::path::Path>| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_signoff"));
         c.current_dir(dir.path())
             .env_remove("SIGNOFF_GATEWAY_CLIENT_SECRET")
             .env("SIGNOFF_ISSUER", &rig.issuer)
-            .args(["gateway", "--bind", &bind, "--upstream", &upstream, "--audience", API_AUD, "--client-id", GUARD]);
+            .args([
+                "gateway",
+                "--bind",
+                &bind,
+                "--upstream",
+                &upstream,
+                "--audience",
+                API_AUD,
+                "--client-id",
+                GUARD,
+            ]);
         if let Some(s) = secret_env {
             c.env("SIGNOFF_GATEWAY_CLIENT_SECRET", s);
         }
@@ -181,7 +241,12 @@ async fn gateway_command_reads_its_secret_from_the_environment_or_a_file_never_a
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let mut last = None;
     while tokio::time::Instant::now() < deadline {
-        if let Ok(r) = http_client().get(format!("http://{bind}/hello")).bearer_auth(&token).send().await {
+        if let Ok(r) = http_client()
+            .get(format!("http://{bind}/hello"))
+            .bearer_auth(&token)
+            .send()
+            .await
+        {
             last = Some(r.status());
             if r.status() == StatusCode::CREATED {
                 break;

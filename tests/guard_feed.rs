@@ -19,7 +19,10 @@ use signoff_guard::{Phase, WhenStale};
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -37,16 +40,29 @@ async fn receiver_creates_verifies_long_polls_and_acknowledges_its_stream() {
         let book = rig.double.book.lock().unwrap();
         assert_eq!(book.created, 1);
         let stream = book.streams.values().next().unwrap();
-        assert_eq!(stream.aud, GUARD, "the stream belongs to the guard's client");
+        assert_eq!(
+            stream.aud, GUARD,
+            "the stream belongs to the guard's client"
+        );
         assert_eq!(stream.verification_states.len(), 1);
         assert!(stream.verification_states[0].len() >= 16, "a random state");
         assert!(!book.return_immediately.is_empty());
-        assert!(book.return_immediately.iter().all(|r| !r), "long polls only");
+        assert!(
+            book.return_immediately.iter().all(|r| !r),
+            "long polls only"
+        );
     }
     // The verification SET is acknowledged with the next poll.
-    eventually("the verification SET acknowledged", || rig.double.acked().len() == 1).await;
+    eventually("the verification SET acknowledged", || {
+        rig.double.acked().len() == 1
+    })
+    .await;
     guard.shutdown().await;
-    assert_eq!(rig.double.book.lock().unwrap().deleted, 1, "SSF §8.1.1.5: stream deleted at shutdown");
+    assert_eq!(
+        rig.double.book.lock().unwrap().deleted,
+        1,
+        "SSF §8.1.1.5: stream deleted at shutdown"
+    );
 }
 
 #[tokio::test]
@@ -59,8 +75,14 @@ async fn each_revocation_event_rejects_exactly_the_tokens_it_names() {
     let until = now + 3600;
 
     // Session: a second login (another browser, another sid) is unaffected.
-    let a = rig.login(WEB).await["access_token"].as_str().unwrap().to_owned();
-    let b = rig.login(WEB).await["access_token"].as_str().unwrap().to_owned();
+    let a = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_ne!(text(&a, "sid"), text(&b, "sid"));
     assert_eq!(status_of(&api, &a).await, StatusCode::OK);
     rig.double.publish(
@@ -75,8 +97,14 @@ async fn each_revocation_event_rejects_exactly_the_tokens_it_names() {
 
     // Grant (refresh-token family) and single token (jti).
     for (scope, claim, field) in [("grant", "gid", "grant_id"), ("token", "jti", "jti")] {
-        let target = rig.login(WEB).await["access_token"].as_str().unwrap().to_owned();
-        let other = rig.login(WEB).await["access_token"].as_str().unwrap().to_owned();
+        let target = rig.login(WEB).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let other = rig.login(WEB).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(status_of(&api, &target).await, StatusCode::OK);
         rig.double.publish(
             TOKENS_REVOKED,
@@ -101,14 +129,23 @@ async fn each_revocation_event_rejects_exactly_the_tokens_it_names() {
     let bob_old = crafted(json!({ "sub": "bob", "ver": 0, "sid": "bob-s" }));
     let bob_unversioned = crafted(json!({ "sub": "bob", "sid": "bob-s2" }));
     let bob_new = crafted(json!({ "sub": "bob", "ver": 1, "sid": "bob-s3" }));
-    rig.double.publish(TOKENS_REVOKED, user_subject(&iss, "bob"), json!({ "scope": "user", "version": 1, "retain_until": until }));
+    rig.double.publish(
+        TOKENS_REVOKED,
+        user_subject(&iss, "bob"),
+        json!({ "scope": "user", "version": 1, "retain_until": until }),
+    );
     eventually_status(&api, &bob_old, StatusCode::UNAUTHORIZED).await;
-    assert_eq!(status_of(&api, &bob_unversioned).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status_of(&api, &bob_unversioned).await,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(status_of(&api, &bob_new).await, StatusCode::OK);
 
     // Client version (`client revoke-tokens`).
-    let c_old = crafted(json!({ "client_id": "crafted-client", "cver": 0, "sub": "carol", "sid": "c1" }));
-    let c_new = crafted(json!({ "client_id": "crafted-client", "cver": 1, "sub": "carol", "sid": "c2" }));
+    let c_old =
+        crafted(json!({ "client_id": "crafted-client", "cver": 0, "sub": "carol", "sid": "c1" }));
+    let c_new =
+        crafted(json!({ "client_id": "crafted-client", "cver": 1, "sub": "carol", "sid": "c2" }));
     rig.double.publish(
         TOKENS_REVOKED,
         json!({ "format": "opaque", "id": "crafted-client" }),
@@ -120,10 +157,16 @@ async fn each_revocation_event_rejects_exactly_the_tokens_it_names() {
     // A disabled user; enabling again comes with a version bump, so old
     // tokens stay dead and new ones work.
     let dave_old = crafted(json!({ "sub": "dave", "ver": 0, "sid": "d1" }));
-    rig.double.publish(ACCOUNT_DISABLED, user_subject(&iss, "dave"), json!({}));
+    rig.double
+        .publish(ACCOUNT_DISABLED, user_subject(&iss, "dave"), json!({}));
     eventually_status(&api, &dave_old, StatusCode::UNAUTHORIZED).await;
-    rig.double.publish(TOKENS_REVOKED, user_subject(&iss, "dave"), json!({ "scope": "user", "version": 1, "retain_until": until }));
-    rig.double.publish(ACCOUNT_ENABLED, user_subject(&iss, "dave"), json!({}));
+    rig.double.publish(
+        TOKENS_REVOKED,
+        user_subject(&iss, "dave"),
+        json!({ "scope": "user", "version": 1, "retain_until": until }),
+    );
+    rig.double
+        .publish(ACCOUNT_ENABLED, user_subject(&iss, "dave"), json!({}));
     let dave_new = crafted(json!({ "sub": "dave", "ver": 1, "sid": "d2" }));
     eventually_status(&api, &dave_new, StatusCode::OK).await;
     assert_eq!(status_of(&api, &dave_old).await, StatusCode::UNAUTHORIZED);
@@ -142,10 +185,19 @@ async fn each_revocation_event_rejects_exactly_the_tokens_it_names() {
     // A revoked signing key: every token it signed, before the JWKS changes.
     let kid = {
         use base64::Engine;
-        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(b.split('.').next().unwrap()).unwrap();
-        serde_json::from_slice::<Value>(&header).unwrap()["kid"].as_str().unwrap().to_owned()
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(b.split('.').next().unwrap())
+            .unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
-    rig.double.publish(TOKENS_REVOKED, json!({ "format": "opaque", "id": kid }), json!({ "scope": "key", "kid": kid, "retain_until": until }));
+    rig.double.publish(
+        TOKENS_REVOKED,
+        json!({ "format": "opaque", "id": kid }),
+        json!({ "scope": "key", "kid": kid, "retain_until": until }),
+    );
     eventually_status(&api, &b, StatusCode::UNAUTHORIZED).await;
 
     let status = guard.status();
@@ -191,15 +243,27 @@ async fn invalid_sets_are_refused_with_set_errors_and_change_nothing() {
     for (set_jti, set, _) in &cases {
         rig.double.enqueue_raw(set_jti, set.clone());
     }
-    eventually("every forged SET reported", || rig.double.errors().len() == cases.len()).await;
+    eventually("every forged SET reported", || {
+        rig.double.errors().len() == cases.len()
+    })
+    .await;
     let errors = rig.double.errors();
     for (set_jti, _, code) in &cases {
-        assert_eq!(errors[*set_jti]["err"], *code, "{set_jti}: {}", errors[*set_jti]);
+        assert_eq!(
+            errors[*set_jti]["err"], *code,
+            "{set_jti}: {}",
+            errors[*set_jti]
+        );
     }
-    assert_eq!(status_of(&api, &token).await, StatusCode::OK, "nothing was revoked");
+    assert_eq!(
+        status_of(&api, &token).await,
+        StatusCode::OK,
+        "nothing was revoked"
+    );
     assert_eq!(guard.status().sets_refused, cases.len() as u64);
     // The same revocation, properly signed, works.
-    rig.double.enqueue_raw("good", rig.double.sign_set(&revoke("good", json!({}))));
+    rig.double
+        .enqueue_raw("good", rig.double.sign_set(&revoke("good", json!({}))));
     eventually_status(&api, &token, StatusCode::UNAUTHORIZED).await;
 }
 
@@ -208,8 +272,14 @@ async fn stale_feed_fails_closed_after_the_bound_and_recovers_without_restart() 
     let rig = Rig::start().await;
     let guard = rig.live_guard(rig.guard_builder()).await;
     let api = rig.serve_api(&guard).await;
-    let a = rig.login(WEB).await["access_token"].as_str().unwrap().to_owned();
-    let b = rig.login(WEB).await["access_token"].as_str().unwrap().to_owned();
+    let a = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(status_of(&api, &a).await, StatusCode::OK);
 
     rig.double.down.store(true, Ordering::SeqCst);
@@ -222,12 +292,21 @@ async fn stale_feed_fails_closed_after_the_bound_and_recovers_without_restart() 
     assert_eq!(response.headers()["retry-after"], "1");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "temporarily_unavailable");
-    assert_eq!(status_of(&api, &b).await, StatusCode::SERVICE_UNAVAILABLE, "tokens never seen before too");
+    assert_eq!(
+        status_of(&api, &b).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "tokens never seen before too"
+    );
     let status = guard.status();
     assert!(!status.fresh);
     assert_eq!(status.failed_closed, 2);
     assert_eq!(status.stale_periods, 1);
-    assert!(guard.status().to_prometheus().contains("signoff_guard_feed_fresh 0"));
+    assert!(
+        guard
+            .status()
+            .to_prometheus()
+            .contains("signoff_guard_feed_fresh 0")
+    );
 
     // A logout while the feed is down is delivered once it is back.
     rig.double.publish(
@@ -241,19 +320,32 @@ async fn stale_feed_fails_closed_after_the_bound_and_recovers_without_restart() 
     eventually_status(&api, &b, StatusCode::OK).await;
     assert_eq!(status_of(&api, &a).await, StatusCode::UNAUTHORIZED);
     assert!(guard.status().fresh);
-    assert_eq!(rig.double.book.lock().unwrap().created, 1, "the same stream, reused");
+    assert_eq!(
+        rig.double.book.lock().unwrap().created,
+        1,
+        "the same stream, reused"
+    );
 }
 
 #[tokio::test]
 async fn stale_feed_falls_back_to_introspection_when_configured() {
     let rig = Rig::start().await;
-    let guard = rig.live_guard(rig.guard_builder().when_stale(WhenStale::Introspect)).await;
+    let guard = rig
+        .live_guard(rig.guard_builder().when_stale(WhenStale::Introspect))
+        .await;
     let api = rig.serve_api(&guard).await;
     let a = rig.login(WEB).await;
     let token = a["access_token"].as_str().unwrap().to_owned();
-    let other = rig.login(WEB).await["access_token"].as_str().unwrap().to_owned();
+    let other = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(status_of(&api, &token).await, StatusCode::OK);
-    assert_eq!(guard.status().introspections, 0, "no call while the feed is fresh");
+    assert_eq!(
+        guard.status().introspections,
+        0,
+        "no call while the feed is fresh"
+    );
 
     rig.double.down.store(true, Ordering::SeqCst);
     rig.server.clock.advance(6);
@@ -276,7 +368,10 @@ async fn stale_feed_falls_back_to_introspection_when_configured() {
     assert_eq!(status_of(&api, &other).await, StatusCode::OK);
     // Introspection unreachable too: nothing can vouch, 503.
     rig.double.introspection_down.store(true, Ordering::SeqCst);
-    assert_eq!(status_of(&api, &other).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        status_of(&api, &other).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 }
 
 #[tokio::test]
@@ -284,8 +379,14 @@ async fn a_forgotten_or_disabled_stream_is_replaced_and_its_backlog_replayed() {
     let rig = Rig::start().await;
     let guard = rig.live_guard(rig.guard_builder()).await;
     let api = rig.serve_api(&guard).await;
-    let a = rig.login(WEB).await["access_token"].as_str().unwrap().to_owned();
-    let b = rig.login(WEB).await["access_token"].as_str().unwrap().to_owned();
+    let a = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     rig.double.publish(
         TOKENS_REVOKED,
         user_subject(&rig.issuer, &text(&a, "sub")),
@@ -295,14 +396,20 @@ async fn a_forgotten_or_disabled_stream_is_replaced_and_its_backlog_replayed() {
 
     // The transmitter forgets the stream: the next poll gets 404.
     rig.double.forget_streams();
-    eventually("a new stream", || rig.double.book.lock().unwrap().created == 2).await;
+    eventually("a new stream", || {
+        rig.double.book.lock().unwrap().created == 2
+    })
+    .await;
     assert!(guard.wait_until_fresh(Duration::from_secs(5)).await);
     assert_eq!(status_of(&api, &a).await, StatusCode::UNAUTHORIZED);
     assert_eq!(status_of(&api, &b).await, StatusCode::OK);
 
     // SSF §8.1.5: the transmitter disables it: deleted and replaced.
     rig.double.stream_updated("disabled");
-    eventually("a third stream", || rig.double.book.lock().unwrap().created == 3).await;
+    eventually("a third stream", || {
+        rig.double.book.lock().unwrap().created == 3
+    })
+    .await;
     assert!(rig.double.book.lock().unwrap().deleted >= 1);
     assert!(guard.wait_until_fresh(Duration::from_secs(5)).await);
     assert_eq!(rig.double.stream_count(), 1);
@@ -313,15 +420,24 @@ async fn a_forgotten_or_disabled_stream_is_replaced_and_its_backlog_replayed() {
 async fn a_restarted_guard_learns_earlier_revocations_from_its_new_stream() {
     let rig = Rig::start().await;
     let first = rig.live_guard(rig.guard_builder()).await;
-    let a = rig.login(WEB).await["access_token"].as_str().unwrap().to_owned();
-    let b = rig.login(WEB).await["access_token"].as_str().unwrap().to_owned();
+    let a = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     rig.double.publish(
         SESSION_REVOKED,
         json!({ "format": "complex", "user": user_subject(&rig.issuer, &text(&a, "sub")),
                 "session": { "format": "opaque", "id": text(&a, "sid") } }),
         json!({}),
     );
-    eventually("the first guard applied it", || first.status().events_applied == 1).await;
+    eventually("the first guard applied it", || {
+        first.status().events_applied == 1
+    })
+    .await;
     first.shutdown().await;
     drop(first);
 
@@ -363,21 +479,34 @@ async fn a_misconfigured_transmitter_is_never_trusted_until_fixed() {
         ("default_subjects", json!("NONE")),
         ("issuer", json!("https://someone-else.example")),
         ("delivery_methods_supported", json!(["urn:ietf:rfc:8935"])),
-        ("verification_endpoint", json!("http://transmitter.example/verify")),
+        (
+            "verification_endpoint",
+            json!("http://transmitter.example/verify"),
+        ),
     ] {
         let mut doc = rig.double.metadata();
         doc[field] = value;
         bad_metadata.push(doc);
     }
-    let guard = rig.guard_builder().build().await.expect("the guard starts anyway");
+    let guard = rig
+        .guard_builder()
+        .build()
+        .await
+        .expect("the guard starts anyway");
     let api = rig.serve_api(&guard).await;
     for doc in bad_metadata {
         *rig.double.metadata_override.lock().unwrap() = Some(doc.clone());
         let failures = guard.status().poll_failures;
-        eventually("the metadata refused", || guard.status().poll_failures > failures).await;
+        eventually("the metadata refused", || {
+            guard.status().poll_failures > failures
+        })
+        .await;
         assert_eq!(guard.status().phase, Phase::Starting, "{doc}");
         assert_eq!(rig.double.stream_count(), 0, "no stream with {doc}");
-        assert_eq!(status_of(&api, &token).await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            status_of(&api, &token).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
     *rig.double.metadata_override.lock().unwrap() = None;
     assert!(guard.wait_until_fresh(Duration::from_secs(5)).await);

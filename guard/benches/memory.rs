@@ -22,7 +22,10 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -55,14 +58,41 @@ fn measure(name: &str, make: impl Fn(usize) -> Revocation) {
 
 fn main() {
     let until = 2_000_000_000;
-    measure("sessions (sid)", |i| Revocation::Session { sid: id(i), retain_until: until });
-    measure("single tokens (jti)", |i| Revocation::Token { jti: id(i), retain_until: until });
-    measure("user versions (sub)", |i| Revocation::UserVersion { sub: id(i), version: 1, retain_until: until });
+    measure("sessions (sid)", |i| Revocation::Session {
+        sid: id(i),
+        retain_until: until,
+    });
+    measure("single tokens (jti)", |i| Revocation::Token {
+        jti: id(i),
+        retain_until: until,
+    });
+    measure("user versions (sub)", |i| Revocation::UserVersion {
+        sub: id(i),
+        version: 1,
+        retain_until: until,
+    });
     measure("mix of all kinds", |i| match i % 5 {
-        0 => Revocation::Session { sid: id(i), retain_until: until },
-        1 => Revocation::Grant { gid: id(i), retain_until: until },
-        2 => Revocation::Token { jti: id(i), retain_until: until },
-        3 => Revocation::UserVersion { sub: id(i), version: 3, retain_until: until },
-        _ => Revocation::ClientVersion { client_id: id(i), version: 2, retain_until: until },
+        0 => Revocation::Session {
+            sid: id(i),
+            retain_until: until,
+        },
+        1 => Revocation::Grant {
+            gid: id(i),
+            retain_until: until,
+        },
+        2 => Revocation::Token {
+            jti: id(i),
+            retain_until: until,
+        },
+        3 => Revocation::UserVersion {
+            sub: id(i),
+            version: 3,
+            retain_until: until,
+        },
+        _ => Revocation::ClientVersion {
+            client_id: id(i),
+            version: 2,
+            retain_until: until,
+        },
     });
 }

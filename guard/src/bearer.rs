@@ -29,9 +29,7 @@ pub fn token(headers: &HeaderMap) -> Result<&str, Rejection> {
     }
     let token = rest.trim_start_matches(' ');
     if !is_b64token(token) {
-        return Err(Rejection::InvalidRequest(
-            "malformed bearer token",
-        ));
+        return Err(Rejection::InvalidRequest("malformed bearer token"));
     }
     Ok(token)
 }
@@ -41,9 +39,9 @@ pub fn token(headers: &HeaderMap) -> Result<&str, Rejection> {
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
     !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 #[cfg(test)]
@@ -67,10 +65,24 @@ mod tests {
             (&["BEARER  x"], Ok("x")),
             (&[], Err(Rejection::MissingToken)),
             (&["Basic dXNlcjpwYXNz"], Err(Rejection::MissingToken)),
-            (&["Bearer"], Err(Rejection::InvalidRequest("malformed bearer token"))),
-            (&["Bearer a b"], Err(Rejection::InvalidRequest("malformed bearer token"))),
-            (&["Bearer ==="], Err(Rejection::InvalidRequest("malformed bearer token"))),
-            (&["Bearer a", "Bearer b"], Err(Rejection::InvalidRequest("more than one Authorization header"))),
+            (
+                &["Bearer"],
+                Err(Rejection::InvalidRequest("malformed bearer token")),
+            ),
+            (
+                &["Bearer a b"],
+                Err(Rejection::InvalidRequest("malformed bearer token")),
+            ),
+            (
+                &["Bearer ==="],
+                Err(Rejection::InvalidRequest("malformed bearer token")),
+            ),
+            (
+                &["Bearer a", "Bearer b"],
+                Err(Rejection::InvalidRequest(
+                    "more than one Authorization header",
+                )),
+            ),
         ];
         for (headers, expected) in cases {
             assert_eq!(token(&with(headers)), *expected, "{headers:?}");

@@ -172,7 +172,10 @@ impl IntoResponse for InsufficientScope {
         {
             headers.insert(header::WWW_AUTHENTICATE, v);
         }
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }

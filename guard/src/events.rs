@@ -6,15 +6,18 @@ use serde_json::{Map, Value};
 
 use crate::revocation::Revocation;
 
-pub const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+pub const SESSION_REVOKED: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 pub const CREDENTIAL_CHANGE: &str =
     "https://schemas.openid.net/secevent/caep/event-type/credential-change";
 pub const ACCOUNT_DISABLED: &str =
     "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
-pub const ACCOUNT_ENABLED: &str = "https://schemas.openid.net/secevent/risc/event-type/account-enabled";
+pub const ACCOUNT_ENABLED: &str =
+    "https://schemas.openid.net/secevent/risc/event-type/account-enabled";
 pub const TOKENS_REVOKED: &str = "urn:signoff:secevent:tokens-revoked";
 pub const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
-pub const STREAM_UPDATED: &str = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated";
+pub const STREAM_UPDATED: &str =
+    "https://schemas.openid.net/secevent/ssf/event-type/stream-updated";
 
 /// The event types the receiver asks for (SSF 1.0 §8.1.1 `events_requested`).
 pub const REQUESTED: &[&str] = &[
@@ -30,9 +33,13 @@ pub const REQUESTED: &[&str] = &[
 pub enum Event {
     Revoke(Revocation),
     /// SSF §8.1.4.1: the answer to a verification request.
-    Verification { state: Option<String> },
+    Verification {
+        state: Option<String>,
+    },
     /// SSF §8.1.5: the transmitter changed the stream's status.
-    StreamUpdated { status: String },
+    StreamUpdated {
+        status: String,
+    },
     /// A valid event with nothing for the guard to do (a credential change,
     /// whose version bump comes as `tokens-revoked`; a subject of another
     /// issuer; an event type not requested).
@@ -106,7 +113,9 @@ fn one(
                 None => Ok(Event::Nothing("session-revoked without a session")),
             }
         }
-        CREDENTIAL_CHANGE => Ok(Event::Nothing("credential change (versions come as tokens-revoked)")),
+        CREDENTIAL_CHANGE => Ok(Event::Nothing(
+            "credential change (versions come as tokens-revoked)",
+        )),
         ACCOUNT_DISABLED | ACCOUNT_ENABLED => {
             let subject = subject.ok_or("account event without a subject")?;
             let Some(sub) = user_of(subject, cx.issuer)? else {
@@ -132,7 +141,11 @@ fn tokens_revoked(
     cx: &Context<'_>,
     retain_until: i64,
 ) -> Result<Event, String> {
-    let version = || body.get("version").and_then(Value::as_i64).ok_or("no version");
+    let version = || {
+        body.get("version")
+            .and_then(Value::as_i64)
+            .ok_or("no version")
+    };
     let revocation = match text(body, "scope")? {
         "user" => {
             let subject = subject.ok_or("a user scope without a subject")?;
@@ -183,13 +196,18 @@ fn text<'a>(body: &'a Map<String, Value>, name: &str) -> Result<&'a str, String>
 fn user_of<'a>(subject: &'a Value, issuer: &str) -> Result<Option<&'a str>, String> {
     // A complex subject names the user in its `user` member (SSF 1.0 §3.2).
     let subject = match subject.get("format").and_then(Value::as_str) {
-        Some("complex") => subject.get("user").ok_or("a complex subject without a user")?,
+        Some("complex") => subject
+            .get("user")
+            .ok_or("a complex subject without a user")?,
         _ => subject,
     };
     if subject.get("format").and_then(Value::as_str) != Some("iss_sub") {
         return Err("the user is not an iss_sub subject".into());
     }
-    let iss = subject.get("iss").and_then(Value::as_str).ok_or("iss_sub without iss")?;
+    let iss = subject
+        .get("iss")
+        .and_then(Value::as_str)
+        .ok_or("iss_sub without iss")?;
     let sub = subject
         .get("sub")
         .and_then(Value::as_str)
@@ -246,35 +264,89 @@ mod tests {
                     json!({ "format": "complex", "user": user("u1"), "session": { "format": "opaque", "id": "sid1" } }),
                     json!({ "event_timestamp": 999, "initiating_entity": "user" }),
                 ),
-                Event::Revoke(Revocation::Session { sid: "sid1".into(), retain_until: 1600 }),
+                Event::Revoke(Revocation::Session {
+                    sid: "sid1".into(),
+                    retain_until: 1600,
+                }),
             ),
             (
-                set(TOKENS_REVOKED, user("u1"), json!({ "scope": "user", "version": 3, "retain_until": 5000 })),
-                Event::Revoke(Revocation::UserVersion { sub: "u1".into(), version: 3, retain_until: 5000 }),
+                set(
+                    TOKENS_REVOKED,
+                    user("u1"),
+                    json!({ "scope": "user", "version": 3, "retain_until": 5000 }),
+                ),
+                Event::Revoke(Revocation::UserVersion {
+                    sub: "u1".into(),
+                    version: 3,
+                    retain_until: 5000,
+                }),
             ),
             (
-                set(TOKENS_REVOKED, client.clone(), json!({ "scope": "client", "client_id": "app", "version": 2, "retain_until": 5000 })),
-                Event::Revoke(Revocation::ClientVersion { client_id: "app".into(), version: 2, retain_until: 5000 }),
+                set(
+                    TOKENS_REVOKED,
+                    client.clone(),
+                    json!({ "scope": "client", "client_id": "app", "version": 2, "retain_until": 5000 }),
+                ),
+                Event::Revoke(Revocation::ClientVersion {
+                    client_id: "app".into(),
+                    version: 2,
+                    retain_until: 5000,
+                }),
             ),
             (
-                set(TOKENS_REVOKED, client.clone(), json!({ "scope": "client_removed", "client_id": "app", "retain_until": 5000 })),
-                Event::Revoke(Revocation::ClientDisabled { client_id: "app".into(), retain_until: 5000 }),
+                set(
+                    TOKENS_REVOKED,
+                    client.clone(),
+                    json!({ "scope": "client_removed", "client_id": "app", "retain_until": 5000 }),
+                ),
+                Event::Revoke(Revocation::ClientDisabled {
+                    client_id: "app".into(),
+                    retain_until: 5000,
+                }),
             ),
             (
-                set(TOKENS_REVOKED, client, json!({ "scope": "client_disabled", "client_id": "app", "retain_until": 5000 })),
-                Event::Revoke(Revocation::ClientDisabled { client_id: "app".into(), retain_until: 5000 }),
+                set(
+                    TOKENS_REVOKED,
+                    client,
+                    json!({ "scope": "client_disabled", "client_id": "app", "retain_until": 5000 }),
+                ),
+                Event::Revoke(Revocation::ClientDisabled {
+                    client_id: "app".into(),
+                    retain_until: 5000,
+                }),
             ),
             (
-                set(TOKENS_REVOKED, user("u1"), json!({ "scope": "grant", "grant_id": "g", "retain_until": 5000 })),
-                Event::Revoke(Revocation::Grant { gid: "g".into(), retain_until: 5000 }),
+                set(
+                    TOKENS_REVOKED,
+                    user("u1"),
+                    json!({ "scope": "grant", "grant_id": "g", "retain_until": 5000 }),
+                ),
+                Event::Revoke(Revocation::Grant {
+                    gid: "g".into(),
+                    retain_until: 5000,
+                }),
             ),
             (
-                set(TOKENS_REVOKED, user("u1"), json!({ "scope": "token", "jti": "j", "retain_until": 5000 })),
-                Event::Revoke(Revocation::Token { jti: "j".into(), retain_until: 5000 }),
+                set(
+                    TOKENS_REVOKED,
+                    user("u1"),
+                    json!({ "scope": "token", "jti": "j", "retain_until": 5000 }),
+                ),
+                Event::Revoke(Revocation::Token {
+                    jti: "j".into(),
+                    retain_until: 5000,
+                }),
             ),
             (
-                set(TOKENS_REVOKED, json!({ "format": "opaque", "id": "k" }), json!({ "scope": "key", "kid": "k", "retain_until": 5000 })),
-                Event::Revoke(Revocation::Key { kid: "k".into(), retain_until: 5000 }),
+                set(
+                    TOKENS_REVOKED,
+                    json!({ "format": "opaque", "id": "k" }),
+                    json!({ "scope": "key", "kid": "k", "retain_until": 5000 }),
+                ),
+                Event::Revoke(Revocation::Key {
+                    kid: "k".into(),
+                    retain_until: 5000,
+                }),
             ),
             (
                 set(ACCOUNT_DISABLED, user("u1"), json!({})),
@@ -285,16 +357,32 @@ mod tests {
                 Event::Revoke(Revocation::UserEnabled { sub: "u1".into() }),
             ),
             (
-                set(VERIFICATION, json!({ "format": "opaque", "id": "stream" }), json!({ "state": "abc" })),
-                Event::Verification { state: Some("abc".into()) },
+                set(
+                    VERIFICATION,
+                    json!({ "format": "opaque", "id": "stream" }),
+                    json!({ "state": "abc" }),
+                ),
+                Event::Verification {
+                    state: Some("abc".into()),
+                },
             ),
             (
-                set(STREAM_UPDATED, json!({ "format": "opaque", "id": "stream" }), json!({ "status": "paused" })),
-                Event::StreamUpdated { status: "paused".into() },
+                set(
+                    STREAM_UPDATED,
+                    json!({ "format": "opaque", "id": "stream" }),
+                    json!({ "status": "paused" }),
+                ),
+                Event::StreamUpdated {
+                    status: "paused".into(),
+                },
             ),
         ];
         for (claims, expected) in cases {
-            assert_eq!(interpret(&claims, &cx()).unwrap(), vec![expected.clone()], "{expected:?}");
+            assert_eq!(
+                interpret(&claims, &cx()).unwrap(),
+                vec![expected.clone()],
+                "{expected:?}"
+            );
         }
     }
 
@@ -303,8 +391,16 @@ mod tests {
         let foreign = json!({ "format": "iss_sub", "iss": "https://elsewhere", "sub": "u1" });
         for claims in [
             set(ACCOUNT_DISABLED, foreign.clone(), json!({})),
-            set(TOKENS_REVOKED, foreign, json!({ "scope": "user", "version": 1 })),
-            set(CREDENTIAL_CHANGE, user("u1"), json!({ "credential_type": "password" })),
+            set(
+                TOKENS_REVOKED,
+                foreign,
+                json!({ "scope": "user", "version": 1 }),
+            ),
+            set(
+                CREDENTIAL_CHANGE,
+                user("u1"),
+                json!({ "credential_type": "password" }),
+            ),
             set("urn:example:other", user("u1"), json!({})),
         ] {
             let events = interpret(&claims, &cx()).unwrap();
@@ -315,12 +411,23 @@ mod tests {
     #[test]
     fn malformed_events_are_errors() {
         for claims in [
-            json!({ "iss": ISS, "events": {} }).as_object().unwrap().clone(),
+            json!({ "iss": ISS, "events": {} })
+                .as_object()
+                .unwrap()
+                .clone(),
             set(TOKENS_REVOKED, user("u1"), json!({ "scope": "user" })),
             set(TOKENS_REVOKED, user("u1"), json!({ "scope": "galaxy" })),
             set(TOKENS_REVOKED, user("u1"), json!({ "scope": "token" })),
-            set(ACCOUNT_DISABLED, json!({ "format": "email", "email": "a@b" }), json!({})),
-            set(SESSION_REVOKED, json!({ "format": "complex", "user": user("u1"), "session": { "format": "opaque" } }), json!({})),
+            set(
+                ACCOUNT_DISABLED,
+                json!({ "format": "email", "email": "a@b" }),
+                json!({}),
+            ),
+            set(
+                SESSION_REVOKED,
+                json!({ "format": "complex", "user": user("u1"), "session": { "format": "opaque" } }),
+                json!({}),
+            ),
         ] {
             assert!(interpret(&claims, &cx()).is_err(), "{claims:?}");
         }

@@ -53,7 +53,11 @@ impl GuardBuilder {
     /// The guard's client at the provider: it fetches a client_credentials
     /// token with scope `ssf.manage` for the feed, and authenticates
     /// introspection calls. Required.
-    pub fn client_credentials(mut self, client_id: impl Into<String>, secret: impl Into<String>) -> Self {
+    pub fn client_credentials(
+        mut self,
+        client_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
         self.credentials = Some(Credentials::new(client_id, secret));
         self
     }
@@ -129,13 +133,17 @@ impl GuardBuilder {
     /// `Guard::wait_until_fresh`. Must run inside a Tokio runtime.
     pub async fn build(self) -> Result<Guard, GuardError> {
         let credentials = self.credentials.ok_or_else(|| {
-            GuardError::Config("client credentials are required (the revocation feed needs them)".into())
+            GuardError::Config(
+                "client credentials are required (the revocation feed needs them)".into(),
+            )
         })?;
         if self.audience.is_empty() {
             return Err(GuardError::Config("the audience is empty".into()));
         }
         if self.freshness_bound.is_zero() {
-            return Err(GuardError::Config("the freshness bound must be positive".into()));
+            return Err(GuardError::Config(
+                "the freshness bound must be positive".into(),
+            ));
         }
         let http = match self.http {
             Some(h) => h,
@@ -143,7 +151,10 @@ impl GuardBuilder {
                 .connect_timeout(Duration::from_secs(5))
                 .timeout(Duration::from_secs(30))
                 .build()
-                .map_err(|source| GuardError::Http { what: "HTTP client", source })?,
+                .map_err(|source| GuardError::Http {
+                    what: "HTTP client",
+                    source,
+                })?,
         };
         let provider = provider::discover(&http, &self.issuer).await?;
         let token_endpoint = provider
@@ -152,10 +163,9 @@ impl GuardBuilder {
             .ok_or_else(|| GuardError::invalid("provider metadata", "no token_endpoint"))?;
         let bound_ms = millis(self.freshness_bound);
         let introspector = if self.accept_opaque || self.when_stale == WhenStale::Introspect {
-            let endpoint = provider
-                .introspection_endpoint
-                .clone()
-                .ok_or_else(|| GuardError::invalid("provider metadata", "no introspection_endpoint"))?;
+            let endpoint = provider.introspection_endpoint.clone().ok_or_else(|| {
+                GuardError::invalid("provider metadata", "no introspection_endpoint")
+            })?;
             Some(Introspector::new(
                 http.clone(),
                 endpoint,
@@ -181,7 +191,12 @@ impl GuardBuilder {
         let health = Arc::new(Health::new(bound_ms));
         let revocations = Arc::new(RevocationSet::new());
         let feed = Arc::new(Feed {
-            tokens: TokenSource::new(http.clone(), token_endpoint, credentials.clone(), receiver::MANAGE_SCOPE),
+            tokens: TokenSource::new(
+                http.clone(),
+                token_endpoint,
+                credentials.clone(),
+                receiver::MANAGE_SCOPE,
+            ),
             http,
             issuer: self.issuer.clone(),
             clock: self.clock.clone(),
@@ -244,7 +259,12 @@ pub(crate) struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        for task in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
             task.abort();
         }
     }
@@ -264,13 +284,17 @@ async fn maintain(inner: std::sync::Weak<Inner>) {
             let before = inner.jwks.fetch_count();
             match inner.jwks.refresh().await {
                 Ok(()) => keys_changed = inner.jwks.fetch_count() != before,
-                Err(e) => tracing::warn!(error = %e, "JWKS refresh failed; keeping the cached keys"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "JWKS refresh failed; keeping the cached keys")
+                }
             }
         }
         if keys_changed || last_sweep.is_none_or(|t| now - t >= SWEEP_EVERY_S) {
             last_sweep = Some(now);
             let keys = inner.jwks.current();
-            inner.tokens.sweep(now - inner.leeway, |kid| keys.contains_kid(kid));
+            inner
+                .tokens
+                .sweep(now - inner.leeway, |kid| keys.contains_kid(kid));
             let dropped = inner.revocations.sweep(now);
             if dropped > 0 {
                 tracing::debug!(dropped, "revocation entries past retain_until dropped");
@@ -361,7 +385,10 @@ impl Guard {
         // RFC 7515 §7.1: a compact JWS has three parts; anything else is an
         // opaque token for the introspection endpoint.
         if token.bytes().filter(|b| *b == b'.').count() == 2 {
-            let claims = self.verify_jwt(token, now).await.map_err(Rejection::InvalidToken)?;
+            let claims = self
+                .verify_jwt(token, now)
+                .await
+                .map_err(Rejection::InvalidToken)?;
             i.tokens.insert(token, claims.clone(), now / 1000);
             return self.finish(token, claims, now).await;
         }
@@ -373,7 +400,10 @@ impl Guard {
             return self.after_introspection(claims, now);
         }
         // A live answer is the provider's own word: fresh whatever the feed.
-        i.health.counters.introspections.fetch_add(1, Ordering::Relaxed);
+        i.health
+            .counters
+            .introspections
+            .fetch_add(1, Ordering::Relaxed);
         match introspector.introspect(token, now, fresh).await {
             Ok(Answer::Active(claims)) => self.after_introspection(claims, now),
             Ok(Answer::Inactive) => Err(Rejection::InvalidToken(Reason::Inactive)),
@@ -396,7 +426,11 @@ impl Guard {
                 let Some(introspector) = &self.inner.introspector else {
                     return Err(Rejection::Unavailable);
                 };
-                self.inner.health.counters.introspections.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .health
+                    .counters
+                    .introspections
+                    .fetch_add(1, Ordering::Relaxed);
                 match introspector.introspect(token, now, false).await {
                     Ok(Answer::Active(_)) => Ok(claims),
                     Ok(Answer::Inactive) => Err(Rejection::InvalidToken(Reason::Inactive)),
@@ -533,7 +567,11 @@ impl Guard {
     pub async fn wait_until_fresh(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if self.inner.health.is_fresh(unix_millis(self.inner.clock.now())) {
+            if self
+                .inner
+                .health
+                .is_fresh(unix_millis(self.inner.clock.now()))
+            {
                 return true;
             }
             if tokio::time::Instant::now() >= deadline {
@@ -547,7 +585,13 @@ impl Guard {
     /// (SSF 1.0 §8.1.1.5). Requests are refused afterwards once the bound
     /// passes.
     pub async fn shutdown(&self) {
-        for task in self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for task in self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
             task.abort();
         }
         self.inner.health.set_phase(crate::health::Phase::Starting);

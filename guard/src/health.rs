@@ -169,26 +169,98 @@ impl Status {
                 "# HELP signoff_guard_{name} {help}\n# TYPE signoff_guard_{name} {kind}\nsignoff_guard_{name} {value}\n"
             ));
         };
-        line("feed_fresh", "gauge", "1 if revocations are vouched for now", (self.fresh as u8).to_string());
+        line(
+            "feed_fresh",
+            "gauge",
+            "1 if revocations are vouched for now",
+            (self.fresh as u8).to_string(),
+        );
         line(
             "feed_behind_seconds",
             "gauge",
             "seconds since the start of the last good poll (-1: never)",
-            self.behind_ms.map(|m| format!("{:.3}", m as f64 / 1000.0)).unwrap_or("-1".into()),
+            self.behind_ms
+                .map(|m| format!("{:.3}", m as f64 / 1000.0))
+                .unwrap_or("-1".into()),
         );
-        line("revocation_entries", "gauge", "entries in the revocation set", self.revocation_entries.to_string());
-        line("verified_tokens_cached", "gauge", "tokens in the verify-once cache", self.verified_tokens_cached.to_string());
-        line("jwks_fetches_total", "counter", "JWKS fetches", self.jwks_fetches.to_string());
-        line("accepted_total", "counter", "requests accepted", self.accepted.to_string());
-        line("rejected_invalid_total", "counter", "requests with an invalid token", self.rejected_invalid.to_string());
-        line("rejected_revoked_total", "counter", "requests with a revoked token", self.rejected_revoked.to_string());
-        line("failed_closed_total", "counter", "requests refused because the feed was stale", self.failed_closed.to_string());
-        line("introspections_total", "counter", "introspection calls", self.introspections.to_string());
-        line("events_applied_total", "counter", "revocation events applied", self.events_applied.to_string());
-        line("sets_refused_total", "counter", "SETs refused as invalid", self.sets_refused.to_string());
-        line("polls_total", "counter", "polls that came back", self.polls.to_string());
-        line("poll_failures_total", "counter", "polls that failed", self.poll_failures.to_string());
-        line("stale_periods_total", "counter", "times the feed went stale", self.stale_periods.to_string());
+        line(
+            "revocation_entries",
+            "gauge",
+            "entries in the revocation set",
+            self.revocation_entries.to_string(),
+        );
+        line(
+            "verified_tokens_cached",
+            "gauge",
+            "tokens in the verify-once cache",
+            self.verified_tokens_cached.to_string(),
+        );
+        line(
+            "jwks_fetches_total",
+            "counter",
+            "JWKS fetches",
+            self.jwks_fetches.to_string(),
+        );
+        line(
+            "accepted_total",
+            "counter",
+            "requests accepted",
+            self.accepted.to_string(),
+        );
+        line(
+            "rejected_invalid_total",
+            "counter",
+            "requests with an invalid token",
+            self.rejected_invalid.to_string(),
+        );
+        line(
+            "rejected_revoked_total",
+            "counter",
+            "requests with a revoked token",
+            self.rejected_revoked.to_string(),
+        );
+        line(
+            "failed_closed_total",
+            "counter",
+            "requests refused because the feed was stale",
+            self.failed_closed.to_string(),
+        );
+        line(
+            "introspections_total",
+            "counter",
+            "introspection calls",
+            self.introspections.to_string(),
+        );
+        line(
+            "events_applied_total",
+            "counter",
+            "revocation events applied",
+            self.events_applied.to_string(),
+        );
+        line(
+            "sets_refused_total",
+            "counter",
+            "SETs refused as invalid",
+            self.sets_refused.to_string(),
+        );
+        line(
+            "polls_total",
+            "counter",
+            "polls that came back",
+            self.polls.to_string(),
+        );
+        line(
+            "poll_failures_total",
+            "counter",
+            "polls that failed",
+            self.poll_failures.to_string(),
+        );
+        line(
+            "stale_periods_total",
+            "counter",
+            "times the feed went stale",
+            self.stale_periods.to_string(),
+        );
         out
     }
 }
@@ -201,13 +273,23 @@ mod tests {
     fn fresh_only_within_the_bound_of_a_live_poll() {
         let h = Health::new(5000);
         h.polled(1_000);
-        assert!(!h.is_fresh(1_000), "a poll before the stream is live vouches for nothing");
+        assert!(
+            !h.is_fresh(1_000),
+            "a poll before the stream is live vouches for nothing"
+        );
         h.became_live(10_000);
         assert!(h.is_fresh(15_000));
         assert!(!h.is_fresh(15_001));
         h.polled(9_000);
-        assert_eq!(h.fresh_as_of(), Some(10_000), "an older poll never moves freshness back");
+        assert_eq!(
+            h.fresh_as_of(),
+            Some(10_000),
+            "an older poll never moves freshness back"
+        );
         h.set_phase(Phase::Starting);
-        assert!(!h.is_fresh(10_001), "a new stream vouches for nothing until live");
+        assert!(
+            !h.is_fresh(10_001),
+            "a new stream vouches for nothing until live"
+        );
     }
 }

@@ -90,10 +90,11 @@ impl Introspector {
                 status: response.status(),
             });
         }
-        let body: Map<String, Value> = response.json().await.map_err(|source| GuardError::Http {
-            what: "introspection",
-            source,
-        })?;
+        let body: Map<String, Value> =
+            response.json().await.map_err(|source| GuardError::Http {
+                what: "introspection",
+                source,
+            })?;
         let Some(claims) = self.interpret(body, now_ms / 1000) else {
             return Ok(Answer::Inactive);
         };

@@ -60,7 +60,11 @@ impl KeySet {
                 continue;
             };
             // RFC 7517 §4.2: a key for encryption is not a signing key.
-            if object.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+            if object
+                .get("use")
+                .and_then(Value::as_str)
+                .is_some_and(|u| u != "sig")
+            {
                 continue;
             }
             let Ok(jwk) = Jwk::from_map(object.clone()) else {
@@ -178,7 +182,11 @@ impl Jwks {
     /// Whether the cached set has outlived its `max-age`.
     pub(crate) fn is_stale(&self) -> bool {
         let now = unix_millis(self.clock.now());
-        self.fetched.lock().unwrap_or_else(|e| e.into_inner()).expires_at <= now
+        self.fetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .expires_at
+            <= now
     }
 
     /// A token named a `kid` we do not know: fetch again, unless we did
@@ -191,7 +199,11 @@ impl Jwks {
             return Some(self.current());
         }
         let now = unix_millis(self.clock.now());
-        let last = self.fetched.lock().unwrap_or_else(|e| e.into_inner()).fetched_at;
+        let last = self
+            .fetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .fetched_at;
         if now - last < millis(self.min_refresh) {
             return None;
         }
@@ -257,8 +269,13 @@ impl Jwks {
             what: "JWKS",
             source,
         })?;
-        let set = KeySet::parse(&body, &self.allowed).map_err(|e| GuardError::invalid("JWKS", e))?;
-        tracing::debug!(keys = set.len(), max_age_s = max_age.as_secs(), "JWKS fetched");
+        let set =
+            KeySet::parse(&body, &self.allowed).map_err(|e| GuardError::invalid("JWKS", e))?;
+        tracing::debug!(
+            keys = set.len(),
+            max_age_s = max_age.as_secs(),
+            "JWKS fetched"
+        );
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
         let mut f = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
         f.etag = new_etag;
@@ -280,7 +297,11 @@ pub(crate) fn max_age(header: Option<&reqwest::header::HeaderValue>) -> Duration
             return Duration::ZERO;
         }
         if let Some(seconds) = lower.strip_prefix("max-age=") {
-            found = seconds.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+            found = seconds
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
         }
     }
     found.unwrap_or(DEFAULT_MAX_AGE).min(LONGEST_MAX_AGE)
@@ -320,9 +341,18 @@ mod tests {
         assert!(!set.contains_kid("hmac"), "symmetric keys never verify");
         assert!(!set.contains_kid("enc"), "encryption keys never verify");
         assert!(set.contains_kid("ed"));
-        assert!(matches!(set.lookup(Some("ed"), Algorithm::EdDsa), Lookup::Found(_)));
-        assert!(matches!(set.lookup(Some("ed"), Algorithm::Rs256), Lookup::WrongAlgorithm));
-        assert!(matches!(set.lookup(Some("nope"), Algorithm::EdDsa), Lookup::Unknown));
+        assert!(matches!(
+            set.lookup(Some("ed"), Algorithm::EdDsa),
+            Lookup::Found(_)
+        ));
+        assert!(matches!(
+            set.lookup(Some("ed"), Algorithm::Rs256),
+            Lookup::WrongAlgorithm
+        ));
+        assert!(matches!(
+            set.lookup(Some("nope"), Algorithm::EdDsa),
+            Lookup::Unknown
+        ));
         assert!(KeySet::parse(b"[]", &Algorithm::ALL).is_err());
     }
 }

@@ -124,7 +124,8 @@ pub(crate) fn verify(
     allowed: &[Algorithm],
 ) -> Result<Verified, VerifyError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(VerifyError::Rejected(Reason::Malformed));
     };

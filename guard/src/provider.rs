@@ -74,13 +74,19 @@ fn endpoint(doc: &Value, name: &'static str) -> Result<Option<String>, GuardErro
 /// followed by `/.well-known/openid-configuration`.
 pub(crate) async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Provider, GuardError> {
     check_url("issuer", issuer)?;
-    let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
     let doc = get_json(http, "provider metadata", &url).await?;
     // Discovery §4.3: the metadata's issuer is exactly the one we asked.
     if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
         return Err(GuardError::invalid(
             "provider metadata",
-            format!("issuer {} is not {issuer}", doc.get("issuer").unwrap_or(&Value::Null)),
+            format!(
+                "issuer {} is not {issuer}",
+                doc.get("issuer").unwrap_or(&Value::Null)
+            ),
         ));
     }
     let jwks_uri = endpoint(&doc, "jwks_uri")?
@@ -127,10 +133,15 @@ impl Credentials {
     /// RFC 6749 §2.3.1 `client_secret_basic`: both parts form-urlencoded,
     /// then Base64.
     pub(crate) fn basic(&self) -> String {
-        let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let encode =
+            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         format!(
             "Basic {}",
-            STANDARD.encode(format!("{}:{}", encode(&self.client_id), encode(&self.secret)))
+            STANDARD.encode(format!(
+                "{}:{}",
+                encode(&self.client_id),
+                encode(&self.secret)
+            ))
         )
     }
 }
@@ -171,7 +182,11 @@ impl TokenSource {
 
     pub(crate) async fn get(&self, now: std::time::SystemTime) -> Result<String, GuardError> {
         let now = unix_millis(now);
-        if let Some((token, until)) = self.cached.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+        if let Some((token, until)) = self
+            .cached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
             && *until > now
         {
             return Ok(token.clone());
@@ -209,7 +224,8 @@ impl TokenSource {
             .and_then(Value::as_i64)
             .map(|s| (s * 1000 * 9) / 10)
             .unwrap_or(0);
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((token.clone(), now + lifetime_ms));
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((token.clone(), now + lifetime_ms));
         Ok(token)
     }
 
@@ -227,14 +243,23 @@ mod tests {
     fn basic_credentials_are_form_urlencoded() {
         let c = Credentials::new("gate way", "s:e/c+r%t");
         let encoded = c.basic();
-        let decoded = String::from_utf8(STANDARD.decode(&encoded["Basic ".len()..]).unwrap()).unwrap();
+        let decoded =
+            String::from_utf8(STANDARD.decode(&encoded["Basic ".len()..]).unwrap()).unwrap();
         assert_eq!(decoded, "gate+way:s%3Ae%2Fc%2Br%25t");
-        assert!(!format!("{c:?}").contains("s:e/c"), "Debug never shows the secret");
+        assert!(
+            !format!("{c:?}").contains("s:e/c"),
+            "Debug never shows the secret"
+        );
     }
 
     #[test]
     fn urls_must_be_https_except_on_loopback() {
-        for ok in ["https://op.example", "http://127.0.0.1:8080", "http://localhost/x", "http://[::1]:1"] {
+        for ok in [
+            "https://op.example",
+            "http://127.0.0.1:8080",
+            "http://localhost/x",
+            "http://[::1]:1",
+        ] {
             assert!(check_url("t", ok).is_ok(), "{ok}");
         }
         for bad in ["http://op.example", "ftp://127.0.0.1", "not a url"] {

@@ -139,7 +139,10 @@ impl Feed {
                 }
             }
             let s = stream.as_mut().expect("set above");
-            if !s.verified && self.now_ms() - s.verify_requested_at >= VERIFY_RETRY_MS.max(s.min_verification_interval_ms) {
+            if !s.verified
+                && self.now_ms() - s.verify_requested_at
+                    >= VERIFY_RETRY_MS.max(s.min_verification_interval_ms)
+            {
                 if let Err(e) = self.request_verification(tx, s).await {
                     tracing::warn!(error = %e, stream_id = %s.id, "verification request failed");
                 }
@@ -158,9 +161,15 @@ impl Feed {
                                 gone |= !keep_stream;
                             }
                             Err((code, description)) => {
-                                self.health.counters.sets_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                self.health
+                                    .counters
+                                    .sets_refused
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                 tracing::warn!(%jti, err = code, %description, "SET refused");
-                                errors.insert(jti, json!({ "err": code, "description": description }));
+                                errors.insert(
+                                    jti,
+                                    json!({ "err": code, "description": description }),
+                                );
                             }
                         }
                     }
@@ -168,7 +177,12 @@ impl Feed {
                         // Acknowledge what we have, then start a new stream:
                         // events of a disabled stream are not held for us.
                         let _ = self.poll_ack_only(s, &acks, &errors).await;
-                        self.drop_stream(tx, &mut stream, "the transmitter paused or disabled the stream").await;
+                        self.drop_stream(
+                            tx,
+                            &mut stream,
+                            "the transmitter paused or disabled the stream",
+                        )
+                        .await;
                         continue;
                     }
                     if s.live {
@@ -186,7 +200,8 @@ impl Feed {
                     backoff.wait().await;
                 }
                 Err(PollError::StreamGone) => {
-                    self.drop_stream(tx, &mut stream, "the stream no longer exists").await;
+                    self.drop_stream(tx, &mut stream, "the stream no longer exists")
+                        .await;
                     previous_id = None;
                 }
                 Err(PollError::Failed(e)) => {
@@ -198,7 +213,10 @@ impl Feed {
     }
 
     fn failed(&self, what: &str) {
-        self.health.counters.poll_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.health
+            .counters
+            .poll_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.health.phase() == Phase::Live {
             self.health.set_phase(Phase::Retrying);
         }
@@ -215,20 +233,27 @@ impl Feed {
     }
 
     async fn bearer(&self) -> Result<String, GuardError> {
-        Ok(format!("Bearer {}", self.tokens.get(self.clock.now()).await?))
+        Ok(format!(
+            "Bearer {}",
+            self.tokens.get(self.clock.now()).await?
+        ))
     }
 
     /// SSF 1.0 §7.2: "/.well-known/ssf-configuration" goes between the host
     /// and the issuer's path.
     async fn transmitter(&self) -> Result<Transmitter, GuardError> {
-        let issuer = url::Url::parse(&self.issuer).map_err(|e| GuardError::Config(e.to_string()))?;
+        let issuer =
+            url::Url::parse(&self.issuer).map_err(|e| GuardError::Config(e.to_string()))?;
         let mut url = issuer.clone();
         let path = issuer.path().trim_end_matches('/');
         url.set_path(&format!("/.well-known/ssf-configuration{path}"));
         let doc = get_json(&self.http, "transmitter metadata", url.as_str()).await?;
         // SSF 1.0 §7.3: the issuer is exactly the one we asked.
         if doc.get("issuer").and_then(Value::as_str) != Some(self.issuer.as_str()) {
-            return Err(GuardError::invalid("transmitter metadata", "issuer mismatch"));
+            return Err(GuardError::invalid(
+                "transmitter metadata",
+                "issuer mismatch",
+            ));
         }
         let url_of = |name: &'static str| -> Result<String, GuardError> {
             let value = doc
@@ -238,10 +263,15 @@ impl Feed {
             check_url(name, value)?;
             Ok(value.to_owned())
         };
-        if let Some(methods) = doc.get("delivery_methods_supported").and_then(Value::as_array)
+        if let Some(methods) = doc
+            .get("delivery_methods_supported")
+            .and_then(Value::as_array)
             && !methods.iter().any(|m| m == POLL_METHOD)
         {
-            return Err(GuardError::invalid("transmitter metadata", "poll delivery (RFC 8936) not supported"));
+            return Err(GuardError::invalid(
+                "transmitter metadata",
+                "poll delivery (RFC 8936) not supported",
+            ));
         }
         // SSF 1.0 §7.1 `default_subjects`: with NONE, a new stream would
         // carry no one's events until subjects were added one by one.
@@ -275,7 +305,11 @@ impl Feed {
 
     /// Reuse this process's stream if the transmitter still has it,
     /// otherwise create one (SSF 1.0 §8.1.1.1), then request verification.
-    async fn open_stream(&self, tx: &Transmitter, previous: Option<&str>) -> Result<Stream, GuardError> {
+    async fn open_stream(
+        &self,
+        tx: &Transmitter,
+        previous: Option<&str>,
+    ) -> Result<Stream, GuardError> {
         let config = match previous {
             Some(id) => match self.read(&tx.configuration_endpoint, id).await? {
                 Some(config) => {
@@ -305,7 +339,10 @@ impl Feed {
             }))
             .send()
             .await
-            .map_err(|source| GuardError::Http { what: "create stream", source })?;
+            .map_err(|source| GuardError::Http {
+                what: "create stream",
+                source,
+            })?;
         match response.status() {
             s if s.is_success() => {}
             // SSF 1.0 §8.1.1.1: one stream per receiver; read and reuse it.
@@ -320,13 +357,16 @@ impl Feed {
                 if status == reqwest::StatusCode::UNAUTHORIZED {
                     self.tokens.invalidate();
                 }
-                return Err(GuardError::Status { what: "create stream", status });
+                return Err(GuardError::Status {
+                    what: "create stream",
+                    status,
+                });
             }
         }
-        let config: Value = response
-            .json()
-            .await
-            .map_err(|source| GuardError::Http { what: "create stream", source })?;
+        let config: Value = response.json().await.map_err(|source| GuardError::Http {
+            what: "create stream",
+            source,
+        })?;
         tracing::info!(stream_id = %config.get("stream_id").unwrap_or(&serde_json::Value::Null), "stream created");
         Ok(config)
     }
@@ -341,15 +381,26 @@ impl Feed {
             .timeout(MANAGEMENT_TIMEOUT)
             .send()
             .await
-            .map_err(|source| GuardError::Http { what: "read stream", source })?;
+            .map_err(|source| GuardError::Http {
+                what: "read stream",
+                source,
+            })?;
         match response.status() {
             reqwest::StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => response
-                .json()
-                .await
-                .map(Some)
-                .map_err(|source| GuardError::Http { what: "read stream", source }),
-            status => Err(GuardError::Status { what: "read stream", status }),
+            s if s.is_success() => {
+                response
+                    .json()
+                    .await
+                    .map(Some)
+                    .map_err(|source| GuardError::Http {
+                        what: "read stream",
+                        source,
+                    })
+            }
+            status => Err(GuardError::Status {
+                what: "read stream",
+                status,
+            }),
         }
     }
 
@@ -363,14 +414,20 @@ impl Feed {
             .timeout(MANAGEMENT_TIMEOUT)
             .send()
             .await
-            .map_err(|source| GuardError::Http { what: "list streams", source })?;
+            .map_err(|source| GuardError::Http {
+                what: "list streams",
+                source,
+            })?;
         if !response.status().is_success() {
-            return Err(GuardError::Status { what: "list streams", status: response.status() });
+            return Err(GuardError::Status {
+                what: "list streams",
+                status: response.status(),
+            });
         }
-        let list: Value = response
-            .json()
-            .await
-            .map_err(|source| GuardError::Http { what: "list streams", source })?;
+        let list: Value = response.json().await.map_err(|source| GuardError::Http {
+            what: "list streams",
+            source,
+        })?;
         let streams = match list {
             Value::Array(items) => items,
             single @ Value::Object(_) => vec![single],
@@ -390,7 +447,10 @@ impl Feed {
             .timeout(MANAGEMENT_TIMEOUT)
             .send()
             .await
-            .map_err(|source| GuardError::Http { what: "delete stream", source })?;
+            .map_err(|source| GuardError::Http {
+                what: "delete stream",
+                source,
+            })?;
         Ok(())
     }
 
@@ -420,7 +480,10 @@ impl Feed {
         if let Some(delivered) = config.get("events_delivered").and_then(Value::as_array) {
             for wanted in [events::SESSION_REVOKED, events::TOKENS_REVOKED] {
                 if !delivered.iter().any(|d| d == wanted) {
-                    tracing::warn!(event_type = wanted, "the transmitter will not deliver this event type");
+                    tracing::warn!(
+                        event_type = wanted,
+                        "the transmitter will not deliver this event type"
+                    );
                 }
             }
         }
@@ -441,7 +504,11 @@ impl Feed {
     }
 
     /// SSF 1.0 §8.1.4.2: ask for a verification event with a fresh `state`.
-    async fn request_verification(&self, tx: &Transmitter, s: &mut Stream) -> Result<(), GuardError> {
+    async fn request_verification(
+        &self,
+        tx: &Transmitter,
+        s: &mut Stream,
+    ) -> Result<(), GuardError> {
         let mut random = [0u8; 16];
         openssl::rand::rand_bytes(&mut random).map_err(|e| GuardError::Config(e.to_string()))?;
         let state: String = random.iter().map(|b| format!("{b:02x}")).collect();
@@ -454,9 +521,15 @@ impl Feed {
             .json(&json!({ "stream_id": s.id, "state": state }))
             .send()
             .await
-            .map_err(|source| GuardError::Http { what: "verification request", source })?;
+            .map_err(|source| GuardError::Http {
+                what: "verification request",
+                source,
+            })?;
         if !response.status().is_success() {
-            return Err(GuardError::Status { what: "verification request", status: response.status() });
+            return Err(GuardError::Status {
+                what: "verification request",
+                status: response.status(),
+            });
         }
         s.states.insert(state);
         Ok(())
@@ -473,7 +546,12 @@ impl Feed {
         self.poll_request(s, acks, errors, false).await
     }
 
-    async fn poll_ack_only(&self, s: &Stream, acks: &[String], errors: &Map<String, Value>) -> Result<(), PollError> {
+    async fn poll_ack_only(
+        &self,
+        s: &Stream,
+        acks: &[String],
+        errors: &Map<String, Value>,
+    ) -> Result<(), PollError> {
         self.poll_request(s, acks, errors, true).await.map(|_| ())
     }
 
@@ -484,7 +562,10 @@ impl Feed {
         errors: &Map<String, Value>,
         ack_only: bool,
     ) -> Result<(Vec<(String, String)>, bool), PollError> {
-        let token = self.bearer().await.map_err(|e| PollError::Failed(e.to_string()))?;
+        let token = self
+            .bearer()
+            .await
+            .map_err(|e| PollError::Failed(e.to_string()))?;
         let mut body = json!({
             // RFC 8936 §2.4.2: maxEvents 0 acknowledges without polling.
             "maxEvents": if ack_only { 0 } else { MAX_EVENTS },
@@ -512,7 +593,10 @@ impl Feed {
             s if !s.is_success() => return Err(PollError::Failed(format!("HTTP {s}"))),
             _ => {}
         }
-        let body: Value = response.json().await.map_err(|e| PollError::Failed(e.to_string()))?;
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| PollError::Failed(e.to_string()))?;
         // RFC 8936 §2.3: `sets` maps each SET's jti to the SET.
         let sets = body
             .get("sets")
@@ -521,7 +605,10 @@ impl Feed {
             .iter()
             .filter_map(|(jti, set)| set.as_str().map(|s| (jti.clone(), s.to_owned())))
             .collect();
-        let more = body.get("moreAvailable").and_then(Value::as_bool).unwrap_or(false);
+        let more = body
+            .get("moreAvailable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         Ok((sets, more))
     }
 
@@ -547,7 +634,10 @@ impl Feed {
                 Event::Revoke(revocation) => {
                     tracing::info!(?revocation, %jti, "revocation received");
                     self.revocations.apply(revocation);
-                    self.health.counters.events_applied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.health
+                        .counters
+                        .events_applied
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 Event::Verification { state: Some(state) } if s.states.contains(&state) => {
                     tracing::info!(stream_id = %s.id, "stream verified");
@@ -595,7 +685,9 @@ impl Feed {
         }
         let verified = match result {
             Ok(v) => v,
-            Err(VerifyError::UnknownKey) => return Err(("invalid_key", "unknown signing key".into())),
+            Err(VerifyError::UnknownKey) => {
+                return Err(("invalid_key", "unknown signing key".into()));
+            }
             Err(VerifyError::Rejected(r)) => return Err(refused("invalid_key", r)),
         };
         let claims = verified.claims;
@@ -621,7 +713,11 @@ impl Feed {
 
     /// SSF 1.0 §8.1.1.5: delete this process's stream (at shutdown).
     pub(crate) async fn delete_current(&self) {
-        let current = self.current.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let current = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some((endpoint, id)) = current {
             match self.delete(&endpoint, &id).await {
                 Ok(()) => tracing::info!(stream_id = %id, "stream deleted"),

@@ -15,7 +15,10 @@ type Map<V> = HashMap<Box<str>, V, RandomState>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
     /// Every token of the session `sid`.
-    Session { sid: String, retain_until: i64 },
+    Session {
+        sid: String,
+        retain_until: i64,
+    },
     /// Every token of user `sub` whose `ver` is below `version`.
     UserVersion {
         sub: String,
@@ -23,8 +26,12 @@ pub enum Revocation {
         retain_until: i64,
     },
     /// Every token of user `sub` while the account is disabled.
-    UserDisabled { sub: String },
-    UserEnabled { sub: String },
+    UserDisabled {
+        sub: String,
+    },
+    UserEnabled {
+        sub: String,
+    },
     /// Every token of client `client_id` whose `cver` is below `version`.
     ClientVersion {
         client_id: String,
@@ -32,13 +39,25 @@ pub enum Revocation {
         retain_until: i64,
     },
     /// Every token of a disabled or removed client.
-    ClientDisabled { client_id: String, retain_until: i64 },
+    ClientDisabled {
+        client_id: String,
+        retain_until: i64,
+    },
     /// Every token of the grant (refresh-token family) `gid`.
-    Grant { gid: String, retain_until: i64 },
+    Grant {
+        gid: String,
+        retain_until: i64,
+    },
     /// The one token `jti`.
-    Token { jti: String, retain_until: i64 },
+    Token {
+        jti: String,
+        retain_until: i64,
+    },
     /// Every token signed by `kid`.
-    Key { kid: String, retain_until: i64 },
+    Key {
+        kid: String,
+        retain_until: i64,
+    },
 }
 
 /// Which entry matched a token.
@@ -156,7 +175,9 @@ impl RevocationSet {
             Revocation::Token { jti, retain_until } => {
                 keep_longest(&mut index.tokens, jti, retain_until)
             }
-            Revocation::Key { kid, retain_until } => keep_longest(&mut index.keys, kid, retain_until),
+            Revocation::Key { kid, retain_until } => {
+                keep_longest(&mut index.keys, kid, retain_until)
+            }
             Revocation::UserVersion {
                 sub,
                 version,
@@ -167,7 +188,11 @@ impl RevocationSet {
                 retain_until,
             ),
             Revocation::UserDisabled { sub } => {
-                index.users.entry(sub.into_boxed_str()).or_default().disabled_until = i64::MAX;
+                index
+                    .users
+                    .entry(sub.into_boxed_str())
+                    .or_default()
+                    .disabled_until = i64::MAX;
             }
             Revocation::UserEnabled { sub } => {
                 if let Some(entry) = index.users.get_mut(sub.as_str()) {
@@ -293,36 +318,142 @@ mod tests {
     #[test]
     fn each_entry_kind_matches_only_its_tokens() {
         let cases: Vec<(Revocation, Option<Matched>)> = vec![
-            (Revocation::Session { sid: "s1".into(), retain_until: 100 }, Some(Matched::Session)),
-            (Revocation::Session { sid: "s2".into(), retain_until: 100 }, None),
-            (Revocation::Grant { gid: "g1".into(), retain_until: 100 }, Some(Matched::Grant)),
-            (Revocation::Token { jti: "j1".into(), retain_until: 100 }, Some(Matched::Token)),
-            (Revocation::Token { jti: "j2".into(), retain_until: 100 }, None),
-            (Revocation::Key { kid: "k1".into(), retain_until: 100 }, Some(Matched::Key)),
-            (Revocation::UserVersion { sub: "alice".into(), version: 3, retain_until: 100 }, Some(Matched::UserVersion)),
-            (Revocation::UserVersion { sub: "alice".into(), version: 2, retain_until: 100 }, None),
-            (Revocation::UserVersion { sub: "bob".into(), version: 9, retain_until: 100 }, None),
-            (Revocation::UserDisabled { sub: "alice".into() }, Some(Matched::UserDisabled)),
-            (Revocation::ClientVersion { client_id: "app".into(), version: 1, retain_until: 100 }, Some(Matched::ClientVersion)),
-            (Revocation::ClientVersion { client_id: "app".into(), version: 0, retain_until: 100 }, None),
-            (Revocation::ClientDisabled { client_id: "app".into(), retain_until: 100 }, Some(Matched::ClientDisabled)),
-            (Revocation::ClientDisabled { client_id: "other".into(), retain_until: 100 }, None),
+            (
+                Revocation::Session {
+                    sid: "s1".into(),
+                    retain_until: 100,
+                },
+                Some(Matched::Session),
+            ),
+            (
+                Revocation::Session {
+                    sid: "s2".into(),
+                    retain_until: 100,
+                },
+                None,
+            ),
+            (
+                Revocation::Grant {
+                    gid: "g1".into(),
+                    retain_until: 100,
+                },
+                Some(Matched::Grant),
+            ),
+            (
+                Revocation::Token {
+                    jti: "j1".into(),
+                    retain_until: 100,
+                },
+                Some(Matched::Token),
+            ),
+            (
+                Revocation::Token {
+                    jti: "j2".into(),
+                    retain_until: 100,
+                },
+                None,
+            ),
+            (
+                Revocation::Key {
+                    kid: "k1".into(),
+                    retain_until: 100,
+                },
+                Some(Matched::Key),
+            ),
+            (
+                Revocation::UserVersion {
+                    sub: "alice".into(),
+                    version: 3,
+                    retain_until: 100,
+                },
+                Some(Matched::UserVersion),
+            ),
+            (
+                Revocation::UserVersion {
+                    sub: "alice".into(),
+                    version: 2,
+                    retain_until: 100,
+                },
+                None,
+            ),
+            (
+                Revocation::UserVersion {
+                    sub: "bob".into(),
+                    version: 9,
+                    retain_until: 100,
+                },
+                None,
+            ),
+            (
+                Revocation::UserDisabled {
+                    sub: "alice".into(),
+                },
+                Some(Matched::UserDisabled),
+            ),
+            (
+                Revocation::ClientVersion {
+                    client_id: "app".into(),
+                    version: 1,
+                    retain_until: 100,
+                },
+                Some(Matched::ClientVersion),
+            ),
+            (
+                Revocation::ClientVersion {
+                    client_id: "app".into(),
+                    version: 0,
+                    retain_until: 100,
+                },
+                None,
+            ),
+            (
+                Revocation::ClientDisabled {
+                    client_id: "app".into(),
+                    retain_until: 100,
+                },
+                Some(Matched::ClientDisabled),
+            ),
+            (
+                Revocation::ClientDisabled {
+                    client_id: "other".into(),
+                    retain_until: 100,
+                },
+                None,
+            ),
         ];
         for (revocation, expected) in cases {
             let set = RevocationSet::new();
             set.apply(revocation.clone());
-            assert_eq!(set.check(&user_token("alice", Some(2))), expected, "{revocation:?}");
+            assert_eq!(
+                set.check(&user_token("alice", Some(2))),
+                expected,
+                "{revocation:?}"
+            );
         }
     }
 
     #[test]
     fn versions_only_grow_and_tokens_without_ver_count_as_zero() {
         let set = RevocationSet::new();
-        set.apply(Revocation::UserVersion { sub: "alice".into(), version: 3, retain_until: 100 });
-        set.apply(Revocation::UserVersion { sub: "alice".into(), version: 1, retain_until: 50 });
-        assert_eq!(set.check(&user_token("alice", Some(2))), Some(Matched::UserVersion));
+        set.apply(Revocation::UserVersion {
+            sub: "alice".into(),
+            version: 3,
+            retain_until: 100,
+        });
+        set.apply(Revocation::UserVersion {
+            sub: "alice".into(),
+            version: 1,
+            retain_until: 50,
+        });
+        assert_eq!(
+            set.check(&user_token("alice", Some(2))),
+            Some(Matched::UserVersion)
+        );
         assert_eq!(set.check(&user_token("alice", Some(3))), None);
-        assert_eq!(set.check(&user_token("alice", None)), Some(Matched::UserVersion));
+        assert_eq!(
+            set.check(&user_token("alice", None)),
+            Some(Matched::UserVersion)
+        );
         // A client acting for itself is not the user, whatever its sub.
         let mut client_token = user_token("alice", None);
         client_token.user_token = false;
@@ -332,30 +463,62 @@ mod tests {
     #[test]
     fn enabling_a_user_keeps_the_version_bump() {
         let set = RevocationSet::new();
-        set.apply(Revocation::UserDisabled { sub: "alice".into() });
-        set.apply(Revocation::UserVersion { sub: "alice".into(), version: 4, retain_until: 100 });
-        set.apply(Revocation::UserEnabled { sub: "alice".into() });
-        assert_eq!(set.check(&user_token("alice", Some(3))), Some(Matched::UserVersion));
+        set.apply(Revocation::UserDisabled {
+            sub: "alice".into(),
+        });
+        set.apply(Revocation::UserVersion {
+            sub: "alice".into(),
+            version: 4,
+            retain_until: 100,
+        });
+        set.apply(Revocation::UserEnabled {
+            sub: "alice".into(),
+        });
+        assert_eq!(
+            set.check(&user_token("alice", Some(3))),
+            Some(Matched::UserVersion)
+        );
         assert_eq!(set.check(&user_token("alice", Some(4))), None);
-        set.apply(Revocation::UserEnabled { sub: "nobody".into() });
+        set.apply(Revocation::UserEnabled {
+            sub: "nobody".into(),
+        });
         assert_eq!(set.len(), 1);
     }
 
     #[test]
     fn sweep_drops_entries_at_retain_until() {
         let set = RevocationSet::new();
-        set.apply(Revocation::Session { sid: "s1".into(), retain_until: 100 });
-        set.apply(Revocation::Token { jti: "j1".into(), retain_until: 200 });
-        set.apply(Revocation::UserVersion { sub: "alice".into(), version: 3, retain_until: 100 });
+        set.apply(Revocation::Session {
+            sid: "s1".into(),
+            retain_until: 100,
+        });
+        set.apply(Revocation::Token {
+            jti: "j1".into(),
+            retain_until: 200,
+        });
+        set.apply(Revocation::UserVersion {
+            sub: "alice".into(),
+            version: 3,
+            retain_until: 100,
+        });
         set.apply(Revocation::UserDisabled { sub: "bob".into() });
-        set.apply(Revocation::ClientDisabled { client_id: "app".into(), retain_until: 100 });
+        set.apply(Revocation::ClientDisabled {
+            client_id: "app".into(),
+            retain_until: 100,
+        });
         assert_eq!(set.len(), 5);
         assert_eq!(set.sweep(99), 0);
         assert_eq!(set.sweep(100), 3);
-        assert_eq!(set.check(&user_token("alice", Some(0))), Some(Matched::Token));
+        assert_eq!(
+            set.check(&user_token("alice", Some(0))),
+            Some(Matched::Token)
+        );
         assert_eq!(set.sweep(200), 1);
         // A disabled user stays until enabled.
-        assert_eq!(set.check(&user_token("bob", Some(9))), Some(Matched::UserDisabled));
+        assert_eq!(
+            set.check(&user_token("bob", Some(9))),
+            Some(Matched::UserDisabled)
+        );
         assert_eq!(set.len(), 1);
     }
 }

@@ -28,10 +28,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
+use signoff::Config;
 use signoff::admin::ClientSpec;
 use signoff::clock::{Clock, MockClock};
 use signoff::keys::Algorithm;
-use signoff::Config;
 use signoff_guard::{Guard, GuardBuilder};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -57,9 +57,12 @@ pub const OPAQUE_WEB: &str = "opaque-web";
 pub const JOB: &str = "job";
 pub const JOB_SECRET: &str = "job-secret-0123456789";
 
-pub const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
-pub const ACCOUNT_DISABLED: &str = "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
-pub const ACCOUNT_ENABLED: &str = "https://schemas.openid.net/secevent/risc/event-type/account-enabled";
+pub const SESSION_REVOKED: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+pub const ACCOUNT_DISABLED: &str =
+    "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
+pub const ACCOUNT_ENABLED: &str =
+    "https://schemas.openid.net/secevent/risc/event-type/account-enabled";
 pub const TOKENS_REVOKED: &str = "urn:signoff:secevent:tokens-revoked";
 const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
 const STREAM_UPDATED: &str = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated";
@@ -124,11 +127,21 @@ impl Double {
 
     /// Sign `claims` as a SET with Signoff's current RS256 key.
     pub fn sign_set(&self, claims: &Value) -> String {
-        let key = self.state.keys.signer(Algorithm::Rs256, self.now()).expect("a signing key");
+        let key = self
+            .state
+            .keys
+            .signer(Algorithm::Rs256, self.now())
+            .expect("a signing key");
         key.sign("secevent+jwt", claims).expect("sign SET")
     }
 
-    fn set_claims(&self, aud: &str, event_type: &str, sub_id: &Value, body: &Value) -> (String, Value) {
+    fn set_claims(
+        &self,
+        aud: &str,
+        event_type: &str,
+        sub_id: &Value,
+        body: &Value,
+    ) -> (String, Value) {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst);
         let jti = format!("set-{seq}");
         let claims = json!({
@@ -147,13 +160,18 @@ impl Double {
     /// later).
     pub fn publish(&self, event_type: &str, sub_id: Value, body: Value) {
         let mut book = self.book.lock().unwrap();
-        book.log.push((event_type.into(), sub_id.clone(), body.clone()));
+        book.log
+            .push((event_type.into(), sub_id.clone(), body.clone()));
         let ids: Vec<String> = book.streams.keys().cloned().collect();
         for id in ids {
             let aud = book.streams[&id].aud.clone();
             let (jti, claims) = self.set_claims(&aud, event_type, &sub_id, &body);
             let set = self.sign_set(&claims);
-            book.streams.get_mut(&id).unwrap().pending.push_back((jti, set));
+            book.streams
+                .get_mut(&id)
+                .unwrap()
+                .pending
+                .push_back((jti, set));
         }
         drop(book);
         self.notify.notify_waiters();
@@ -185,7 +203,15 @@ impl Double {
 
     /// The audience the double puts in SETs of the (single) stream.
     pub fn stream_aud(&self) -> String {
-        self.book.lock().unwrap().streams.values().next().expect("a stream").aud.clone()
+        self.book
+            .lock()
+            .unwrap()
+            .streams
+            .values()
+            .next()
+            .expect("a stream")
+            .aud
+            .clone()
     }
 
     /// SSF §8.1.5: tell the receiver the stream's status changed.
@@ -194,9 +220,18 @@ impl Double {
         let ids: Vec<String> = book.streams.keys().cloned().collect();
         for id in ids {
             let aud = book.streams[&id].aud.clone();
-            let (jti, claims) = self.set_claims(&aud, STREAM_UPDATED, &json!({"format": "opaque", "id": id}), &json!({ "status": status }));
+            let (jti, claims) = self.set_claims(
+                &aud,
+                STREAM_UPDATED,
+                &json!({"format": "opaque", "id": id}),
+                &json!({ "status": status }),
+            );
             let set = self.sign_set(&claims);
-            book.streams.get_mut(&id).unwrap().pending.push_back((jti, set));
+            book.streams
+                .get_mut(&id)
+                .unwrap()
+                .pending
+                .push_back((jti, set));
         }
         drop(book);
         self.notify.notify_waiters();
@@ -222,7 +257,13 @@ impl Double {
     }
 
     pub fn acked(&self) -> Vec<String> {
-        self.book.lock().unwrap().streams.values().flat_map(|s| s.acked.clone()).collect()
+        self.book
+            .lock()
+            .unwrap()
+            .streams
+            .values()
+            .flat_map(|s| s.acked.clone())
+            .collect()
     }
 
     /// The client a management or poll request is authorized for.
@@ -244,7 +285,9 @@ impl Double {
             .json()
             .await
             .map_err(|_| refuse())?;
-        let scoped = body["scope"].as_str().is_some_and(|s| s.split(' ').any(|s| s == "ssf.manage"));
+        let scoped = body["scope"]
+            .as_str()
+            .is_some_and(|s| s.split(' ').any(|s| s == "ssf.manage"));
         if body["active"] != true || !scoped {
             return Err(StatusCode::FORBIDDEN.into_response());
         }
@@ -268,7 +311,9 @@ impl Double {
 type Shared = State<Arc<Double>>;
 
 fn feed_down(d: &Double) -> Option<Response> {
-    d.down.load(Ordering::SeqCst).then(|| StatusCode::SERVICE_UNAVAILABLE.into_response())
+    d.down
+        .load(Ordering::SeqCst)
+        .then(|| StatusCode::SERVICE_UNAVAILABLE.into_response())
 }
 
 async fn metadata(State(d): Shared) -> Response {
@@ -288,7 +333,11 @@ async fn create_stream(State(d): Shared, headers: HeaderMap, Json(body): Json<Va
         Err(r) => return r,
     };
     // SSF §8.1.1.1: without `delivery`, poll; this double supports only poll.
-    if body.pointer("/delivery/method").and_then(Value::as_str).is_some_and(|m| m != POLL) {
+    if body
+        .pointer("/delivery/method")
+        .and_then(Value::as_str)
+        .is_some_and(|m| m != POLL)
+    {
         return StatusCode::BAD_REQUEST.into_response();
     }
     let mut book = d.book.lock().unwrap();
@@ -297,7 +346,10 @@ async fn create_stream(State(d): Shared, headers: HeaderMap, Json(body): Json<Va
     }
     book.created += 1;
     let id = format!("stream-{}", book.created);
-    let mut state = StreamState { aud: client.clone(), ..StreamState::default() };
+    let mut state = StreamState {
+        aud: client.clone(),
+        ..StreamState::default()
+    };
     // The contract's backfill: a new stream starts with every revocation.
     for (event_type, sub_id, event) in book.log.clone() {
         let (jti, claims) = d.set_claims(&client, &event_type, &sub_id, &event);
@@ -307,7 +359,11 @@ async fn create_stream(State(d): Shared, headers: HeaderMap, Json(body): Json<Va
     (StatusCode::CREATED, Json(d.config_of(&id, &client))).into_response()
 }
 
-async fn read_stream(State(d): Shared, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn read_stream(
+    State(d): Shared,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     if let Some(r) = feed_down(&d) {
         return r;
     }
@@ -320,12 +376,21 @@ async fn read_stream(State(d): Shared, headers: HeaderMap, Query(q): Query<HashM
             Some(s) => Json(d.config_of(id, &s.aud)).into_response(),
             None => StatusCode::NOT_FOUND.into_response(),
         },
-        None => Json(Value::Array(book.streams.iter().map(|(id, s)| d.config_of(id, &s.aud)).collect()))
-            .into_response(),
+        None => Json(Value::Array(
+            book.streams
+                .iter()
+                .map(|(id, s)| d.config_of(id, &s.aud))
+                .collect(),
+        ))
+        .into_response(),
     }
 }
 
-async fn delete_stream(State(d): Shared, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn delete_stream(
+    State(d): Shared,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     if let Err(r) = d.authorize(&headers).await {
         return r;
     }
@@ -356,10 +421,17 @@ async fn verify(State(d): Shared, headers: HeaderMap, Json(body): Json<Value>) -
         event["state"] = json!(state);
     }
     // SSF §8.1.4.1: sub_id is the stream itself.
-    let (jti, claims) = d.set_claims(&aud, VERIFICATION, &json!({ "format": "opaque", "id": id }), &event);
+    let (jti, claims) = d.set_claims(
+        &aud,
+        VERIFICATION,
+        &json!({ "format": "opaque", "id": id }),
+        &event,
+    );
     let set = d.sign_set(&claims);
     let stream = book.streams.get_mut(&id).unwrap();
-    stream.verification_states.push(body["state"].as_str().unwrap_or_default().to_owned());
+    stream
+        .verification_states
+        .push(body["state"].as_str().unwrap_or_default().to_owned());
     stream.pending.push_back((jti, set));
     drop(book);
     d.notify.notify_waiters();
@@ -368,7 +440,12 @@ async fn verify(State(d): Shared, headers: HeaderMap, Json(body): Json<Value>) -
 
 /// RFC 8936 §2.4: acknowledgements and errors first, then SETs, held up to
 /// HOLD when there are none and `returnImmediately` is false.
-async fn poll(State(d): Shared, Path(id): Path<String>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn poll(
+    State(d): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     if let Some(r) = feed_down(&d) {
         return r;
     }
@@ -383,7 +460,12 @@ async fn poll(State(d): Shared, Path(id): Path<String>, headers: HeaderMap, Json
         let Some(stream) = book.streams.get_mut(&id) else {
             return StatusCode::NOT_FOUND.into_response();
         };
-        for jti in body["ack"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        for jti in body["ack"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             stream.pending.retain(|(j, _)| j != jti);
             stream.acked.push(jti.to_owned());
         }
@@ -394,7 +476,12 @@ async fn poll(State(d): Shared, Path(id): Path<String>, headers: HeaderMap, Json
             }
         }
     }
-    let deadline = tokio::time::Instant::now() + if immediately || max == 0 { Duration::ZERO } else { HOLD };
+    let deadline = tokio::time::Instant::now()
+        + if immediately || max == 0 {
+            Duration::ZERO
+        } else {
+            HOLD
+        };
     loop {
         let notified = d.notify.notified();
         tokio::pin!(notified);
@@ -421,14 +508,24 @@ async fn poll(State(d): Shared, Path(id): Path<String>, headers: HeaderMap, Json
 }
 
 /// Everything else goes to Signoff.
-async fn forward(State(d): Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn forward(
+    State(d): Shared,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if uri.path() == "/jwks" {
         d.jwks_fetches.fetch_add(1, Ordering::SeqCst);
     }
     if uri.path() == "/introspect" && d.introspection_down.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
-    let url = format!("{}{}", d.upstream, uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let url = format!(
+        "{}{}",
+        d.upstream,
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
     let mut request = d.http.request(method, url).body(body);
     for (name, value) in &headers {
         if name != "host" {
@@ -493,7 +590,10 @@ impl Rig {
         server.base = issuer.clone();
         let app = Router::new()
             .route("/.well-known/ssf-configuration", get(metadata))
-            .route("/ssf/stream", post(create_stream).get(read_stream).delete(delete_stream))
+            .route(
+                "/ssf/stream",
+                post(create_stream).get(read_stream).delete(delete_stream),
+            )
             .route("/ssf/verify", post(verify))
             .route("/ssf/poll/{id}", post(poll))
             .fallback(forward)
@@ -501,7 +601,11 @@ impl Rig {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let rig = Rig { server, double, issuer };
+        let rig = Rig {
+            server,
+            double,
+            issuer,
+        };
         rig.register().await;
         rig
     }
@@ -551,7 +655,11 @@ impl Rig {
     /// Build the guard and wait until its feed is live.
     pub async fn live_guard(&self, builder: GuardBuilder) -> Guard {
         let guard = builder.build().await.expect("guard starts");
-        assert!(guard.wait_until_fresh(Duration::from_secs(10)).await, "feed live: {:?}", guard.status());
+        assert!(
+            guard.wait_until_fresh(Duration::from_secs(10)).await,
+            "feed live: {:?}",
+            guard.status()
+        );
         guard
     }
 
@@ -578,7 +686,11 @@ impl Rig {
     pub async fn job_token(&self) -> String {
         let body = token_json(
             self.server
-                .token_request(JOB, JOB_SECRET, &[("grant_type", "client_credentials"), ("scope", "api.read")])
+                .token_request(
+                    JOB,
+                    JOB_SECRET,
+                    &[("grant_type", "client_credentials"), ("scope", "api.read")],
+                )
                 .await,
         )
         .await;
@@ -597,7 +709,11 @@ impl Rig {
 
 impl Double {
     fn sign_set_typed(&self, typ: &str, claims: &Value) -> String {
-        let key = self.state.keys.signer(Algorithm::Rs256, self.now()).expect("a signing key");
+        let key = self
+            .state
+            .keys
+            .signer(Algorithm::Rs256, self.now())
+            .expect("a signing key");
         key.sign(typ, claims).expect("sign")
     }
 }
@@ -624,7 +740,10 @@ pub async fn eventually_status(base: &str, token: &str, expected: StatusCode) {
         if status == expected {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "still {status}, expected {expected}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {status}, expected {expected}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
