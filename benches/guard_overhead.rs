@@ -7,10 +7,8 @@
 //!     cargo bench --bench guard_overhead
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 #[path = "../tests/guard_support/mod.rs"]
-#[allow(dead_code)]
 mod guard_support;
 
 use std::convert::Infallible;

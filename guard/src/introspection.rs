@@ -127,7 +127,7 @@ impl Introspector {
             return None;
         }
         let aud = audiences(body.get("aud"))?;
-        if !aud.iter().any(|a| *a == self.audience) {
+        if !aud.contains(&self.audience) {
             return None;
         }
         let exp = body.get("exp").and_then(Value::as_i64)?;

@@ -142,10 +142,9 @@ impl Feed {
             if !s.verified
                 && self.now_ms() - s.verify_requested_at
                     >= VERIFY_RETRY_MS.max(s.min_verification_interval_ms)
+                && let Err(e) = self.request_verification(tx, s).await
             {
-                if let Err(e) = self.request_verification(tx, s).await {
-                    tracing::warn!(error = %e, stream_id = %s.id, "verification request failed");
-                }
+                tracing::warn!(error = %e, stream_id = %s.id, "verification request failed");
             }
             let started = self.now_ms();
             match self.poll(s, &acks, &errors).await {
