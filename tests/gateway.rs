@@ -271,3 +271,36 @@ async fn gateway_answers_502_when_the_upstream_is_down() {
     let token = rig.job_token().await;
     assert_eq!(status_of(&gw, &token).await, StatusCode::BAD_GATEWAY);
 }
+
+#[tokio::test]
+async fn gateway_status_endpoints_report_the_feed() {
+    let rig = Rig::start().await;
+    let guard = rig.live_guard(rig.guard_builder()).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = signoff::gateway::status_router(guard.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let status: serde_json::Value = http_client()
+        .get(format!("{base}/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["phase"], "live");
+    assert_eq!(status["fresh"], true);
+    assert_eq!(status["freshness_bound_ms"], 5000);
+    let metrics = http_client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("signoff_guard_feed_fresh 1"), "{metrics}");
+    assert!(metrics.contains("# TYPE signoff_guard_failed_closed_total counter"));
+}

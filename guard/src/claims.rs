@@ -180,3 +180,55 @@ impl IntoResponse for InsufficientScope {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(scope: &str) -> Claims {
+        Claims(Arc::new(ClaimsData {
+            kind: TokenKind::Jwt,
+            iss: "https://op".into(),
+            sub: "u1".into(),
+            aud: vec!["https://api".into()],
+            client_id: "app".into(),
+            scope: scope.into(),
+            exp: 200,
+            iat: Some(100),
+            nbf: None,
+            jti: Some("j".into()),
+            sid: None,
+            gid: None,
+            ver: None,
+            cver: None,
+            kid: None,
+            all: Map::new(),
+        }))
+    }
+
+    #[test]
+    fn scopes_and_insufficient_scope() {
+        let c = claims("openid  api.read");
+        assert_eq!(c.scopes().collect::<Vec<_>>(), ["openid", "api.read"]);
+        assert!(c.require_scope("api.read").is_ok());
+        let response = c.require_scope("api.write").unwrap_err().into_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"insufficient_scope\", scope=\"api.write\""
+        );
+        assert!(c.is_user_token(), "sub is not the client");
+    }
+
+    #[tokio::test]
+    async fn the_extractor_refuses_routes_outside_the_layer() {
+        let (mut parts, _) = http::Request::new(()).into_parts();
+        let refused = Claims::from_request_parts(&mut parts, &())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        parts.extensions.insert(claims("a"));
+        let found = Claims::from_request_parts(&mut parts, &()).await.unwrap();
+        assert_eq!(found.subject(), "u1");
+    }
+}
