@@ -53,6 +53,8 @@ pub enum Command {
     /// Back-Channel Logout notifications and their delivery.
     #[command(subcommand)]
     LogoutDeliveries(LogoutDeliveriesCommand),
+    /// Reverse proxy that admits only live tokens of this issuer (signoff-guard).
+    Gateway(Box<crate::gateway::GatewayArgs>),
 }
 
 #[derive(Subcommand)]
@@ -208,6 +210,10 @@ pub enum KeysCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     init_tracing(&config);
+    if let Command::Gateway(args) = cli.command {
+        // The gateway needs the issuer only: no database, no keys.
+        return crate::gateway::run(&config, *args).await;
+    }
     // What needs a master key refuses before touching the database.
     let config = match &cli.command {
         Command::Keys(KeysCommand::GenerateMasterKey) => {
@@ -361,6 +367,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::LogoutDeliveries(LogoutDeliveriesCommand::List { status, limit }) => {
             crate::session::admin::list_deliveries(&db, status.as_deref(), limit).await?
         }
+        Command::Gateway(_) => unreachable!("handled before the database is opened"),
     }
     Ok(())
 }
@@ -498,7 +505,7 @@ async fn serve(config: Config, db: sea_orm::DatabaseConnection, demo: bool) -> a
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod grant_type;
 pub mod http;
 pub mod jws;

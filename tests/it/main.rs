@@ -4,6 +4,7 @@
 
 mod browser_support;
 mod common;
+mod guard_support;
 mod lifecycle;
 mod logout_support;
 
@@ -15,6 +16,9 @@ mod cli;
 mod code_flow;
 mod cookies;
 mod discovery;
+mod gateway;
+mod guard_feed;
+mod guard_tokens;
 mod introspection;
 mod keys;
 mod login_page;
