@@ -213,6 +213,10 @@ pub async fn add_client(
     } else {
         registered_scope(&spec.scopes)?
     };
+    // RFC 6749 §10.4: tokens are bound to the client they were issued to; a
+    // client id removed and registered again inherits none of them (its
+    // generation starts past the removed client's).
+    let token_version = crate::revocation::initial_client_version(db, &spec.id).await?;
     let client = Client {
         id: spec.id,
         secret_hash,
@@ -233,9 +237,7 @@ pub async fn add_client(
         access_token_ttl: spec.access_token_ttl,
         refresh_token_idle_ttl: spec.refresh_token_idle_ttl,
         refresh_token_absolute_ttl: spec.refresh_token_absolute_ttl,
-        // RFC 6749 §10.4: tokens are bound to the client they were issued
-        // to; no tokens does a client id removed and registered again inherit.
-        tokens_valid_after: now,
+        token_version,
         disabled: false,
         logout_revokes,
         keep_offline_tokens: spec.keep_offline_tokens,

@@ -14,6 +14,7 @@ use crate::grant_type::GrantType;
 use crate::jws::Algorithm;
 use crate::keys;
 use crate::random::{OsRandom, secret_token};
+use crate::revocation::{self, Initiator, Revoker};
 use crate::seal::{self, MasterKeys};
 use crate::state::AppState;
 use crate::store::{self, clients, users};
@@ -87,10 +88,14 @@ pub enum ClientCommand {
     Add(Box<ClientAddArgs>),
     /// List clients.
     List,
-    /// Remove a client.
+    /// Remove a client: every token it holds stops working.
     Remove { id: String },
-    /// Void every token issued to a client so far (they stop working at once).
+    /// Void every token issued to a client so far.
     RevokeTokens { id: String },
+    /// Disable a client: it authenticates nowhere and its tokens stop working.
+    Disable { id: String },
+    /// Enable a disabled client (its earlier tokens stay void).
+    Enable { id: String },
 }
 
 #[derive(Args)]
@@ -175,8 +180,11 @@ pub enum UserCommand {
     },
     /// List users.
     List,
-    /// Disable a user: no more logins, and their tokens stop working.
+    /// Disable a user: no more logins, every session ends (relying parties
+    /// are notified), and their tokens stop working.
     Disable { username: String },
+    /// Enable a disabled user (their earlier tokens stay void).
+    Enable { username: String },
     /// End every session and void every token of a user issued so far.
     LogoutEverywhere { username: String },
 }
@@ -234,6 +242,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .context("database migration failed")?;
     let now = SystemClock.now();
     let rng = OsRandom;
+    // Running servers learn of what this process revokes by tailing the log.
+    let rev = Revoker::new(&db, &config, &rng, now);
     match cli.command {
         Command::Migrate => println!("database is up to date"),
         Command::Serve { demo } => serve(config, db, demo).await?,
@@ -299,10 +309,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Client(ClientCommand::Remove { id }) => {
-            if !clients::remove(&db, &id).await? {
+            if !revocation::remove_client(&rev, &id).await? {
                 bail!("no client {id}");
             }
-            println!("client {id} removed");
+            println!("client {id} removed; every token it held is void");
+        }
+        Command::Client(ClientCommand::Disable { id }) => {
+            if revocation::disable_client(&rev, &id).await?.is_none() {
+                bail!("no enabled client {id}");
+            }
+            println!("client {id} disabled; every token it held is void");
+        }
+        Command::Client(ClientCommand::Enable { id }) => {
+            if revocation::enable_client(&rev, &id).await?.is_none() {
+                bail!("no disabled client {id}");
+            }
+            println!("client {id} enabled; tokens from before it was disabled stay void");
         }
         Command::User(UserCommand::Add {
             username,
@@ -329,13 +351,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("user {username} added (sub {id})");
         }
         Command::User(UserCommand::LogoutEverywhere { username }) => {
-            if !crate::revoke::logout_everywhere(&db, &rng, &username, now).await? {
+            let id = user_id(&db, &username).await?;
+            let Some(done) = revocation::logout_everywhere(&rev, &id, Initiator::Admin).await?
+            else {
                 bail!("no user {username}");
-            }
-            println!("user {username}: every session and token issued so far is void");
+            };
+            println!(
+                "user {username}: every session and token issued so far is void ({} session{} ended)",
+                done.ended.len(),
+                if done.ended.len() == 1 { "" } else { "s" }
+            );
         }
         Command::Client(ClientCommand::RevokeTokens { id }) => {
-            if !crate::revoke::client_tokens(&db, &id, now).await? {
+            if revocation::void_client_tokens(&rev, &id).await?.is_none() {
                 bail!("no client {id}");
             }
             println!("client {id}: every token issued so far is void");
@@ -352,17 +380,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::User(UserCommand::Disable { username }) => {
-            if !users::set_disabled(&db, &username, true, now).await? {
-                bail!("no user {username}");
-            }
-            println!("user {username} disabled");
+            let id = user_id(&db, &username).await?;
+            let Some(done) = revocation::disable_user(&rev, &id, Initiator::Admin).await? else {
+                bail!("user {username} is disabled already");
+            };
+            println!(
+                "user {username} disabled; every token is void ({} session{} ended)",
+                done.ended.len(),
+                if done.ended.len() == 1 { "" } else { "s" }
+            );
         }
-        Command::Keys(command) => keys_command(&config, &db, command, now).await?,
+        Command::User(UserCommand::Enable { username }) => {
+            let id = user_id(&db, &username).await?;
+            if revocation::enable_user(&rev, &id, Initiator::Admin)
+                .await?
+                .is_none()
+            {
+                bail!("user {username} is not disabled");
+            }
+            println!("user {username} enabled; tokens from before it was disabled stay void");
+        }
+        Command::Keys(command) => keys_command(&config, &rev, command).await?,
         Command::Session(SessionCommand::List { user }) => {
             crate::session::admin::list_sessions(&db, user.as_deref(), now).await?
         }
         Command::Session(SessionCommand::Revoke { sid }) => {
-            crate::session::admin::revoke_session(&db, &rng, &sid, now).await?
+            crate::session::admin::revoke_session(&rev, &sid).await?
         }
         Command::LogoutDeliveries(LogoutDeliveriesCommand::List { status, limit }) => {
             crate::session::admin::list_deliveries(&db, status.as_deref(), limit).await?
@@ -372,13 +415,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn keys_command(
-    config: &Config,
-    db: &sea_orm::DatabaseConnection,
-    command: KeysCommand,
-    now: i64,
-) -> anyhow::Result<()> {
+/// The id (`sub`) of the user named `username`.
+async fn user_id(db: &sea_orm::DatabaseConnection, username: &str) -> anyhow::Result<String> {
+    match users::find_by_username(db, username).await? {
+        Some(u) => Ok(u.id),
+        None => bail!("no user {username}"),
+    }
+}
+
+async fn keys_command(config: &Config, rev: &Revoker<'_>, command: KeysCommand) -> anyhow::Result<()> {
     use crate::keys::rotation::{at, key_states};
+    let db = rev.db();
+    let now = rev.now();
     match command {
         KeysCommand::List => {
             let all = store::keys::list_all(db).await?;
@@ -426,12 +474,12 @@ async fn keys_command(
             let enabled = config.keys.enabled_algorithms();
             let master_keys = keys::master_keys(&config.keys)?;
             let lifecycle = lifecycle(config, db, &master_keys, &enabled).await?;
-            let revoked = lifecycle.revoke(db, &kid, now).await?;
+            let revoked = revocation::revoke_key(rev, &lifecycle, &kid).await?;
             println!(
                 "{}: key {kid} ({}) removed; running servers stop accepting its tokens within {}",
                 revoked.alg,
                 revoked.was.as_str(),
-                humantime::format_duration(config.keys.refresh_interval)
+                humantime::format_duration(config.revocation.poll_interval)
             );
             for change in revoked.changes.iter().skip(1) {
                 println!("  {change}");
@@ -552,9 +600,11 @@ async fn demo_setup(config: &Config, db: &sea_orm::DatabaseConnection) -> anyhow
         )
         .await?;
     }
-    if users::find_by_username(db, DEMO_USER).await?.is_some() {
+    if let Some(user) = users::find_by_username(db, DEMO_USER).await? {
+        // A new password ends the demo user's sessions, as any would.
         let hash = crate::secrets::hash_password(&password, &rng)?;
-        users::set_password_hash(db, DEMO_USER, &hash, now).await?;
+        let rev = Revoker::new(db, config, &rng, now);
+        revocation::set_password(&rev, &user.id, &hash, Initiator::Admin).await?;
     } else {
         admin::add_user(
             db,

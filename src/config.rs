@@ -29,6 +29,7 @@ pub struct Config {
     pub sessions: SessionConfig,
     pub keys: KeyConfig,
     pub logout: LogoutConfig,
+    pub revocation: RevocationConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -173,6 +174,53 @@ pub struct LogoutConfig {
     pub keep_delivered: Duration,
 }
 
+/// How fast a revocation made elsewhere (another instance, the CLI) counts
+/// on this instance (docs/revocation.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// Token checks read the in-memory view, which follows the log within
+    /// `revocation.poll_interval` (sooner on PostgreSQL, which notifies).
+    Eventual,
+    /// Every token check first catches up with the log: one indexed read
+    /// per check; a revocation counts from the next request everywhere.
+    Strict,
+}
+
+/// The revocation log and each instance's view of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationConfig {
+    pub consistency: Consistency,
+    /// How often the view polls the log for events committed elsewhere.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// How long a missing sequence number is waited for before it counts as
+    /// a rolled-back transaction (PostgreSQL commits out of order).
+    #[serde(with = "humantime_serde")]
+    pub gap_timeout: Duration,
+    /// How long an event is kept after no token can match it any more (the
+    /// replay window of the Shared Signals feed).
+    #[serde(with = "humantime_serde")]
+    pub event_retention: Duration,
+    /// How often every instance ends the sessions whose idle or absolute
+    /// lifetime ran out (their relying parties are notified).
+    #[serde(with = "humantime_serde")]
+    pub session_sweep_interval: Duration,
+}
+
+impl Default for RevocationConfig {
+    fn default() -> Self {
+        Self {
+            consistency: Consistency::Eventual,
+            poll_interval: Duration::from_millis(100),
+            gap_timeout: Duration::from_secs(10),
+            event_retention: Duration::from_secs(24 * 3600),
+            session_sweep_interval: Duration::from_secs(30),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -184,6 +232,7 @@ impl Default for Config {
             sessions: SessionConfig::default(),
             keys: KeyConfig::default(),
             logout: LogoutConfig::default(),
+            revocation: RevocationConfig::default(),
         }
     }
 }
@@ -360,6 +409,16 @@ impl Config {
         if l.max_attempts == 0 {
             return invalid("logout.max_attempts must be at least 1".into());
         }
+        let r = &self.revocation;
+        if r.poll_interval < Duration::from_millis(10) || r.poll_interval > Duration::from_secs(60) {
+            return invalid("revocation.poll_interval must be between 10ms and 60s".into());
+        }
+        if r.gap_timeout < Duration::from_secs(1) {
+            return invalid("revocation.gap_timeout must be at least one second".into());
+        }
+        if r.session_sweep_interval < Duration::from_millis(100) {
+            return invalid("revocation.session_sweep_interval must be at least 100ms".into());
+        }
         self.validate_keys()
     }
 
@@ -460,6 +519,32 @@ mod tests {
         config.logout.delivery_timeout = Duration::from_secs(45);
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("logout.delivery_timeout"), "{err}");
+    }
+
+    #[test]
+    fn revocation_settings_are_checked() {
+        let refused = |adjust: &dyn Fn(&mut RevocationConfig)| {
+            let mut config = Config::default();
+            adjust(&mut config.revocation);
+            config.validate().unwrap_err().to_string()
+        };
+        assert!(refused(&|r| r.poll_interval = Duration::ZERO).contains("poll_interval"));
+        assert!(refused(&|r| r.poll_interval = Duration::from_secs(61)).contains("poll_interval"));
+        assert!(refused(&|r| r.gap_timeout = Duration::from_millis(500)).contains("gap_timeout"));
+        assert!(
+            refused(&|r| r.session_sweep_interval = Duration::from_millis(10))
+                .contains("session_sweep_interval")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("signoff.toml");
+        std::fs::write(&file, "[revocation]\nconsistency = \"strict\"\n").unwrap();
+        assert_eq!(
+            Config::load(Some(&file)).unwrap().revocation.consistency,
+            Consistency::Strict
+        );
+        std::fs::write(&file, "[revocation]\nconsistency = \"immediate\"\n").unwrap();
+        let err = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("immediate"), "{err}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub mod maintenance;
 pub mod oidc;
 pub mod pages;
 pub mod random;
-pub mod revoke;
+pub mod revocation;
 pub mod routes;
 pub mod scope;
 pub mod seal;
@@ -43,11 +43,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let background = maintenance::spawn(state.clone());
     let logout_worker = logout::backchannel::spawn(state.clone());
+    let revocation_tail = revocation::spawn_tail(state.clone());
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     background.abort();
     logout_worker.abort();
+    revocation_tail.abort();
     result
 }

@@ -1,6 +1,6 @@
 //! Background work of a running server: the signing key schedule, picking up
-//! keys rotated elsewhere, and pruning expired rows. Every instance runs it;
-//! each step is idempotent.
+//! keys rotated elsewhere, ending sessions that ran out of time, and pruning
+//! expired rows. Every instance runs it; each step is idempotent.
 
 use std::time::Duration;
 
@@ -10,6 +10,8 @@ use crate::store::interactions;
 
 /// How often expired rows are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Sessions the expiry sweep ends per round (the rest wait for the next).
+const SWEEP_BATCH: u64 = 200;
 
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -20,11 +22,23 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         key_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut prune_tick =
             tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_EVERY, PRUNE_EVERY);
+        let mut sweep_tick = tokio::time::interval(state.config.revocation.session_sweep_interval);
+        sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = key_tick.tick() => {
                     if let Err(e) = refresh_keys(&state).await {
                         tracing::warn!(error = format!("{e:#}"), "signing key maintenance failed; retrying next round");
+                    }
+                    continue;
+                }
+                _ = sweep_tick.tick() => {
+                    // Expired sessions end like any other: their relying
+                    // parties get a back-channel logout token.
+                    match crate::revocation::end_expired_sessions(&state.revoker(), SWEEP_BATCH).await {
+                        Ok(n) if n > 0 => tracing::debug!(ended = n, "expired sessions ended"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "ending expired sessions failed"),
                     }
                     continue;
                 }
@@ -36,13 +50,14 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "pruning interactions failed"),
                 }
-                // Denylisted JWTs that have expired anyway need no entry; the
-                // clock skew margin keeps an instance whose clock lags from
-                // accepting a revoked JWT again.
                 let skew = state.config.keys.clock_skew.as_secs() as i64;
                 let now = state.now();
-                if let Err(e) = crate::store::revocations::prune(&state.db, now - skew).await {
-                    tracing::warn!(error = %e, "pruning the jti denylist failed");
+                // Events keep their clock skew margin in `retain_until`.
+                let retention = state.config.revocation.event_retention;
+                match crate::revocation::prune_log(&state.db, now, retention).await {
+                    Ok(n) if n > 0 => tracing::debug!(pruned = n, "revocation events removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning the revocation log failed"),
                 }
                 // Ended sessions stay listed a week (account page, CLI).
                 if let Err(e) =

@@ -10,6 +10,7 @@ use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
 use crate::keys::KeyStore;
 use crate::random::{OsRandom, Random};
+use crate::revocation::{Revoker, RevocationView};
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -21,6 +22,8 @@ pub struct Inner {
     pub rng: Arc<dyn Random>,
     pub keys: KeyStore,
     pub client_secrets: VerifiedSecrets,
+    /// What this instance knows of the revocation log (`crate::revocation`).
+    pub revocations: RevocationView,
 }
 
 impl Deref for AppState {
@@ -40,6 +43,8 @@ impl AppState {
         rng: Arc<dyn Random>,
     ) -> anyhow::Result<Self> {
         let keys = crate::keys::start(&config, &db, rng.as_ref(), clock.now()).await?;
+        let revocations =
+            RevocationView::load(db.clone(), clock.clone(), &config.revocation).await?;
         Ok(AppState(Arc::new(Inner {
             config,
             db,
@@ -47,6 +52,7 @@ impl AppState {
             rng,
             keys,
             client_secrets: VerifiedSecrets::default(),
+            revocations,
         })))
     }
 
@@ -56,6 +62,12 @@ impl AppState {
 
     pub fn now(&self) -> UnixTime {
         self.clock.now()
+    }
+
+    /// Revoke through `crate::revocation`, now, applying the change to this
+    /// instance's view before returning.
+    pub fn revoker(&self) -> Revoker<'_> {
+        Revoker::new(&self.db, &self.config, self.rng.as_ref(), self.now()).with_view(&self.revocations)
     }
 }
 

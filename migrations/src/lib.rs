@@ -13,6 +13,7 @@ mod m20261121_000002_token_lifecycle;
 mod m20261121_000003_signing_keys;
 mod m20261121_000004_logout;
 mod m20261121_000005_user_contact_and_expiry;
+mod m20261201_000001_revocation_log;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_signing_keys::Migration),
             Box::new(m20261121_000004_logout::Migration),
             Box::new(m20261121_000005_user_contact_and_expiry::Migration),
+            Box::new(m20261201_000001_revocation_log::Migration),
         ]
     }
 }

@@ -171,11 +171,13 @@ impl Lifecycle<'_> {
         finish(txn, result, alg).await
     }
 
-    /// Remove `kid` now (compromise). If it was signing, the `next` key
-    /// signs from now and a new `next` is published, in the same transaction.
-    pub async fn revoke(
+    /// Remove `kid` now (compromise), in the caller's transaction. If it was
+    /// signing, the `next` key signs from now and a new `next` is published.
+    /// Only `crate::revocation::revoke_key` calls this, recording the
+    /// revocation in the same transaction.
+    pub async fn remove(
         &self,
-        db: &DatabaseConnection,
+        db: &impl ConnectionTrait,
         kid: &str,
         now: i64,
     ) -> anyhow::Result<Revoked> {
@@ -189,9 +191,8 @@ impl Lifecycle<'_> {
         }
         let alg = Algorithm::parse(&record.alg)
             .with_context(|| format!("key {kid} has an unknown algorithm {}", record.alg))?;
-        let txn = db.begin().await?;
         let result: Result<Revoked, Failure> = async {
-            if !key_rows::remove(&txn, kid, now).await? {
+            if !key_rows::remove(db, kid, now).await? {
                 return Err(Failure::Contended);
             }
             let mut changes = vec![Change {
@@ -201,11 +202,11 @@ impl Lifecycle<'_> {
                 },
                 new_kid: None,
             }];
-            changes.extend(self.settle(&txn, alg, now).await?);
+            changes.extend(self.settle(db, alg, now).await?);
             Ok(Revoked { alg, was, changes })
         }
         .await;
-        finish(txn, result, alg).await
+        result.map_err(|failure| failure.into_error(alg))
     }
 
     /// Apply the plan for `alg` until there is nothing left to do.
@@ -287,6 +288,17 @@ impl Lifecycle<'_> {
     }
 }
 
+impl Failure {
+    fn into_error(self, alg: Algorithm) -> anyhow::Error {
+        match self {
+            Failure::Contended => anyhow::anyhow!(
+                "the {alg} keys were changed by another instance or process at the same time; nothing was changed here (run `signoff keys list` and try again)"
+            ),
+            Failure::Fatal(e) => e,
+        }
+    }
+}
+
 async fn finish<T>(
     txn: sea_orm::DatabaseTransaction,
     result: Result<T, Failure>,
@@ -297,15 +309,9 @@ async fn finish<T>(
             txn.commit().await?;
             Ok(v)
         }
-        Err(Failure::Contended) => {
+        Err(failure) => {
             txn.rollback().await?;
-            bail!(
-                "the {alg} keys were changed by another instance or process at the same time; nothing was changed here (run `signoff keys list` and try again)"
-            )
-        }
-        Err(Failure::Fatal(e)) => {
-            txn.rollback().await?;
-            Err(e)
+            Err(failure.into_error(alg))
         }
     }
 }

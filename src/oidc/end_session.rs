@@ -16,10 +16,11 @@ use crate::http::extract::{Params, QueryOrForm};
 use crate::http::headers::allow_form_redirect_to;
 use crate::logout::frontchannel;
 use crate::pages::{self, PageError, PageForm};
-use crate::session::end::{EndReason, end_session as end_sso_session};
+use crate::revocation::{self, EndReason};
 use crate::session::{self, ActiveSession, csrf};
 use crate::state::AppState;
 use crate::store::clients::{self, Client};
+use crate::store::sessions;
 use crate::tokens::id_token::{self, IdTokenHint};
 
 /// A validated logout request.
@@ -208,7 +209,7 @@ pub async fn end_session(
     let active = session::current(&state, &headers).await?;
     Ok(match active {
         Some(active) if request.may_skip_confirmation(&active) => {
-            log_out(&state, Some(active), &request).await?
+            log_out(&state, &headers, Some(active), &request).await?
         }
         Some(active) => confirm_page(&state, &headers, Some(&active), &request),
         // A cross-site POST carries no SameSite=Lax session cookie, so the
@@ -219,8 +220,9 @@ pub async fn end_session(
         {
             confirm_page(&state, &headers, None, &request)
         }
-        // Nothing to end: go on as after a logout.
-        None => log_out(&state, None, &request).await?,
+        // No live session: go on as after a logout (ending one that ran out
+        // of time, if any).
+        None => log_out(&state, &headers, None, &request).await?,
     })
 }
 
@@ -242,7 +244,7 @@ pub async fn confirm(
         return Ok(frontchannel::still_signed_in());
     }
     let active = session::current(&state, &headers).await?;
-    log_out(&state, active, &request).await
+    log_out(&state, &headers, active, &request).await
 }
 
 fn confirm_page(
@@ -271,27 +273,54 @@ fn confirm_page(
     response
 }
 
+/// What a logout ends: the browser's live session; without one, a session
+/// that ran out of time but was not ended yet (the expiry sweep had not
+/// come by), the browser's own or the one the hint names. Ending that one
+/// still tells the relying parties that were in it.
+async fn to_end(
+    state: &AppState,
+    headers: &HeaderMap,
+    active: Option<ActiveSession>,
+    request: &LogoutRequest,
+) -> anyhow::Result<Option<(String, EndReason)>> {
+    if let Some(a) = active {
+        return Ok(Some((a.session.id, EndReason::RpInitiated)));
+    }
+    let now = state.now();
+    let of_browser = session::of_browser(state, headers).await?;
+    let of_hint = match &request.hint {
+        Some(IdTokenHint { sub, sid: Some(sid), .. }) => sessions::find(&state.db, sid)
+            .await?
+            .filter(|s| &s.user_id == sub),
+        _ => None,
+    };
+    Ok(of_browser
+        .into_iter()
+        .chain(of_hint)
+        .find(|s| s.ended_at.is_none() && !s.is_active(now))
+        .map(|s| {
+            let reason = if s.absolute_expires_at <= now {
+                EndReason::AbsoluteTimeout
+            } else {
+                EndReason::IdleTimeout
+            };
+            (s.id, reason)
+        }))
+}
+
 /// End the browser's session (if any), clear its cookie, and finish with
 /// front-channel iframes and the §3 redirect or the signed-out page.
-/// Back-channel notifications were queued by `end_sso_session`; their
-/// delivery never delays this response.
+/// Back-channel notifications were queued by `revocation::end_session`;
+/// their delivery never delays this response.
 async fn log_out(
     state: &AppState,
+    headers: &HeaderMap,
     active: Option<ActiveSession>,
     request: &LogoutRequest,
 ) -> Result<Response, PageError> {
-    let ended = match active {
+    let ended = match to_end(state, headers, active, request).await? {
         None => None,
-        Some(a) => {
-            end_sso_session(
-                &state.db,
-                state.rng.as_ref(),
-                &a.session.id,
-                EndReason::RpInitiated,
-                state.now(),
-            )
-            .await?
-        }
+        Some((sid, reason)) => revocation::end_session(&state.revoker(), &sid, reason).await?,
     };
     tracing::info!(
         client_id = request.client.as_ref().map(|c| c.id.as_str()),

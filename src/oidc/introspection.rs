@@ -34,7 +34,7 @@ async fn handle(state: &AppState, caller: &Client, params: &Params) -> Result<Va
     }
     let token = params.require("token")?;
     let hint = Hint::parse(params.get("token_type_hint"));
-    let Some(active) = validate::any_token(state, token, hint, Some(caller)).await? else {
+    let Some(active) = validate::any_token(state, token, hint).await? else {
         // RFC 7662 §2.2: an inactive token reveals nothing else.
         return Ok(json!({ "active": false }));
     };
@@ -64,5 +64,15 @@ async fn handle(state: &AppState, caller: &Client, params: &Params) -> Result<Va
     if let Some(sid) = &active.sid {
         obj.insert("sid".into(), json!(sid));
     }
+    // What a resource server holding an opaque token needs to match the
+    // revocations it learns (docs/revocation.md): the grant and the token
+    // versions, as a JWT access token carries them (`gid`, `ver`, `cver`).
+    if let Some(gid) = &active.grant_id {
+        obj.insert("gid".into(), json!(gid));
+    }
+    if let Some(ver) = active.ver() {
+        obj.insert("ver".into(), json!(ver));
+    }
+    obj.insert("cver".into(), json!(active.issued_under.client));
     Ok(body)
 }

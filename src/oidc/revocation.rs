@@ -3,18 +3,18 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use sea_orm::TransactionTrait;
 
 use crate::error::OAuthError;
 use crate::http::extract::Params;
 use crate::http::headers::no_store;
 use crate::oidc::client_auth::AuthenticatedClient;
+use crate::revocation::{self, GrantReason, Initiator, SingleToken};
 use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::clients::Client;
-use crate::store::{grants, revocations};
+use crate::store::grants;
 use crate::tokens::access_token::looks_like_jwt;
-use crate::tokens::validate::verified_jwt_claims;
+use crate::tokens::validate::{VerifiedJwt, verified_jwt};
 
 /// `POST /revoke`. RFC 7009 §2.1: the client authenticates as at the token
 /// endpoint (the same [`AuthenticatedClient`], disabled clients included).
@@ -47,10 +47,10 @@ async fn handle(state: &AppState, client: &Client, params: &Params) -> Result<()
     Ok(())
 }
 
-/// A JWT access token cannot be recalled; its `jti` goes on the denylist
-/// until the token's own expiry.
+/// A JWT access token cannot be recalled; its `jti` goes on the revocation
+/// list until the token's own expiry.
 async fn revoke_jwt(state: &AppState, client: &Client, token: &str) -> Result<(), OAuthError> {
-    let Some(claims) = verified_jwt_claims(state, token, true) else {
+    let Some(VerifiedJwt { claims, .. }) = verified_jwt(state, token, true) else {
         tracing::info!(client_id = %client.id, "revocation of an unknown token ignored");
         return Ok(());
     };
@@ -60,10 +60,17 @@ async fn revoke_jwt(state: &AppState, client: &Client, token: &str) -> Result<()
         tracing::info!(client_id = %client.id, "revocation of another client's token ignored");
         return Ok(());
     }
-    if claims.exp > state.now() {
-        revocations::revoke(&state.db, &claims.jti, claims.exp).await?;
-        tracing::info!(client_id = %client.id, jti = %claims.jti, "JWT access token denylisted");
-    }
+    // An expired token needs no entry (`revoke_token` skips it).
+    revocation::revoke_token(
+        &state.revoker(),
+        SingleToken::Jwt {
+            jti: &claims.jti,
+            client_id: &claims.client_id,
+            user_id: claims.user_id(),
+            expires_at: claims.exp,
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -77,8 +84,8 @@ async fn revoke_opaque_access(
         return Ok(false);
     };
     if row.client_id == client.id {
-        grants::revoke_access_token(&state.db, &hash, state.now()).await?;
-        tracing::info!(client_id = %client.id, "access token revoked");
+        revocation::revoke_token(&state.revoker(), SingleToken::Opaque { token_hash: &hash })
+            .await?;
     }
     Ok(true)
 }
@@ -94,10 +101,13 @@ async fn revoke_refresh(
         return Ok(false);
     };
     if row.client_id == client.id {
-        let txn = state.db.begin().await?;
-        grants::revoke_grant(&txn, &row.grant_id, state.now()).await?;
-        txn.commit().await?;
-        tracing::info!(client_id = %client.id, grant_id = %row.grant_id, "refresh token family revoked");
+        revocation::revoke_grant(
+            &state.revoker(),
+            &row.grant_id,
+            GrantReason::Revoked,
+            Initiator::Client,
+        )
+        .await?;
     }
     Ok(true)
 }

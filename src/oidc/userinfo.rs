@@ -89,7 +89,7 @@ pub fn bearer_token(
 async fn handle(state: &AppState, token: &str) -> Result<Value, OAuthError> {
     let invalid = || OAuthError::InvalidToken("the access token is invalid or expired".into());
     // Either format, every revocation strategy applied (tokens::validate).
-    let active = validate::access_token(state, token, None)
+    let active = validate::access_token(state, token)
         .await?
         .ok_or_else(invalid)?;
     let user = active.user.ok_or_else(|| {

@@ -1,6 +1,6 @@
 //! The hosted account page (`/account`): the signed-in user's active
 //! sessions (device, IP, last seen, applications), each of which can be
-//! ended, or all at once. Ending goes through `session::end`, like
+//! ended, or all at once. Ending goes through `revocation::end_session`, like
 //! RP-initiated logout, so relying parties are notified. Without a session
 //! the page offers its own sign-in form. Every form is CSRF-protected
 //! (`session::csrf`).
@@ -12,17 +12,17 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::end::{EndReason, end_all_of_user, end_session};
 use super::{ActiveSession, csrf};
 use crate::http::cookies;
 use crate::http::extract::Params;
 use crate::logout::{EndedSession, frontchannel};
 use crate::pages::{self, PageError, PageForm};
+use crate::revocation::{self, EndReason};
 use crate::secrets::{dummy_password_hash, verify_password_blocking};
 use crate::state::AppState;
 use crate::store::sessions;
 use crate::store::users;
-use crate::tokens::liveness::outlives_cutoffs;
+use crate::tokens::liveness::Standing;
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 
@@ -110,7 +110,7 @@ async fn session_rows(
     let live = sessions::not_ended(&state.db, Some(&active.user.id)).await?;
     for s in live
         .iter()
-        .filter(|s| s.is_active(now) && outlives_cutoffs(s.created_at, None, Some(&active.user)))
+        .filter(|s| s.is_active(now) && Standing::of_user(&active.user).admits(s.user_version))
     {
         let apps = sessions::clients(&state.db, &s.id).await?;
         rows.push(SessionRow {
@@ -253,14 +253,7 @@ pub async fn end_one(
             "That session does not exist or has already ended.",
         ));
     }
-    let ended = end_session(
-        &state.db,
-        state.rng.as_ref(),
-        sid,
-        EndReason::Account,
-        state.now(),
-    )
-    .await?;
+    let ended = revocation::end_session(&state.revoker(), sid, EndReason::Account).await?;
     if sid == active.session.id {
         Ok(signed_out(&state, ended.as_slice()))
     } else {
@@ -279,13 +272,8 @@ pub async fn end_all(
         Ok(a) => a,
         Err(to_account) => return Ok(to_account),
     };
-    let ended = end_all_of_user(
-        &state.db,
-        state.rng.as_ref(),
-        &active.user.id,
-        EndReason::Account,
-        state.now(),
-    )
-    .await?;
+    let ended =
+        revocation::end_user_sessions(&state.revoker(), &active.user.id, EndReason::Account)
+            .await?;
     Ok(signed_out(&state, &ended))
 }

@@ -4,10 +4,9 @@
 //! notified by the running servers' delivery workers.
 
 use anyhow::bail;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 
-use super::end::{EndReason, end_session};
-use crate::random::Random;
+use crate::revocation::{self, EndReason, Revoker};
 use crate::store::logout_outbox::{self, DELIVERED, FAILED, PENDING};
 use crate::store::{sessions, users};
 
@@ -56,13 +55,8 @@ pub async fn list_sessions(
 }
 
 /// `signoff session revoke SID`.
-pub async fn revoke_session(
-    db: &(impl ConnectionTrait + TransactionTrait),
-    rng: &dyn Random,
-    sid: &str,
-    now: i64,
-) -> anyhow::Result<()> {
-    match end_session(db, rng, sid, EndReason::Admin, now).await? {
+pub async fn revoke_session(rev: &Revoker<'_>, sid: &str) -> anyhow::Result<()> {
+    match revocation::end_session(rev, sid, EndReason::Admin).await? {
         Some(ended) => {
             let notified = ended
                 .clients

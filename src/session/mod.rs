@@ -1,36 +1,44 @@
 //! The SSO session of the browser making a request (`current`, `sign_in`,
-//! `end`, the CSRF token of its forms) and the account page. The hosted login
-//! page that signs a user in is a step of `/authorize` (`oidc::authorize::login`).
+//! the CSRF token of its forms) and the account page. The hosted login page
+//! that signs a user in is a step of `/authorize` (`oidc::authorize::login`);
+//! sessions end through `crate::revocation::end_session`.
 
 pub mod account;
 pub mod admin;
 pub mod csrf;
-pub mod end;
 
 use axum::http::HeaderMap;
 
 use crate::http::cookies;
+use crate::revocation::{self, EndReason};
 use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::sessions::{self, Session};
 use crate::store::users::{self, User};
-use crate::tokens::liveness::outlives_cutoffs;
+use crate::tokens::liveness::Standing;
 
 /// A session that still counts: not ended, within its lifetimes, of an
-/// enabled user, and not older than the user's last "log out everywhere".
+/// enabled user, and of the user's current token version (not from before a
+/// "log out everywhere").
 pub struct ActiveSession {
     pub session: Session,
     pub user: User,
+}
+
+/// The session row the browser's cookie names, whatever its state (ended,
+/// expired).
+pub async fn of_browser(state: &AppState, headers: &HeaderMap) -> anyhow::Result<Option<Session>> {
+    let Some(cookie) = cookies::read(&state.config, headers, cookies::SESSION) else {
+        return Ok(None);
+    };
+    Ok(sessions::find_by_cookie_hash(&state.db, &token_hash(cookie)).await?)
 }
 
 pub async fn current(
     state: &AppState,
     headers: &HeaderMap,
 ) -> anyhow::Result<Option<ActiveSession>> {
-    let Some(cookie) = cookies::read(&state.config, headers, cookies::SESSION) else {
-        return Ok(None);
-    };
-    let Some(session) = sessions::find_by_cookie_hash(&state.db, &token_hash(cookie)).await? else {
+    let Some(session) = of_browser(state, headers).await? else {
         return Ok(None);
     };
     let now = state.now();
@@ -40,8 +48,9 @@ pub async fn current(
     let Some(user) = users::find(&state.db, &session.user_id).await? else {
         return Ok(None);
     };
-    // A session is void like a token issued at its login.
-    if !outlives_cutoffs(session.created_at, None, Some(&user)) {
+    // A session is void like a token issued at its login (the user row read
+    // here is current, whatever the view knows yet).
+    if !Standing::of_user(&user).admits(session.user_version) {
         return Ok(None);
     }
     Ok(Some(ActiveSession { session, user }))
@@ -84,14 +93,8 @@ pub async fn sign_in(
             return Ok((same, set));
         }
         Some(other) => {
-            end::end_session(
-                &state.db,
-                state.rng.as_ref(),
-                &other.session.id,
-                end::EndReason::Replaced,
-                now,
-            )
-            .await?;
+            revocation::end_session(&state.revoker(), &other.session.id, EndReason::Replaced)
+                .await?;
         }
         None => {}
     }
@@ -108,6 +111,7 @@ pub async fn sign_in(
             absolute_ttl: cfg.absolute_ttl.as_secs() as i64,
             user_agent: user_agent(headers),
             ip: Some(&ip),
+            user_version: user.token_version,
         },
     )
     .await?;

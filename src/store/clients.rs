@@ -1,6 +1,10 @@
 //! Registered relying parties (and resource servers, which are clients too).
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
 
 use super::entity::client;
 use super::{list_from_json, list_to_json};
@@ -83,8 +87,10 @@ pub struct Client {
     pub access_token_ttl: Option<i64>,
     pub refresh_token_idle_ttl: Option<i64>,
     pub refresh_token_absolute_ttl: Option<i64>,
-    /// Tokens of this client issued before this instant are void.
-    pub tokens_valid_after: i64,
+    /// The generation of the client's tokens: what was issued under an
+    /// older one is void ("revoke every token of this client", disabling,
+    /// removal; see `tokens::liveness`).
+    pub token_version: i64,
     pub disabled: bool,
     /// What logging out does to this client's tokens of the session.
     pub logout_revokes: LogoutRevokes,
@@ -140,7 +146,7 @@ impl From<client::Model> for Client {
             access_token_ttl: m.access_token_ttl,
             refresh_token_idle_ttl: m.refresh_token_idle_ttl,
             refresh_token_absolute_ttl: m.refresh_token_absolute_ttl,
-            tokens_valid_after: m.tokens_valid_after,
+            token_version: m.token_version,
             disabled: m.disabled,
             logout_revokes: LogoutRevokes::parse(&m.logout_revokes)
                 .unwrap_or(LogoutRevokes::SessionTokens),
@@ -192,7 +198,7 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm
         access_token_ttl: Set(c.access_token_ttl),
         refresh_token_idle_ttl: Set(c.refresh_token_idle_ttl),
         refresh_token_absolute_ttl: Set(c.refresh_token_absolute_ttl),
-        tokens_valid_after: Set(c.tokens_valid_after),
+        token_version: Set(c.token_version),
         disabled: Set(c.disabled),
         logout_revokes: Set(c.logout_revokes.as_str().into()),
         keep_offline_tokens: Set(c.keep_offline_tokens),
@@ -210,53 +216,109 @@ pub async fn set_secret_hash(
     let res = client::Entity::update_many()
         .col_expr(
             client::Column::SecretHash,
-            sea_orm::sea_query::Expr::value(secret_hash),
+            Expr::value(secret_hash),
         )
-        .filter(sea_orm::ColumnTrait::eq(&client::Column::Id, id))
+        .filter(client::Column::Id.eq(id))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
 }
 
-/// "Revoke every token of this client": tokens issued before `after` stop
-/// working everywhere at once, since every check reads this row.
-pub async fn void_tokens_before(
+/// The client's token version after a change made in this transaction.
+async fn version_of(db: &impl ConnectionTrait, id: &str) -> Result<Option<i64>, DbErr> {
+    Ok(client::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .map(|c| c.token_version))
+}
+
+/// Start a new token generation for the client ("revoke every token of this
+/// client"); returns it (`None`: no such client). Only `crate::revocation`
+/// moves versions, recording why.
+pub(crate) async fn bump_token_version(
     db: &impl ConnectionTrait,
     id: &str,
-    after: i64,
-) -> Result<bool, sea_orm::DbErr> {
+) -> Result<Option<i64>, DbErr> {
     let res = client::Entity::update_many()
         .col_expr(
-            client::Column::TokensValidAfter,
-            sea_orm::sea_query::Expr::value(after),
+            client::Column::TokenVersion,
+            Expr::col(client::Column::TokenVersion).add(1),
         )
-        .filter(sea_orm::ColumnTrait::eq(&client::Column::Id, id))
+        .filter(client::Column::Id.eq(id))
         .exec(db)
         .await?;
-    Ok(res.rows_affected == 1)
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    version_of(db, id).await
 }
 
-/// Disable or re-enable a client: a disabled client authenticates nowhere
-/// and its tokens are void (`tokens::liveness`).
-pub async fn set_disabled(
-    db: &impl ConnectionTrait,
-    id: &str,
-    disabled: bool,
-) -> Result<bool, sea_orm::DbErr> {
+/// Disable an enabled client: it authenticates nowhere, and a new token
+/// generation starts so that enabling it again never brings old tokens back.
+/// Returns the new version; `None` when there is no such enabled client.
+pub(crate) async fn disable(db: &impl ConnectionTrait, id: &str) -> Result<Option<i64>, DbErr> {
     let res = client::Entity::update_many()
+        .col_expr(client::Column::Disabled, Expr::value(true))
         .col_expr(
-            client::Column::Disabled,
-            sea_orm::sea_query::Expr::value(disabled),
+            client::Column::TokenVersion,
+            Expr::col(client::Column::TokenVersion).add(1),
         )
-        .filter(sea_orm::ColumnTrait::eq(&client::Column::Id, id))
+        .filter(client::Column::Id.eq(id))
+        .filter(client::Column::Disabled.eq(false))
         .exec(db)
         .await?;
-    Ok(res.rows_affected == 1)
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    version_of(db, id).await
 }
 
-pub async fn remove(db: &impl ConnectionTrait, id: &str) -> Result<bool, sea_orm::DbErr> {
+/// Enable a disabled client; returns its (unchanged) version, `None` when
+/// there is no such disabled client.
+pub(crate) async fn enable(db: &impl ConnectionTrait, id: &str) -> Result<Option<i64>, DbErr> {
+    let res = client::Entity::update_many()
+        .col_expr(client::Column::Disabled, Expr::value(false))
+        .filter(client::Column::Id.eq(id))
+        .filter(client::Column::Disabled.eq(true))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    version_of(db, id).await
+}
+
+pub(crate) async fn remove(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
     let res = client::Entity::delete_by_id(id.to_owned()).exec(db).await?;
     Ok(res.rows_affected == 1)
 }
 
-use sea_orm::QueryFilter;
+/// Clients whose tokens are not all at generation 0 or that are disabled:
+/// what the revocation view starts from. `(id, token_version, disabled)`.
+pub async fn standings(db: &impl ConnectionTrait) -> Result<Vec<(String, i64, bool)>, DbErr> {
+    client::Entity::find()
+        .select_only()
+        .column(client::Column::Id)
+        .column(client::Column::TokenVersion)
+        .column(client::Column::Disabled)
+        .filter(
+            sea_orm::Condition::any()
+                .add(client::Column::TokenVersion.gt(0))
+                .add(client::Column::Disabled.eq(true)),
+        )
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// The longest per-client access token lifetime registered, if any client
+/// has its own.
+pub async fn longest_access_token_ttl(db: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
+    let max: Option<Option<i64>> = client::Entity::find()
+        .select_only()
+        .column_as(Expr::col(client::Column::AccessTokenTtl).max(), "max")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(max.flatten())
+}

@@ -25,6 +25,8 @@ pub async fn insert_grant(db: &impl ConnectionTrait, g: Grant) -> Result<(), DbE
         auth_time: Set(g.auth_time),
         created_at: Set(g.created_at),
         revoked_at: Set(g.revoked_at),
+        user_version: Set(g.user_version),
+        client_version: Set(g.client_version),
     }
     .insert(db)
     .await?;
@@ -36,18 +38,22 @@ pub async fn find_grant(db: &impl ConnectionTrait, id: &str) -> Result<Option<Gr
 }
 
 /// Revoke a grant and everything issued under it. Token rows are marked too,
-/// so that a single-row lookup answers "is this token revoked?".
-pub async fn revoke_grant(
+/// so that a single-row lookup answers "is this token revoked?". Returns
+/// false when the grant was unknown or revoked already. Only
+/// `crate::revocation` revokes, recording why.
+pub(crate) async fn revoke_grant(
     db: &impl ConnectionTrait,
     grant_id: &str,
     now: i64,
-) -> Result<(), DbErr> {
-    grant::Entity::update_many()
+) -> Result<bool, DbErr> {
+    let revoked = grant::Entity::update_many()
         .col_expr(grant::Column::RevokedAt, Expr::value(now))
         .filter(grant::Column::Id.eq(grant_id))
         .filter(grant::Column::RevokedAt.is_null())
         .exec(db)
-        .await?;
+        .await?
+        .rows_affected
+        == 1;
     access_token::Entity::update_many()
         .col_expr(access_token::Column::RevokedAt, Expr::value(now))
         .filter(access_token::Column::GrantId.eq(grant_id))
@@ -57,6 +63,35 @@ pub async fn revoke_grant(
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
         .filter(refresh_token::Column::GrantId.eq(grant_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(revoked)
+}
+
+/// Mark every grant and token of a client revoked (the client is being
+/// removed): its rows then answer "revoked" on their own, whatever client is
+/// registered under the same id later.
+pub(crate) async fn revoke_all_of_client(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+    now: i64,
+) -> Result<(), DbErr> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::RevokedAt, Expr::value(now))
+        .filter(grant::Column::ClientId.eq(client_id))
+        .filter(grant::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    access_token::Entity::update_many()
+        .col_expr(access_token::Column::RevokedAt, Expr::value(now))
+        .filter(access_token::Column::ClientId.eq(client_id))
+        .filter(access_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_token::Column::ClientId.eq(client_id))
         .filter(refresh_token::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
@@ -74,7 +109,7 @@ pub async fn of_session(db: &impl ConnectionTrait, session_id: &str) -> Result<V
 
 /// Let a grant outlive the session it was made in: its tokens no longer
 /// follow the session's state (see tokens::validate).
-pub async fn detach_from_session(db: &impl ConnectionTrait, grant_id: &str) -> Result<(), DbErr> {
+pub(crate) async fn detach_from_session(db: &impl ConnectionTrait, grant_id: &str) -> Result<(), DbErr> {
     grant::Entity::update_many()
         .col_expr(
             grant::Column::SessionId,
@@ -171,6 +206,8 @@ pub async fn insert_access_token(
         revoked_at: Set(t.revoked_at),
         audience: Set(t.audience),
         auth_time: Set(t.auth_time),
+        user_version: Set(t.user_version),
+        client_version: Set(t.client_version),
     }
     .insert(db)
     .await?;
@@ -202,6 +239,8 @@ pub async fn insert_refresh_token(
         revoked_at: Set(t.revoked_at),
         successor_hash: Set(None),
         successor_sealed: Set(None),
+        user_version: Set(t.user_version),
+        client_version: Set(t.client_version),
     }
     .insert(db)
     .await?;
@@ -259,18 +298,20 @@ pub async fn set_successor(
     Ok(())
 }
 
-pub async fn revoke_access_token(
+/// Returns false when the token was unknown or revoked already. Only
+/// `crate::revocation` revokes, recording why.
+pub(crate) async fn revoke_access_token(
     db: &impl ConnectionTrait,
     token_hash: &str,
     now: i64,
-) -> Result<(), DbErr> {
-    access_token::Entity::update_many()
+) -> Result<bool, DbErr> {
+    let res = access_token::Entity::update_many()
         .col_expr(access_token::Column::RevokedAt, Expr::value(now))
         .filter(access_token::Column::TokenHash.eq(token_hash))
         .filter(access_token::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected == 1)
 }
 
 /// Delete codes and tokens that expired before `before`: they can no longer

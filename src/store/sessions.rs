@@ -29,6 +29,8 @@ pub struct NewSession<'a> {
     pub absolute_ttl: i64,
     pub user_agent: Option<&'a str>,
     pub ip: Option<&'a str>,
+    /// The user's token version at login (`tokens::liveness`).
+    pub user_version: i64,
 }
 
 pub async fn insert(db: &impl ConnectionTrait, s: NewSession<'_>) -> Result<Session, DbErr> {
@@ -46,6 +48,7 @@ pub async fn insert(db: &impl ConnectionTrait, s: NewSession<'_>) -> Result<Sess
         ended_at: Set(None),
         user_agent: Set(s.user_agent.map(|v| truncate(v, 512))),
         ip: Set(s.ip.map(Into::into)),
+        user_version: Set(s.user_version),
     }
     .insert(db)
     .await
@@ -70,14 +73,17 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Session>
 }
 
 /// Sliding sessions: activity pushes the idle expiry forward, never past the
-/// absolute one.
+/// absolute one. Returns false when the session has ended meanwhile: the
+/// conditional UPDATE waits for a concurrent `end` to commit, so a caller
+/// that adds to the session in the same transaction (a grant) never adds to
+/// one whose end did not see it.
 pub async fn touch(
     db: &impl ConnectionTrait,
     s: &Session,
     now: i64,
     idle_ttl: i64,
-) -> Result<(), DbErr> {
-    session::Entity::update_many()
+) -> Result<bool, DbErr> {
+    let res = session::Entity::update_many()
         .col_expr(session::Column::LastSeenAt, Expr::value(now))
         .col_expr(
             session::Column::IdleExpiresAt,
@@ -87,7 +93,7 @@ pub async fn touch(
         .filter(session::Column::EndedAt.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected == 1)
 }
 
 /// Re-authentication in an existing session (prompt=login, max_age) moves
@@ -139,12 +145,31 @@ pub async fn clients(db: &impl ConnectionTrait, session_id: &str) -> Result<Vec<
         .collect())
 }
 
-/// End a session; returns false when it had already ended.
-pub async fn end(db: &impl ConnectionTrait, id: &str, now: i64) -> Result<bool, DbErr> {
+/// End a session; returns false when it had already ended. Only
+/// `crate::revocation` ends sessions, recording why.
+pub(crate) async fn end(db: &impl ConnectionTrait, id: &str, now: i64) -> Result<bool, DbErr> {
     let res = session::Entity::update_many()
         .col_expr(session::Column::EndedAt, Expr::value(now))
         .filter(session::Column::Id.eq(id))
         .filter(session::Column::EndedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// End a session only if it has run out of time by `now` (the idle expiry
+/// never comes after the absolute one): one used since the expiry sweep
+/// listed it stays. Only `crate::revocation` ends sessions.
+pub(crate) async fn end_expired(
+    db: &impl ConnectionTrait,
+    id: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let res = session::Entity::update_many()
+        .col_expr(session::Column::EndedAt, Expr::value(now))
+        .filter(session::Column::Id.eq(id))
+        .filter(session::Column::EndedAt.is_null())
+        .filter(session::Column::IdleExpiresAt.lte(now))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -167,10 +192,26 @@ pub async fn not_ended(
         .await
 }
 
+/// Sessions not ended whose idle (and so possibly absolute) lifetime ran
+/// out by `now`, oldest expiry first, at most `limit`: the expiry sweep ends
+/// them.
+pub async fn expired(
+    db: &impl ConnectionTrait,
+    now: i64,
+    limit: u64,
+) -> Result<Vec<Session>, DbErr> {
+    session::Entity::find()
+        .filter(session::Column::EndedAt.is_null())
+        .filter(session::Column::IdleExpiresAt.lte(now))
+        .order_by_asc(session::Column::IdleExpiresAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
 /// Remove sessions that ended before `before` (at most 1000 a call), with
 /// their participant rows. Tokens bound to an ended session are dead already,
 /// and an unknown session counts as ended, so nothing changes meaning.
-/// Sessions that merely expired are kept: offline tokens may still name them.
 pub async fn prune_ended(db: &impl ConnectionTrait, before: i64) -> Result<u64, DbErr> {
     let ids: Vec<String> = session::Entity::find()
         .filter(session::Column::EndedAt.lt(before))

@@ -1,9 +1,9 @@
 //! End users who sign in on the hosted login page.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::entity::user;
@@ -18,9 +18,10 @@ pub struct User {
     pub name: Option<String>,
     pub password_hash: String,
     pub disabled: bool,
-    /// Tokens and sessions issued before this instant are void ("log out
-    /// everywhere").
-    pub tokens_valid_after: i64,
+    /// The generation of the user's tokens and sessions: what was issued
+    /// under an older one is void ("log out everywhere", disabling, a new
+    /// password; see `tokens::liveness`).
+    pub token_version: i64,
     pub updated_at: i64,
     /// E.164 telephone number (OpenID Core §5.1 `phone_number`).
     pub phone_number: Option<String>,
@@ -38,7 +39,7 @@ impl From<user::Model> for User {
             name: m.name,
             password_hash: m.password_hash,
             disabled: m.disabled,
-            tokens_valid_after: m.tokens_valid_after,
+            token_version: m.token_version,
             updated_at: m.updated_at,
             phone_number: m.phone_number,
             address: m.address,
@@ -95,7 +96,7 @@ pub async fn insert(db: &impl ConnectionTrait, u: NewUser<'_>) -> Result<(), DbE
         name: Set(u.name.map(Into::into)),
         password_hash: Set(u.password_hash.into()),
         disabled: Set(false),
-        tokens_valid_after: Set(0),
+        token_version: Set(0),
         created_at: Set(u.now),
         updated_at: Set(u.now),
         phone_number: Set(u.phone_number.map(Into::into)),
@@ -106,45 +107,117 @@ pub async fn insert(db: &impl ConnectionTrait, u: NewUser<'_>) -> Result<(), DbE
     Ok(())
 }
 
-pub async fn set_disabled(
-    db: &impl ConnectionTrait,
-    username: &str,
-    disabled: bool,
-    now: i64,
-) -> Result<bool, DbErr> {
-    let res = user::Entity::update_many()
-        .col_expr(user::Column::Disabled, Expr::value(disabled))
-        .col_expr(user::Column::UpdatedAt, Expr::value(now))
-        .filter(user::Column::Username.eq(username))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
+/// The user's token version after a change made in this transaction.
+async fn version_of(db: &impl ConnectionTrait, id: &str) -> Result<Option<i64>, DbErr> {
+    Ok(user::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .map(|u| u.token_version))
 }
 
-pub async fn set_password_hash(
-    db: &impl ConnectionTrait,
-    username: &str,
-    password_hash: &str,
-    now: i64,
-) -> Result<bool, DbErr> {
-    let res = user::Entity::update_many()
-        .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
-        .col_expr(user::Column::UpdatedAt, Expr::value(now))
-        .filter(user::Column::Username.eq(username))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
-}
-
-pub async fn void_tokens_before(
+/// Start a new token generation for the user; returns it (`None`: no such
+/// user). Only `crate::revocation` moves versions, recording why.
+pub(crate) async fn bump_token_version(
     db: &impl ConnectionTrait,
     id: &str,
-    after: i64,
-) -> Result<(), DbErr> {
-    user::Entity::update_many()
-        .col_expr(user::Column::TokensValidAfter, Expr::value(after))
+) -> Result<Option<i64>, DbErr> {
+    let res = user::Entity::update_many()
+        .col_expr(
+            user::Column::TokenVersion,
+            Expr::col(user::Column::TokenVersion).add(1),
+        )
         .filter(user::Column::Id.eq(id))
         .exec(db)
         .await?;
-    Ok(())
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    version_of(db, id).await
+}
+
+/// Disable an enabled user and start a new token generation, so that
+/// enabling the user again never brings old tokens back. Returns the new
+/// version; `None` when there is no such enabled user.
+pub(crate) async fn disable(
+    db: &impl ConnectionTrait,
+    id: &str,
+    now: i64,
+) -> Result<Option<i64>, DbErr> {
+    let res = user::Entity::update_many()
+        .col_expr(user::Column::Disabled, Expr::value(true))
+        .col_expr(
+            user::Column::TokenVersion,
+            Expr::col(user::Column::TokenVersion).add(1),
+        )
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::Disabled.eq(false))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    version_of(db, id).await
+}
+
+/// Enable a disabled user; returns its (unchanged) version, `None` when
+/// there is no such disabled user.
+pub(crate) async fn enable(
+    db: &impl ConnectionTrait,
+    id: &str,
+    now: i64,
+) -> Result<Option<i64>, DbErr> {
+    let res = user::Entity::update_many()
+        .col_expr(user::Column::Disabled, Expr::value(false))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::Disabled.eq(true))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    version_of(db, id).await
+}
+
+/// Store a new password hash and start a new token generation (a changed
+/// credential voids what the old one obtained). Returns the new version.
+pub(crate) async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    id: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<Option<i64>, DbErr> {
+    let res = user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(
+            user::Column::TokenVersion,
+            Expr::col(user::Column::TokenVersion).add(1),
+        )
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    version_of(db, id).await
+}
+
+/// Users whose tokens are not all at generation 0 or who are disabled: what
+/// the revocation view starts from. `(id, token_version, disabled)`.
+pub async fn standings(db: &impl ConnectionTrait) -> Result<Vec<(String, i64, bool)>, DbErr> {
+    user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .column(user::Column::TokenVersion)
+        .column(user::Column::Disabled)
+        .filter(
+            sea_orm::Condition::any()
+                .add(user::Column::TokenVersion.gt(0))
+                .add(user::Column::Disabled.eq(true)),
+        )
+        .into_tuple()
+        .all(db)
+        .await
 }

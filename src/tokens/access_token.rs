@@ -12,6 +12,7 @@ use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::clients::{AccessTokenFormat, Client};
 use crate::store::grants::{self, AccessTokenRecord};
+use crate::tokens::liveness::IssuedUnder;
 
 /// What an access token says, in either format.
 pub struct NewAccessToken<'a> {
@@ -25,10 +26,17 @@ pub struct NewAccessToken<'a> {
     pub auth_time: Option<i64>,
     pub now: i64,
     pub ttl: i64,
+    /// The user's and the client's token versions the token is issued under
+    /// (checked by the caller just before).
+    pub issued_under: IssuedUnder,
 }
 
 /// RFC 9068 §2.2 claims, plus `gid` (the grant, so that revoking a refresh
-/// token family also voids the JWTs issued from it).
+/// token family also voids the JWTs issued from it) and the token versions
+/// `ver` (the user's; absent without a user) and `cver` (the client's), so
+/// that a resource server can match "log out everywhere" and "revoke every
+/// token of this client" (docs/revocation.md). Tokens issued before versions
+/// existed carry neither and count as version 0.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct JwtAccessClaims {
     pub iss: String,
@@ -46,6 +54,26 @@ pub struct JwtAccessClaims {
     pub sid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ver: Option<i64>,
+    #[serde(default)]
+    pub cver: i64,
+}
+
+impl JwtAccessClaims {
+    /// The user the token was issued to: tokens of a user always belong to
+    /// a grant; client_credentials tokens have none, and their `sub` is the
+    /// client.
+    pub fn user_id(&self) -> Option<&str> {
+        self.gid.as_ref().map(|_| self.sub.as_str())
+    }
+
+    pub fn issued_under(&self) -> IssuedUnder {
+        IssuedUnder {
+            user: self.ver.unwrap_or(0),
+            client: self.cver,
+        }
+    }
 }
 
 /// RFC 9068 §2.1: the `typ` header of JWT access tokens.
@@ -98,6 +126,8 @@ fn issue_jwt(state: &AppState, t: &NewAccessToken<'_>) -> Result<String, OAuthEr
         auth_time: t.auth_time,
         sid: t.session_id.map(str::to_owned),
         gid: t.grant_id.map(str::to_owned),
+        ver: t.user_id.map(|_| t.issued_under.user),
+        cver: t.issued_under.client,
     };
     Ok(key.sign(JWT_TYP, &claims)?)
 }
@@ -116,6 +146,8 @@ fn opaque(rng: &dyn Random, t: &NewAccessToken<'_>) -> (String, AccessTokenRecor
         revoked_at: None,
         audience: t.audience.into(),
         auth_time: t.auth_time,
+        user_version: t.issued_under.user,
+        client_version: t.issued_under.client,
     };
     (token, row)
 }

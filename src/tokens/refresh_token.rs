@@ -4,6 +4,7 @@
 use crate::random::{Random, secret_token};
 use crate::secrets::token_hash;
 use crate::store::grants::RefreshTokenRecord;
+use crate::tokens::liveness::IssuedUnder;
 
 pub struct NewRefreshToken<'a> {
     pub grant_id: &'a str,
@@ -12,6 +13,7 @@ pub struct NewRefreshToken<'a> {
     pub scope: &'a str,
     pub now: i64,
     pub expires_at: i64,
+    pub issued_under: IssuedUnder,
 }
 
 /// A new refresh token and the row that makes it valid (not yet stored).
@@ -29,6 +31,8 @@ pub fn mint(rng: &dyn Random, t: NewRefreshToken<'_>) -> (String, RefreshTokenRe
         revoked_at: None,
         successor_hash: None,
         successor_sealed: None,
+        user_version: t.issued_under.user,
+        client_version: t.issued_under.client,
     };
     (token, row)
 }

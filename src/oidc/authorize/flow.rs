@@ -236,6 +236,10 @@ pub async fn complete(
             auth_time: Some(active.session.auth_time),
             created_at: now,
             revoked_at: None,
+            // The versions `session::current` just checked the session
+            // against (its user row) and the client row of this request.
+            user_version: active.user.token_version,
+            client_version: client.token_version,
         },
     )
     .await?;
@@ -255,13 +259,18 @@ pub async fn complete(
     )
     .await?;
     sessions::add_client(&txn, &active.session.id, &client.id, now).await?;
-    sessions::touch(
+    let still_live = sessions::touch(
         &txn,
         &active.session,
         now,
         state.config.sessions.idle_ttl.as_secs() as i64,
     )
     .await?;
+    // The session ended while this request ran: its end did not see this
+    // grant, so the grant must not be made (dropping `txn` undoes it).
+    if !still_live {
+        return Ok(PageError::sign_in_expired().into_response());
+    }
     txn.commit().await?;
     tracing::info!(client_id = %client.id, sid = %active.session.id, "authorization code issued");
     let mut pairs = vec![("code", code.as_str())];

@@ -7,13 +7,14 @@ use sea_orm::TransactionTrait;
 
 use super::issue::{self, Lifetimes, TokenResponse, UserGrant};
 use crate::error::OAuthError;
+use crate::revocation::{self, GrantReason, Initiator};
 use crate::scope::Scope;
 use crate::secrets::{constant_time_eq, token_hash};
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::grants::{self, Redemption};
 use crate::store::users;
-use crate::tokens::liveness::outlives_cutoffs;
+use crate::tokens::liveness::Standing;
 
 fn bad_code() -> OAuthError {
     // The same words for unknown, expired, used and foreign codes: a client
@@ -66,16 +67,17 @@ pub async fn exchange(
         .await?
         .filter(|g| g.revoked_at.is_none())
         .ok_or_else(bad_code)?;
-    // "Log out everywhere" and "revoke every token of this client" void an
-    // authorization made before them, and so its code (RFC 6749 §4.1.3: the
-    // code must be valid): tokens minted from it now would carry a fresh iat.
-    if !outlives_cutoffs(grant.created_at, Some(client), None) {
+    // "Log out everywhere", "revoke every token of this client" and disabling
+    // void an authorization made before them, and so its code (RFC 6749
+    // §4.1.3: the code must be valid): the grant records the versions it was
+    // made under. The user and client rows are read by this request.
+    if !Standing::of_client(client).admits(grant.client_version) {
         return Err(bad_code());
     }
     let user_id = grant.user_id.clone().ok_or_else(bad_code)?;
     let user = users::find(&state.db, &user_id)
         .await?
-        .filter(|u| outlives_cutoffs(grant.created_at, None, Some(u)))
+        .filter(|u| Standing::of_user(u).admits(grant.user_version))
         .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))?;
     let audience = issue::audience(client, resource)?;
     let scope = Scope::from_stored(&grant.scope);
@@ -125,10 +127,11 @@ async fn replayed(
     hash: &str,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let txn = state.db.begin().await?;
-    if let Redemption::Replayed(row) = grants::consume_code(&txn, hash, now).await? {
-        grants::revoke_grant(&txn, &row.grant_id, now).await?;
-        txn.commit().await?;
+    let mut tx = revocation::Transaction::begin(state.revoker()).await?;
+    if let Redemption::Replayed(row) = grants::consume_code(tx.conn(), hash, now).await? {
+        tx.revoke_grant(&row.grant_id, GrantReason::CodeReplayed, Initiator::Policy)
+            .await?;
+        tx.commit().await?;
         tracing::warn!(client_id = %client.id, grant_id = %row.grant_id, "authorization code replayed; grant revoked");
     }
     Err(bad_code())

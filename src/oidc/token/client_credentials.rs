@@ -8,6 +8,7 @@ use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::tokens::access_token::{self, NewAccessToken};
 use crate::tokens::claims::USER_SCOPES;
+use crate::tokens::liveness::IssuedUnder;
 
 pub async fn grant(
     state: &AppState,
@@ -56,6 +57,11 @@ pub async fn grant(
             auth_time: None,
             now,
             ttl,
+            // The client was read (and found enabled) by this request.
+            issued_under: IssuedUnder {
+                user: 0,
+                client: client.token_version,
+            },
         },
     )
     .await?;

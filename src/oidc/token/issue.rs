@@ -13,6 +13,7 @@ use crate::store::users::User;
 use crate::tokens::access_token::{self, NewAccessToken};
 use crate::tokens::claims::user_claims;
 use crate::tokens::id_token::{self, IdTokenClaims};
+use crate::tokens::liveness::IssuedUnder;
 use crate::tokens::refresh_token::{self, NewRefreshToken};
 
 /// RFC 6749 §5.1 successful response (plus OpenID Core §3.1.3.3 `id_token`).
@@ -115,6 +116,12 @@ impl Minted {
 pub fn mint_user_tokens(state: &AppState, g: UserGrant<'_>) -> Result<Minted, OAuthError> {
     let now = state.now();
     let ttl = Lifetimes::of(state, g.client).access;
+    // The versions the caller just checked the grant against: if either
+    // moves before the tokens are stored, they are void (tokens::liveness).
+    let issued_under = IssuedUnder {
+        user: g.user.token_version,
+        client: g.client.token_version,
+    };
     let (access_token, access_row) = access_token::mint(
         state,
         &NewAccessToken {
@@ -127,6 +134,7 @@ pub fn mint_user_tokens(state: &AppState, g: UserGrant<'_>) -> Result<Minted, OA
             auth_time: g.grant.auth_time,
             now,
             ttl,
+            issued_under,
         },
     )?;
     let (refresh_token, refresh_row) = match g.refresh_expires_at {
@@ -140,6 +148,7 @@ pub fn mint_user_tokens(state: &AppState, g: UserGrant<'_>) -> Result<Minted, OA
                     scope: &g.grant.scope,
                     now,
                     expires_at,
+                    issued_under,
                 },
             );
             (Some(token), Some(row))

@@ -7,13 +7,14 @@ use sea_orm::{DatabaseTransaction, TransactionTrait};
 
 use super::issue::{self, Lifetimes, Minted, TokenResponse, UserGrant};
 use crate::error::OAuthError;
+use crate::revocation::{self, GrantReason, Initiator};
 use crate::scope::Scope;
 use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::grants::{self, Redemption, RefreshTokenRecord};
-use crate::store::{sessions, users};
-use crate::tokens::liveness::outlives_cutoffs;
+use crate::store::users;
+use crate::tokens::liveness::Standing;
 use crate::tokens::refresh_token::{open_successor, seal_successor};
 
 fn bad_token() -> OAuthError {
@@ -97,7 +98,7 @@ async fn prepare(
     let now = state.now();
     if row.revoked_at.is_some()
         || row.expires_at <= now
-        || !outlives_cutoffs(row.issued_at, Some(client), None)
+        || !Standing::of_client(client).admits(row.client_version)
     {
         return Err(bad_token());
     }
@@ -108,14 +109,14 @@ async fn prepare(
     // The user must still be allowed in, and not logged out everywhere since.
     let user = users::find(&state.db, &row.user_id)
         .await?
-        .filter(|u| outlives_cutoffs(row.issued_at, None, Some(u)))
+        .filter(|u| Standing::of_user(u).admits(row.user_version))
         .ok_or_else(bad_token)?;
-    // Session state: tokens of an ended session are over.
+    // Session state: tokens of an ended session are over. Ending a session
+    // revokes or detaches its grants; this catches a grant that was bound to
+    // it while it ended.
     if let Some(sid) = &grant.session_id {
-        let ended = sessions::find(&state.db, sid)
-            .await?
-            .is_none_or(|s| s.ended_at.is_some());
-        if ended {
+        state.revocations.ready().await?;
+        if state.revocations.session_ended(sid) {
             return Err(bad_token());
         }
     }
@@ -172,8 +173,10 @@ async fn replayed(
     }
     // RFC 9700 §4.14.2: a rotated token used again means two parties hold
     // it; revoke the family so the thief's copy dies with the victim's.
-    grants::revoke_grant(&txn, &row.grant_id, now).await?;
-    txn.commit().await?;
+    let mut tx = revocation::Transaction::adopt(state.revoker(), txn);
+    tx.revoke_grant(&row.grant_id, GrantReason::ReuseDetected, Initiator::Policy)
+        .await?;
+    tx.commit().await?;
     tracing::warn!(
         security_event = "refresh_token_reuse",
         client_id = %client.id,
@@ -204,7 +207,7 @@ async fn within_grace(
     if grace == 0
         || row.revoked_at.is_some()
         || now - consumed_at > grace
-        || !outlives_cutoffs(row.issued_at, Some(client), None)
+        || !Standing::of_client(client).admits(row.client_version)
     {
         return Ok(None);
     }
@@ -217,7 +220,7 @@ async fn within_grace(
     // The user may have been disabled or logged out everywhere meanwhile.
     let user_ok = users::find(txn, &row.user_id)
         .await?
-        .is_some_and(|u| outlives_cutoffs(row.issued_at, None, Some(&u)));
+        .is_some_and(|u| Standing::of_user(&u).admits(row.user_version));
     if !user_ok {
         return Ok(None);
     }

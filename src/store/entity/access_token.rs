@@ -16,6 +16,8 @@ pub struct Model {
     pub revoked_at: Option<i64>,
     pub audience: String,
     pub auth_time: Option<i64>,
+    pub user_version: i64,
+    pub client_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

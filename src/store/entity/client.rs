@@ -24,7 +24,7 @@ pub struct Model {
     pub access_token_ttl: Option<i64>,
     pub refresh_token_idle_ttl: Option<i64>,
     pub refresh_token_absolute_ttl: Option<i64>,
-    pub tokens_valid_after: i64,
+    pub token_version: i64,
     pub disabled: bool,
     pub logout_revokes: String,
     pub keep_offline_tokens: bool,

@@ -13,6 +13,8 @@ pub struct Model {
     pub auth_time: Option<i64>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    pub user_version: i64,
+    pub client_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

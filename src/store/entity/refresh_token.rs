@@ -16,6 +16,8 @@ pub struct Model {
     pub revoked_at: Option<i64>,
     pub successor_hash: Option<String>,
     pub successor_sealed: Option<String>,
+    pub user_version: i64,
+    pub client_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,7 @@ pub struct Model {
     pub ended_at: Option<i64>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    pub user_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

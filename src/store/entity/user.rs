@@ -12,7 +12,7 @@ pub struct Model {
     pub name: Option<String>,
     pub password_hash: String,
     pub disabled: bool,
-    pub tokens_valid_after: i64,
+    pub token_version: i64,
     pub created_at: i64,
     pub updated_at: i64,
     pub phone_number: Option<String>,

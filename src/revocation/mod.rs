@@ -1,0 +1,212 @@
+//! Revocation: the one module through which every token and every session
+//! dies (docs/revocation.md). Each way of dying writes its event to the
+//! revocation log in the same transaction as the change it records; each
+//! instance's [`RevocationView`] applies the log, and the token checks ask
+//! the view. Nothing else writes revocation state: the store functions that
+//! change it are `pub(crate)` and called from here only.
+//!
+//! Two ways to call it:
+//! - one function per action, in its own transaction ([`end_session`],
+//!   [`logout_everywhere`], [`disable_user`], [`revoke_grant`], …);
+//! - a [`Transaction`] for callers that must revoke in a transaction of their
+//!   own (a replayed code is consumed and its grant revoked at once).
+//!
+//! Either way, the changes count on this instance when the call returns
+//! (the view applies its own events), and on the others within the
+//! configured consistency bound.
+
+mod accounts;
+mod event;
+mod sessions;
+mod tail;
+mod tokens;
+mod view;
+
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+
+pub use accounts::{
+    UserRevocation, disable_client, disable_user, enable_client, enable_user,
+    initial_client_version, logout_everywhere, remove_client, set_password, void_client_tokens,
+};
+pub use event::{EndReason, Event, GrantReason, Initiator, Kind};
+pub use sessions::{end_expired_sessions, end_session, end_user_sessions, grant_survives};
+pub use tail::spawn as spawn_tail;
+pub use tokens::{SingleToken, revoke_grant, revoke_key, revoke_token};
+pub use view::{RevocationView, TokenFacts};
+
+use crate::config::Config;
+use crate::random::Random;
+use crate::store::clients::Client;
+use crate::store::revocation_log::{self, NewEvent};
+
+/// Who writes revocations, and with what: the database, this instance's view
+/// (`None` in the command line, whose changes the servers read from the
+/// log), the instant and randomness of the change, and the lifetimes that
+/// bound how long each event matters.
+#[derive(Clone, Copy)]
+pub struct Revoker<'a> {
+    db: &'a DatabaseConnection,
+    view: Option<&'a RevocationView>,
+    rng: &'a dyn Random,
+    now: i64,
+    access_token_ttl: i64,
+    clock_skew: i64,
+}
+
+impl<'a> Revoker<'a> {
+    /// A revoker without a view: for processes that serve no token checks.
+    pub fn new(db: &'a DatabaseConnection, config: &Config, rng: &'a dyn Random, now: i64) -> Self {
+        Revoker {
+            db,
+            view: None,
+            rng,
+            now,
+            access_token_ttl: config.tokens.access_token_ttl.as_secs() as i64,
+            clock_skew: config.keys.clock_skew.as_secs() as i64,
+        }
+    }
+
+    /// Apply what this revoker commits to `view` before returning.
+    pub fn with_view(mut self, view: &'a RevocationView) -> Self {
+        self.view = Some(view);
+        self
+    }
+
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    pub fn db(&self) -> &'a DatabaseConnection {
+        self.db
+    }
+
+    /// When an event about tokens of `client` stops mattering: the longest
+    /// a JWT access token issued now can live, plus the clock skew tolerated
+    /// between instances and resource servers.
+    fn retain_for_client(&self, client: Option<&Client>) -> i64 {
+        let ttl = client
+            .and_then(|c| c.access_token_ttl)
+            .unwrap_or(self.access_token_ttl);
+        self.now + ttl + self.clock_skew
+    }
+
+    /// The same for tokens of any client.
+    async fn retain_for_all(&self, db: &impl sea_orm::ConnectionTrait) -> Result<i64, DbErr> {
+        let longest = crate::store::clients::longest_access_token_ttl(db)
+            .await?
+            .unwrap_or(0)
+            .max(self.access_token_ttl);
+        Ok(self.now + longest + self.clock_skew)
+    }
+}
+
+/// Events deleted per statement when pruning.
+const PRUNE_BATCH: u64 = 1000;
+/// Statements per pruning round: a backlog is worked off over several
+/// rounds rather than in one long burst.
+const PRUNE_ROUNDS: usize = 20;
+
+/// Delete events no token can match any more and that the feed no longer
+/// replays: `retain_until` more than `retention` ago. Bounded batches;
+/// returns how many went.
+pub async fn prune_log(
+    db: &DatabaseConnection,
+    now: i64,
+    retention: std::time::Duration,
+) -> Result<u64, DbErr> {
+    let before = now - retention.as_secs() as i64;
+    let mut pruned = 0;
+    for _ in 0..PRUNE_ROUNDS {
+        let n = revocation_log::prune(db, before, PRUNE_BATCH).await?;
+        pruned += n;
+        if n < PRUNE_BATCH {
+            break;
+        }
+    }
+    Ok(pruned)
+}
+
+/// A database transaction that revokes: the events it writes are committed
+/// with it, announced to the other instances (PostgreSQL `NOTIFY`), and
+/// applied to this instance's view once committed. Dropped without
+/// `commit`, it rolls back and nothing is applied.
+pub struct Transaction<'a> {
+    rev: Revoker<'a>,
+    txn: DatabaseTransaction,
+    written: Vec<Event>,
+}
+
+impl<'a> Transaction<'a> {
+    pub async fn begin(rev: Revoker<'a>) -> Result<Self, DbErr> {
+        let txn = rev.db.begin().await?;
+        Ok(Self::adopt(rev, txn))
+    }
+
+    /// Revoke inside a transaction the caller already began.
+    pub fn adopt(rev: Revoker<'a>, txn: DatabaseTransaction) -> Self {
+        Transaction {
+            rev,
+            txn,
+            written: Vec::new(),
+        }
+    }
+
+    /// The transaction, for the caller's own statements.
+    pub fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// Commit; returns the events written.
+    pub async fn commit(self) -> Result<Vec<Event>, DbErr> {
+        if !self.written.is_empty() {
+            revocation_log::notify(&self.txn).await?;
+        }
+        self.txn.commit().await?;
+        for e in &self.written {
+            tracing::info!(
+                seq = e.seq,
+                kind = %e.kind,
+                reason = e.reason.as_deref(),
+                initiator = e.initiator.as_str(),
+                sub = e.user_id.as_deref(),
+                sid = e.session_id.as_deref(),
+                client_id = e.client_id.as_deref(),
+                grant_id = e.grant_id.as_deref(),
+                jti = e.jti.as_deref(),
+                kid = e.kid.as_deref(),
+                version = e.version,
+                "revocation recorded"
+            );
+        }
+        if let Some(view) = self.rev.view {
+            view.apply_committed(&self.written);
+        }
+        Ok(self.written)
+    }
+
+    /// Append an event; `kind`, `initiator` and `created_at` are filled in.
+    async fn record(
+        &mut self,
+        kind: Kind,
+        initiator: Initiator,
+        e: NewEvent,
+    ) -> Result<(), DbErr> {
+        let record = revocation_log::append(
+            &self.txn,
+            NewEvent {
+                kind: kind.as_str(),
+                initiator: initiator.as_str(),
+                created_at: self.rev.now,
+                ..e
+            },
+        )
+        .await?;
+        match Event::from_record(record) {
+            Some(e) => {
+                self.written.push(e);
+                Ok(())
+            }
+            None => Err(DbErr::Custom("a revocation event was not stored as written".into())),
+        }
+    }
+}
