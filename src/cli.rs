@@ -423,7 +423,11 @@ async fn user_id(db: &sea_orm::DatabaseConnection, username: &str) -> anyhow::Re
     }
 }
 
-async fn keys_command(config: &Config, rev: &Revoker<'_>, command: KeysCommand) -> anyhow::Result<()> {
+async fn keys_command(
+    config: &Config,
+    rev: &Revoker<'_>,
+    command: KeysCommand,
+) -> anyhow::Result<()> {
     use crate::keys::rotation::{at, key_states};
     let db = rev.db();
     let now = rev.now();

@@ -410,7 +410,8 @@ impl Config {
             return invalid("logout.max_attempts must be at least 1".into());
         }
         let r = &self.revocation;
-        if r.poll_interval < Duration::from_millis(10) || r.poll_interval > Duration::from_secs(60) {
+        if r.poll_interval < Duration::from_millis(10) || r.poll_interval > Duration::from_secs(60)
+        {
             return invalid("revocation.poll_interval must be between 10ms and 60s".into());
         }
         if r.gap_timeout < Duration::from_secs(1) {

@@ -10,7 +10,7 @@ use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
 use crate::keys::KeyStore;
 use crate::random::{OsRandom, Random};
-use crate::revocation::{Revoker, RevocationView};
+use crate::revocation::{RevocationView, Revoker};
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -67,7 +67,8 @@ impl AppState {
     /// Revoke through `crate::revocation`, now, applying the change to this
     /// instance's view before returning.
     pub fn revoker(&self) -> Revoker<'_> {
-        Revoker::new(&self.db, &self.config, self.rng.as_ref(), self.now()).with_view(&self.revocations)
+        Revoker::new(&self.db, &self.config, self.rng.as_ref(), self.now())
+            .with_view(&self.revocations)
     }
 }
 

@@ -96,7 +96,11 @@ fn id_null(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col).string_len(128).null().to_owned()
 }
 
-async fn add_column(m: &SchemaManager<'_>, table: impl IntoIden, mut col: ColumnDef) -> Result<(), DbErr> {
+async fn add_column(
+    m: &SchemaManager<'_>,
+    table: impl IntoIden,
+    mut col: ColumnDef,
+) -> Result<(), DbErr> {
     m.alter_table(Table::alter().table(table).add_column(&mut col).to_owned())
         .await
 }
@@ -201,7 +205,12 @@ impl MigrationTrait for Migration {
         add_column(m, AccessTokens::Table, version(AccessTokens::UserVersion)).await?;
         add_column(m, AccessTokens::Table, version(AccessTokens::ClientVersion)).await?;
         add_column(m, RefreshTokens::Table, version(RefreshTokens::UserVersion)).await?;
-        add_column(m, RefreshTokens::Table, version(RefreshTokens::ClientVersion)).await?;
+        add_column(
+            m,
+            RefreshTokens::Table,
+            version(RefreshTokens::ClientVersion),
+        )
+        .await?;
         add_column(m, Sessions::Table, version(Sessions::UserVersion)).await?;
         // The expiry sweep looks for sessions past their idle expiry (never
         // later than the absolute one).
@@ -221,7 +230,10 @@ impl MigrationTrait for Migration {
         m.drop_table(Table::drop().table(RevokedJtis::Table).to_owned())
             .await?;
         for (table, col) in [
-            (Users::Table.into_iden(), Users::TokensValidAfter.into_iden()),
+            (
+                Users::Table.into_iden(),
+                Users::TokensValidAfter.into_iden(),
+            ),
             (
                 Clients::Table.into_iden(),
                 Clients::TokensValidAfter.into_iden(),
@@ -277,7 +289,10 @@ impl MigrationTrait for Migration {
             .await?;
         for (table, col) in [
             (Users::Table.into_iden(), Users::TokenVersion.into_iden()),
-            (Clients::Table.into_iden(), Clients::TokenVersion.into_iden()),
+            (
+                Clients::Table.into_iden(),
+                Clients::TokenVersion.into_iden(),
+            ),
             (Grants::Table.into_iden(), Grants::UserVersion.into_iden()),
             (Grants::Table.into_iden(), Grants::ClientVersion.into_iden()),
             (
@@ -296,7 +311,10 @@ impl MigrationTrait for Migration {
                 RefreshTokens::Table.into_iden(),
                 RefreshTokens::ClientVersion.into_iden(),
             ),
-            (Sessions::Table.into_iden(), Sessions::UserVersion.into_iden()),
+            (
+                Sessions::Table.into_iden(),
+                Sessions::UserVersion.into_iden(),
+            ),
         ] {
             m.alter_table(Table::alter().table(table).drop_column(col).to_owned())
                 .await?;

@@ -289,7 +289,11 @@ async fn to_end(
     let now = state.now();
     let of_browser = session::of_browser(state, headers).await?;
     let of_hint = match &request.hint {
-        Some(IdTokenHint { sub, sid: Some(sid), .. }) => sessions::find(&state.db, sid)
+        Some(IdTokenHint {
+            sub,
+            sid: Some(sid),
+            ..
+        }) => sessions::find(&state.db, sid)
             .await?
             .filter(|s| &s.user_id == sub),
         _ => None,

@@ -185,12 +185,7 @@ impl<'a> Transaction<'a> {
     }
 
     /// Append an event; `kind`, `initiator` and `created_at` are filled in.
-    async fn record(
-        &mut self,
-        kind: Kind,
-        initiator: Initiator,
-        e: NewEvent,
-    ) -> Result<(), DbErr> {
+    async fn record(&mut self, kind: Kind, initiator: Initiator, e: NewEvent) -> Result<(), DbErr> {
         let record = revocation_log::append(
             &self.txn,
             NewEvent {
@@ -206,7 +201,9 @@ impl<'a> Transaction<'a> {
                 self.written.push(e);
                 Ok(())
             }
-            None => Err(DbErr::Custom("a revocation event was not stored as written".into())),
+            None => Err(DbErr::Custom(
+                "a revocation event was not stored as written".into(),
+            )),
         }
     }
 }

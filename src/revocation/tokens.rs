@@ -82,8 +82,7 @@ impl Transaction<'_> {
                 user_id,
                 expires_at,
             } => {
-                if expires_at <= self.rev.now || self.rev.view.is_some_and(|v| v.jti_revoked(jti))
-                {
+                if expires_at <= self.rev.now || self.rev.view.is_some_and(|v| v.jti_revoked(jti)) {
                     return Ok(false);
                 }
                 NewEvent {

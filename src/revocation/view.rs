@@ -210,11 +210,23 @@ impl RevocationView {
         let mut entries = Entries::default();
         for (id, version, disabled) in users::standings(&db).await? {
             let standing = Standing { version, disabled };
-            entries.users.insert(id, Holder { standing, flag_seq: 0 });
+            entries.users.insert(
+                id,
+                Holder {
+                    standing,
+                    flag_seq: 0,
+                },
+            );
         }
         for (id, version, disabled) in clients::standings(&db).await? {
             let standing = Standing { version, disabled };
-            entries.clients.insert(id, Holder { standing, flag_seq: 0 });
+            entries.clients.insert(
+                id,
+                Holder {
+                    standing,
+                    flag_seq: 0,
+                },
+            );
         }
         for record in revocation_log::in_force(&db, clock.now(), start).await? {
             if let Some(e) = Event::from_record(record) {

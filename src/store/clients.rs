@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::entity::client;
@@ -214,10 +214,7 @@ pub async fn set_secret_hash(
     secret_hash: &str,
 ) -> Result<bool, sea_orm::DbErr> {
     let res = client::Entity::update_many()
-        .col_expr(
-            client::Column::SecretHash,
-            Expr::value(secret_hash),
-        )
+        .col_expr(client::Column::SecretHash, Expr::value(secret_hash))
         .filter(client::Column::Id.eq(id))
         .exec(db)
         .await?;

@@ -109,7 +109,10 @@ pub async fn of_session(db: &impl ConnectionTrait, session_id: &str) -> Result<V
 
 /// Let a grant outlive the session it was made in: its tokens no longer
 /// follow the session's state (see tokens::validate).
-pub(crate) async fn detach_from_session(db: &impl ConnectionTrait, grant_id: &str) -> Result<(), DbErr> {
+pub(crate) async fn detach_from_session(
+    db: &impl ConnectionTrait,
+    grant_id: &str,
+) -> Result<(), DbErr> {
     grant::Entity::update_many()
         .col_expr(
             grant::Column::SessionId,

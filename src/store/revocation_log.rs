@@ -104,7 +104,11 @@ pub async fn by_seqs(db: &impl ConnectionTrait, seqs: &[i64]) -> Result<Vec<Even
 }
 
 /// The committed sequence numbers in `(low, high]`.
-pub async fn seqs_between(db: &impl ConnectionTrait, low: i64, high: i64) -> Result<Vec<i64>, DbErr> {
+pub async fn seqs_between(
+    db: &impl ConnectionTrait,
+    low: i64,
+    high: i64,
+) -> Result<Vec<i64>, DbErr> {
     revocation_event::Entity::find()
         .select_only()
         .column(revocation_event::Column::Seq)

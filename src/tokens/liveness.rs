@@ -73,10 +73,26 @@ mod tests {
 
     #[test]
     fn issued_under_the_current_version_counts_and_under_an_older_one_does_not() {
-        assert!(outlives_revocations(issued(0, 3), Some(standing(3, false)), None));
-        assert!(!outlives_revocations(issued(0, 2), Some(standing(3, false)), None));
-        assert!(outlives_revocations(issued(1, 0), None, Some(standing(1, false))));
-        assert!(!outlives_revocations(issued(0, 0), None, Some(standing(1, false))));
+        assert!(outlives_revocations(
+            issued(0, 3),
+            Some(standing(3, false)),
+            None
+        ));
+        assert!(!outlives_revocations(
+            issued(0, 2),
+            Some(standing(3, false)),
+            None
+        ));
+        assert!(outlives_revocations(
+            issued(1, 0),
+            None,
+            Some(standing(1, false))
+        ));
+        assert!(!outlives_revocations(
+            issued(0, 0),
+            None,
+            Some(standing(1, false))
+        ));
         // Both must hold.
         assert!(!outlives_revocations(
             issued(0, 5),
@@ -88,7 +104,15 @@ mod tests {
 
     #[test]
     fn a_disabled_client_or_user_voids_everything() {
-        assert!(!outlives_revocations(issued(9, 9), Some(standing(0, true)), None));
-        assert!(!outlives_revocations(issued(9, 9), None, Some(standing(0, true))));
+        assert!(!outlives_revocations(
+            issued(9, 9),
+            Some(standing(0, true)),
+            None
+        ));
+        assert!(!outlives_revocations(
+            issued(9, 9),
+            None,
+            Some(standing(0, true))
+        ));
     }
 }

@@ -50,7 +50,10 @@ impl ActiveToken {
 
 /// The user a live token belongs to (`None` for a client's own token), read
 /// for the claims and name it carries; a user that no longer exists voids it.
-async fn owner(state: &AppState, user_id: Option<&str>) -> Result<Option<Option<User>>, sea_orm::DbErr> {
+async fn owner(
+    state: &AppState,
+    user_id: Option<&str>,
+) -> Result<Option<Option<User>>, sea_orm::DbErr> {
     match user_id {
         None => Ok(Some(None)),
         Some(id) => Ok(users::find(&state.db, id).await?.map(Some)),

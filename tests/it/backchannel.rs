@@ -151,7 +151,7 @@ async fn an_administrator_ending_the_session_notifies_both() {
         .unwrap()
         .to_owned();
     // What `signoff session revoke SID` runs.
-    signoff::session::admin::revoke_session(&server.state.db, &OsRandom, &sid, server.clock.now())
+    signoff::session::admin::revoke_session(&server.state.revoker(), &sid)
         .await
         .expect("revoke");
     assert_both_notified(&server, &rp1, &rp2, &sid, &sub).await;
@@ -162,14 +162,9 @@ async fn an_administrator_ending_the_session_notifies_both() {
     );
     // Ending it again is an error and notifies nobody twice.
     assert!(
-        signoff::session::admin::revoke_session(
-            &server.state.db,
-            &OsRandom,
-            &sid,
-            server.clock.now()
-        )
-        .await
-        .is_err()
+        signoff::session::admin::revoke_session(&server.state.revoker(), &sid)
+            .await
+            .is_err()
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rp1.received().len(), 1);
@@ -277,7 +272,7 @@ async fn delivery_is_retried_until_the_rp_is_up() {
     let browser = server.browser();
     let tokens = sign_in(&server, &browser, "rp1", "openid").await;
     let sid = sid_of(&tokens);
-    signoff::session::admin::revoke_session(&server.state.db, &OsRandom, &sid, server.clock.now())
+    signoff::session::admin::revoke_session(&server.state.revoker(), &sid)
         .await
         .unwrap();
     // The first attempt fails; the row waits for its retry.
@@ -312,7 +307,7 @@ async fn an_rp_refusing_the_token_is_a_recorded_permanent_failure() {
     let browser = server.browser();
     let tokens = sign_in(&server, &browser, "rp1", "openid").await;
     let sid = sid_of(&tokens);
-    signoff::session::admin::revoke_session(&server.state.db, &OsRandom, &sid, server.clock.now())
+    signoff::session::admin::revoke_session(&server.state.revoker(), &sid)
         .await
         .unwrap();
     let rows = wait_rows(&server.state.db, &sid, "failed", |r| {

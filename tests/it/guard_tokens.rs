@@ -355,15 +355,17 @@ async fn key_rotation_never_rejects_a_valid_token_and_a_revoked_key_stops_workin
     let kid = header_of(&token)["kid"].as_str().unwrap().to_owned();
     let (db, master_keys, schedule) = lifecycle_of(&rig).await;
     let enabled = rig.server.state.config.keys.enabled_algorithms();
-    Lifecycle {
+    let lifecycle = Lifecycle {
         master_keys: &master_keys,
         rng: &OsRandom,
         schedule,
         enabled: &enabled,
-    }
-    .revoke(&db, &kid, rig.now())
-    .await
-    .unwrap();
+    };
+    let rev =
+        signoff::revocation::Revoker::new(&db, &rig.server.state.config, &OsRandom, rig.now());
+    signoff::revocation::revoke_key(&rev, &lifecycle, &kid)
+        .await
+        .unwrap();
     signoff::maintenance::refresh_keys(&rig.server.state)
         .await
         .unwrap();

@@ -231,7 +231,9 @@ async fn cli_revoke(server: &TestServer, kid: &str) -> anyhow::Result<Revoked> {
         schedule,
         enabled: &enabled,
     };
-    lifecycle.revoke(&db, kid, server.clock.now()).await
+    let rev =
+        signoff::revocation::Revoker::new(&db, &server.state.config, &OsRandom, server.clock.now());
+    signoff::revocation::revoke_key(&rev, &lifecycle, kid).await
 }
 
 #[tokio::test]

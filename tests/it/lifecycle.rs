@@ -215,6 +215,37 @@ pub async fn assert_inactive(server: &TestServer, token: &str) {
     );
 }
 
+/// Introspection says inactive, once a revocation made elsewhere (the CLI,
+/// another instance) has reached this server's revocation view: polled, with
+/// a deadline far above the bound (docs/logout-strategies.md has the
+/// measured one).
+pub async fn assert_becomes_inactive(server: &TestServer, token: &str) {
+    assert_becomes_inactive_at(&server.base, &server.http, token).await
+}
+
+/// The same against the instance serving `base`.
+pub async fn assert_becomes_inactive_at(base: &str, http: &reqwest::Client, token: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let body = introspect_at(base, http, token).await;
+        if body == serde_json::json!({ "active": false }) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the token is still active after 10 s: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// An integer claim.
+pub fn text_i64(json: &Value, name: &str) -> i64 {
+    json[name]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no integer {name} in {json}"))
+}
+
 /// POST /revoke (RFC 7009 §2.1) with HTTP Basic client credentials.
 pub async fn revoke(
     server: &TestServer,

@@ -5,7 +5,6 @@
 use crate::common::*;
 use reqwest::StatusCode;
 use scraper::{Html, Selector};
-use signoff::clock::Clock;
 use url::Url;
 
 /// Open the login page for `app` in `browser`: its URL, body and form.
@@ -116,11 +115,7 @@ async fn disabled_user_cannot_sign_in() {
     let unknown = submit(&browser, &filled(&form, "mallory", "whatever-password")).await;
     let generic = alert_text(&unknown.text().await.unwrap());
 
-    let changed =
-        signoff::store::users::set_disabled(&server.state.db, ALICE, true, server.clock.now())
-            .await
-            .unwrap();
-    assert!(changed);
+    server.disable_user(ALICE).await;
     let response = submit(&browser, &filled(&form, ALICE, ALICE_PASSWORD)).await;
     assert!(!sets_session_cookie(&response));
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -139,9 +134,7 @@ async fn disabling_a_user_ends_their_sso_session() {
         &auth_url(&server, FIRST, FIRST_REDIRECT, "openid", CHALLENGE),
     )
     .await;
-    signoff::store::users::set_disabled(&server.state.db, ALICE, true, server.clock.now())
-        .await
-        .unwrap();
+    server.disable_user(ALICE).await;
     assert_signed_out(&server, &browser).await;
 }
 

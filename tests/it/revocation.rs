@@ -115,12 +115,16 @@ async fn unknown_and_expired_tokens_are_a_plain_200() {
     let jwt = jwt_login(&server).await;
     server.clock.advance(600);
     revoke_ok(&server, JWT_APP, JWT_APP_SECRET, &jwt.access_token(), None).await;
-    // Nothing to denylist: the token had expired anyway.
+    // Nothing to list: the token had expired anyway.
     let (_, claims) = verify_access_jwt(&server, &jwt.access_token()).await;
+    let jti = text(&claims, "jti");
     assert!(
-        !signoff::store::revocations::is_revoked(&server.state.db, &text(&claims, "jti"))
+        !server
+            .logged_events()
             .await
-            .unwrap()
+            .iter()
+            .any(|e| e.jti.as_deref() == Some(jti.as_str())),
+        "an expired JWT was put on the revocation list"
     );
 }
 
@@ -225,20 +229,22 @@ async fn public_client_revokes_its_own_refresh_token() {
 
 /// One disabled-client policy at every endpoint a client authenticates to
 /// (RFC 6749 §5.2 `invalid_client`, 401 with a challenge), and a refused
-/// call changes nothing: once the client is enabled again, its tokens are
-/// as they were.
+/// call changes nothing: the refresh token is neither consumed nor revoked
+/// by it. Enabling the client again does not bring its old tokens back
+/// (disabling started a new token version).
 #[tokio::test]
 async fn a_disabled_client_is_invalid_client_at_token_revoke_and_introspect() {
     let server = lifecycle_server().await;
     let login = opaque_login(&server).await;
     let set_disabled = |id: &'static str, disabled: bool| {
-        let db = server.state.db.clone();
+        let rev = server.state.revoker();
         async move {
-            assert!(
-                signoff::store::clients::set_disabled(&db, id, disabled)
-                    .await
-                    .unwrap()
-            );
+            let changed = if disabled {
+                signoff::revocation::disable_client(&rev, id).await
+            } else {
+                signoff::revocation::enable_client(&rev, id).await
+            };
+            assert!(changed.unwrap().is_some());
         }
     };
     set_disabled(FIRST, true).await;
@@ -269,10 +275,29 @@ async fn a_disabled_client_is_invalid_client_at_token_revoke_and_introspect() {
     assert!(response.headers().contains_key("www-authenticate"));
     assert_oauth_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await;
 
+    let row = signoff::store::grants::find_refresh_token(
+        &server.state.db,
+        &signoff::secrets::token_hash(&login.refresh_token()),
+    )
+    .await
+    .unwrap()
+    .expect("the refresh token row");
+    assert_eq!((row.consumed_at, row.revoked_at), (None, None));
+    assert!(
+        !server
+            .logged_events()
+            .await
+            .iter()
+            .any(|e| e.kind == signoff::revocation::Kind::GrantRevoked),
+        "a refused revocation was recorded"
+    );
+
     set_disabled(RS, false).await;
     set_disabled(FIRST, false).await;
-    assert_active(&server, &login.refresh_token()).await;
-    assert_active(&server, &login.access_token()).await;
-    let response = refresh(&server, FIRST, FIRST_SECRET, &login.refresh_token()).await;
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_inactive(&server, &login.refresh_token()).await;
+    assert_inactive(&server, &login.access_token()).await;
+    refresh_fails(&server, FIRST, FIRST_SECRET, &login.refresh_token()).await;
+    // What the client obtains now is valid.
+    let again = opaque_login(&server).await;
+    assert_active(&server, &again.access_token()).await;
 }

@@ -107,9 +107,10 @@ async fn disabled_client_cannot_start_an_authorization() {
     let server = TestServer::start().await;
     add_tool(&server).await;
     assert!(
-        signoff::store::clients::set_disabled(&server.state.db, TOOL, true)
+        signoff::revocation::disable_client(&server.state.revoker(), TOOL)
             .await
             .expect("disable the client")
+            .is_some()
     );
     let browser = signed_in_browser(&server).await;
     let response = browser

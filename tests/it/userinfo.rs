@@ -150,10 +150,7 @@ async fn expired_token_is_invalid_token() {
 async fn token_of_a_disabled_user_is_invalid_token() {
     let server = TestServer::start().await;
     let token = user_access_token(&server, "openid").await;
-    let now = signoff::clock::Clock::now(&server.clock);
-    signoff::store::users::set_disabled(&server.state.db, ALICE, true, now)
-        .await
-        .unwrap();
+    server.disable_user(ALICE).await;
     let response = userinfo(&server, &token).await;
     assert_oauth_error(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
 }

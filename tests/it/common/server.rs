@@ -171,6 +171,50 @@ impl TestServer {
         .expect("add user")
     }
 
+    /// The id (`sub`) of user `username`.
+    pub async fn user_id(&self, username: &str) -> String {
+        signoff::store::users::find_by_username(&self.state.db, username)
+            .await
+            .expect("read user")
+            .unwrap_or_else(|| panic!("no user {username}"))
+            .id
+    }
+
+    /// Disable `username` through this server, as an administrator.
+    pub async fn disable_user(&self, username: &str) -> signoff::revocation::UserRevocation {
+        let id = self.user_id(username).await;
+        signoff::revocation::disable_user(
+            &self.state.revoker(),
+            &id,
+            signoff::revocation::Initiator::Admin,
+        )
+        .await
+        .expect("disable user")
+        .expect("an enabled user")
+    }
+
+    /// "Log out everywhere" for `username` through this server.
+    pub async fn logout_everywhere(&self, username: &str) -> signoff::revocation::UserRevocation {
+        let id = self.user_id(username).await;
+        signoff::revocation::logout_everywhere(
+            &self.state.revoker(),
+            &id,
+            signoff::revocation::Initiator::Admin,
+        )
+        .await
+        .expect("log out everywhere")
+        .expect("a user")
+    }
+
+    /// Every event of the revocation log this server's view has applied.
+    pub async fn logged_events(&self) -> Vec<signoff::revocation::Event> {
+        self.state
+            .revocations
+            .events_after(0, 10_000)
+            .await
+            .expect("read the revocation log")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
