@@ -363,8 +363,9 @@ pub async fn signoff_cli(server: &TestServer, args: &[&str]) -> Output {
 }
 
 /// A second instance of the same deployment: same configuration (issuer
-/// included) and database, its own connection pool, key store and port. It
-/// shares the test's clock so that both instances agree on "now".
+/// included) and database, its own connection pool, key store, revocation
+/// view and port. It shares the test's clock so that both instances agree
+/// on "now" (`second_instance_with_clock` gives it its own).
 pub struct Instance {
     pub base: String,
     pub state: AppState,
@@ -380,20 +381,22 @@ impl Drop for Instance {
 }
 
 pub async fn second_instance(server: &TestServer) -> Instance {
+    second_instance_with_clock(server, server.clock.clone()).await
+}
+
+pub async fn second_instance_with_clock(
+    server: &TestServer,
+    clock: signoff::clock::MockClock,
+) -> Instance {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let config = server.state.config.clone();
     let db = signoff::store::connect(&config.database_url)
         .await
         .expect("connect");
-    let state = AppState::new(
-        config,
-        db,
-        Arc::new(server.clock.clone()),
-        Arc::new(OsRandom),
-    )
-    .await
-    .expect("second instance state");
+    let state = AppState::new(config, db, Arc::new(clock), Arc::new(OsRandom))
+        .await
+        .expect("second instance state");
     let (tx, rx) = oneshot::channel::<()>();
     let serving = state.clone();
     tokio::spawn(async move {
