@@ -360,6 +360,69 @@ fn user_disable_of_an_unknown_user_fails() {
     assert!(stderr.contains("ghost"), "{stderr}");
 }
 
+fn add_bob(cli: &Signoff) {
+    let output = cli.run_with_stdin(
+        &["user", "add", "--username", "bob", "--password-stdin"],
+        "a fine long password\n",
+        &[],
+    );
+    assert_success(&output, &["user", "add"]);
+}
+
+#[test]
+fn user_disable_and_enable_refuse_what_is_already_so() {
+    let cli = Signoff::new();
+    add_bob(&cli);
+    let stderr = assert_failure(&cli.run(&["user", "enable", "bob"]));
+    assert!(stderr.contains("not disabled"), "{stderr}");
+    let out = cli.ok(&["user", "disable", "bob"]);
+    assert!(out.contains("0 sessions ended"), "{out}");
+    let stderr = assert_failure(&cli.run(&["user", "disable", "bob"]));
+    assert!(stderr.contains("disabled already"), "{stderr}");
+    let out = cli.ok(&["user", "enable", "bob"]);
+    assert!(out.contains("stay void"), "{out}");
+    let bob = cli.ok(&["user", "list"]);
+    assert!(bob.contains("active"), "{bob}");
+    let stderr = assert_failure(&cli.run(&["user", "enable", "ghost"]));
+    assert!(stderr.contains("no user ghost"), "{stderr}");
+}
+
+#[test]
+fn logout_everywhere_of_an_unknown_user_fails() {
+    let cli = Signoff::new();
+    let stderr = assert_failure(&cli.run(&["user", "logout-everywhere", "ghost"]));
+    assert!(stderr.contains("no user ghost"), "{stderr}");
+    add_bob(&cli);
+    let out = cli.ok(&["user", "logout-everywhere", "bob"]);
+    assert!(out.contains("void"), "{out}");
+}
+
+#[test]
+fn client_disable_enable_and_revoke_tokens_refuse_what_does_not_apply() {
+    let cli = Signoff::new();
+    cli.ok(&[
+        "client",
+        "add",
+        "--id",
+        "webapp",
+        "--secret",
+        SECRET,
+        "--redirect-uri",
+        "https://webapp.example.com/callback",
+    ]);
+    let stderr = assert_failure(&cli.run(&["client", "enable", "webapp"]));
+    assert!(stderr.contains("no disabled client webapp"), "{stderr}");
+    cli.ok(&["client", "disable", "webapp"]);
+    let stderr = assert_failure(&cli.run(&["client", "disable", "webapp"]));
+    assert!(stderr.contains("no enabled client webapp"), "{stderr}");
+    cli.ok(&["client", "enable", "webapp"]);
+    cli.ok(&["client", "revoke-tokens", "webapp"]);
+    for command in ["disable", "enable", "revoke-tokens"] {
+        let stderr = assert_failure(&cli.run(&["client", command, "ghost"]));
+        assert!(stderr.contains("ghost"), "{command}: {stderr}");
+    }
+}
+
 /// (kid, alg) of every key `keys list` shows.
 fn listed_keys(cli: &Signoff) -> Vec<(String, String)> {
     cli.ok(&["keys", "list"])

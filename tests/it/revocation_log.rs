@@ -650,3 +650,96 @@ async fn a_revocation_committed_before_a_crash_holds_after_restart_and_is_delive
         .collect();
     assert_eq!(ended, ["rp_initiated"]);
 }
+
+/// Upgrading a database that still has timestamp watermarks: a user or
+/// client with a cut-off gets version 1, what it issued at or after the
+/// cut-off records 1 (and stays valid), what came before records 0 (and is
+/// void); a client's registration instant is no cut-off. Denylisted `jti`s
+/// become `token_revoked` events.
+#[tokio::test]
+async fn upgrading_turns_watermarks_into_token_versions() {
+    use sea_orm::{ConnectionTrait, Statement};
+    use signoff_migrations::{Migrator, MigratorTrait};
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = signoff::store::connect(&database_url(&dir).await)
+        .await
+        .unwrap();
+    // The schema before the revocation log.
+    Migrator::up(&db, Some(5)).await.unwrap();
+    for sql in [
+        "INSERT INTO users (id, username, password_hash, tokens_valid_after, created_at, updated_at) \
+         VALUES ('alice', 'alice', 'x', 1000, 1, 1), ('bob', 'bob', 'x', 0, 1, 1)",
+        "INSERT INTO clients (id, redirect_uris, post_logout_redirect_uris, scopes, grant_types, \
+         id_token_signed_response_alg, access_token_format, created_at, tokens_valid_after) VALUES \
+         ('registered', '[]', '[]', '[]', '[]', 'RS256', 'opaque', 500, 500), \
+         ('revoked', '[]', '[]', '[]', '[]', 'RS256', 'opaque', 500, 2000)",
+        "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, issued_at, expires_at) VALUES \
+         ('before', 'registered', 'alice', '', 999, 9999), \
+         ('after', 'registered', 'alice', '', 1000, 9999), \
+         ('bob', 'revoked', 'bob', '', 1999, 9999), \
+         ('bob-later', 'revoked', 'bob', '', 2000, 9999)",
+        "INSERT INTO sessions (id, cookie_hash, user_id, auth_time, amr, created_at, last_seen_at, \
+         idle_expires_at, absolute_expires_at) VALUES \
+         ('old', 'h1', 'alice', 900, 'pwd', 900, 900, 9999, 9999), \
+         ('new', 'h2', 'alice', 1100, 'pwd', 1100, 1100, 9999, 9999)",
+        "INSERT INTO revoked_jtis (jti, expires_at) VALUES ('jti-1', 4242)",
+    ] {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    Migrator::up(&db, None).await.unwrap();
+
+    let versions = |sql: &'static str| {
+        let db = &db;
+        async move {
+            let rows = db
+                .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .unwrap();
+            rows.iter()
+                .map(|r| {
+                    (
+                        r.try_get_by_index::<String>(0).unwrap(),
+                        r.try_get_by_index::<i64>(1).unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let pairs = |v: &[(&str, i64)]| {
+        v.iter()
+            .map(|(k, n)| (k.to_string(), *n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        versions("SELECT id, token_version FROM users ORDER BY id").await,
+        pairs(&[("alice", 1), ("bob", 0)])
+    );
+    assert_eq!(
+        versions("SELECT id, token_version FROM clients ORDER BY id").await,
+        pairs(&[("registered", 0), ("revoked", 1)])
+    );
+    assert_eq!(
+        versions("SELECT token_hash, user_version FROM access_tokens ORDER BY token_hash").await,
+        pairs(&[("after", 1), ("before", 0), ("bob", 0), ("bob-later", 0)])
+    );
+    assert_eq!(
+        versions("SELECT token_hash, client_version FROM access_tokens ORDER BY token_hash").await,
+        pairs(&[("after", 0), ("before", 0), ("bob", 0), ("bob-later", 1)])
+    );
+    assert_eq!(
+        versions("SELECT id, user_version FROM sessions ORDER BY id").await,
+        pairs(&[("new", 1), ("old", 0)])
+    );
+    let events = signoff::store::revocation_log::after(&db, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (
+            events[0].kind.as_str(),
+            events[0].jti.as_deref(),
+            events[0].retain_until
+        ),
+        ("token_revoked", Some("jti-1"), 4242)
+    );
+}

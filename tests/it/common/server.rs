@@ -41,7 +41,9 @@ pub fn http_client() -> reqwest::Client {
         .expect("http client")
 }
 
-async fn database_url(dir: &TempDir) -> String {
+/// A database for one server: a SQLite file in `dir`, or a new PostgreSQL
+/// database when SIGNOFF_TEST_DATABASE_URL names a PostgreSQL server.
+pub async fn database_url(dir: &TempDir) -> String {
     match std::env::var("SIGNOFF_TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             let admin = Database::connect(&url)
