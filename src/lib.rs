@@ -43,7 +43,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let background = maintenance::spawn(state.clone());
     let logout_worker = logout::backchannel::spawn(state.clone());
-    let revocation_tail = revocation::spawn_tail(state.clone());
+    let revocation_tail = revocation::spawn_tail(
+        state.revocations.clone(),
+        state.config.database_url.clone(),
+        state.config.revocation.poll_interval,
+    );
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -32,7 +32,7 @@ pub use event::{EndReason, Event, GrantReason, Initiator, Kind};
 pub use sessions::{end_expired_sessions, end_session, end_user_sessions, grant_survives};
 pub use tail::spawn as spawn_tail;
 pub use tokens::{SingleToken, revoke_grant, revoke_key, revoke_token};
-pub use view::{RevocationView, TokenFacts};
+pub use view::RevocationView;
 
 use crate::config::Config;
 use crate::random::Random;

@@ -10,7 +10,6 @@ use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::RevocationView;
-use crate::state::AppState;
 use crate::store::revocation_log::Listener;
 
 /// How often set entries past their `retain_until` are dropped.
@@ -18,11 +17,14 @@ const FORGET_EVERY: Duration = Duration::from_secs(60);
 /// Wait between two attempts to re-establish `LISTEN`.
 const RECONNECT_EVERY: Duration = Duration::from_secs(5);
 
-pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
-    let view = state.revocations.clone();
-    let url = state.config.database_url.clone();
-    let poll = state.config.revocation.poll_interval;
-    tokio::spawn(run(view, url, poll))
+/// Tail the log of the database at `database_url` into `view`, polling every
+/// `poll`.
+pub fn spawn(
+    view: RevocationView,
+    database_url: String,
+    poll: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(view, database_url, poll))
 }
 
 async fn listen(url: &str) -> Option<Listener> {

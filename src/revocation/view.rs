@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::config::{Consistency, RevocationConfig};
 use crate::store::revocation_log::{self, EventRecord};
 use crate::store::{clients, users};
-use crate::tokens::liveness::{IssuedUnder, Standing, outlives_revocations};
+use crate::tokens::liveness::{Standing, TokenFacts, outlives_revocations};
 
 /// Events read from the log per query.
 const BATCH: u64 = 500;
@@ -35,22 +35,6 @@ const STARTUP_GAP_WINDOW: i64 = 256;
 /// Most gaps remembered at once (a larger jump of the sequence is not a set
 /// of in-flight transactions).
 const MAX_GAPS: usize = 10_000;
-
-/// What a token says about itself, for the revocation check.
-#[derive(Debug, Clone, Copy)]
-pub struct TokenFacts<'a> {
-    pub client_id: &'a str,
-    /// `None` for a token a client holds for itself (client_credentials).
-    pub user_id: Option<&'a str>,
-    pub issued_under: IssuedUnder,
-    pub grant_id: Option<&'a str>,
-    /// A JWT access token's `jti`.
-    pub jti: Option<&'a str>,
-    /// An opaque token's hash.
-    pub token_hash: Option<&'a str>,
-    /// The key that signed a JWT.
-    pub kid: Option<&'a str>,
-}
 
 /// This instance's view of the log; cheap to clone (shared).
 #[derive(Clone)]

@@ -48,6 +48,23 @@ impl Standing {
     }
 }
 
+/// What a token says about itself, for the revocation check
+/// (`revocation::RevocationView::check`).
+#[derive(Debug, Clone, Copy)]
+pub struct TokenFacts<'a> {
+    pub client_id: &'a str,
+    /// `None` for a token a client holds for itself (client_credentials).
+    pub user_id: Option<&'a str>,
+    pub issued_under: IssuedUnder,
+    pub grant_id: Option<&'a str>,
+    /// A JWT access token's `jti`.
+    pub jti: Option<&'a str>,
+    /// An opaque token's hash.
+    pub token_hash: Option<&'a str>,
+    /// The key that signed a JWT.
+    pub kid: Option<&'a str>,
+}
+
 /// Whether something issued under `issued` still counts for `client` and
 /// `user`, when given (a client_credentials token has no user; an SSO
 /// session has no client).

@@ -9,8 +9,7 @@
 use serde::Deserialize;
 
 use super::access_token::{JWT_TYP, JwtAccessClaims, looks_like_jwt};
-use super::liveness::IssuedUnder;
-use crate::revocation::TokenFacts;
+use super::liveness::{IssuedUnder, TokenFacts};
 use crate::scope::Scope;
 use crate::secrets::token_hash;
 use crate::state::AppState;
