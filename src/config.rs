@@ -289,7 +289,12 @@ impl Default for KeyConfig {
 }
 
 /// Environment variables with the `SIGNOFF_` prefix that are not settings.
-const NOT_SETTINGS: &[&str] = &["config", "test_database_url", "gateway_client_secret"];
+const NOT_SETTINGS: &[&str] = &[
+    "config",
+    "test_database_url",
+    "test_db_prefix",
+    "gateway_client_secret",
+];
 
 /// Short environment names of `[keys]` settings: `SIGNOFF_MASTER_KEY` is
 /// `keys.master_key`.

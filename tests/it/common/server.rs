@@ -49,8 +49,11 @@ pub async fn database_url(dir: &TempDir) -> String {
             let admin = Database::connect(&url)
                 .await
                 .expect("connect to the PostgreSQL test server");
+            // SIGNOFF_TEST_DB_PREFIX lets a CI run drop exactly its own databases.
+            let prefix = std::env::var("SIGNOFF_TEST_DB_PREFIX")
+                .unwrap_or_else(|_| "signoff_test_".to_owned());
             let name = format!(
-                "signoff_test_{}",
+                "{prefix}{}",
                 signoff::random::identifier(&OsRandom)
                     .to_lowercase()
                     .replace('-', "_")
