@@ -64,6 +64,22 @@ impl Kind {
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// An event about a user's or a client's standing (version, disabled),
+    /// rather than about particular sessions, grants, tokens or keys.
+    pub fn is_standing(&self) -> bool {
+        matches!(
+            self,
+            Kind::UserTokensVoided
+                | Kind::UserDisabled
+                | Kind::UserEnabled
+                | Kind::CredentialChanged
+                | Kind::ClientTokensVoided
+                | Kind::ClientDisabled
+                | Kind::ClientEnabled
+                | Kind::ClientRemoved
+        )
+    }
 }
 
 impl std::fmt::Display for Kind {

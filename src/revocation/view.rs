@@ -212,9 +212,17 @@ impl RevocationView {
                 },
             );
         }
+        // The tables just read hold the effect of every user and client event
+        // committed so far: replaying older ones could only undo a newer
+        // one (a disabling whose enabling is no longer kept). Events that
+        // commit from now on (the tail, and gaps) apply on top. A removed
+        // client has no row left: its last version comes from the log.
         for record in revocation_log::in_force(&db, clock.now(), start).await? {
-            if let Some(e) = Event::from_record(record) {
-                entries.apply(&e);
+            match Event::from_record(record) {
+                Some(e) if !e.kind.is_standing() || e.kind == Kind::ClientRemoved => {
+                    entries.apply(&e)
+                }
+                _ => {}
             }
         }
         let mut tracker = Tracker {

@@ -217,6 +217,114 @@ async fn a_revocation_reaches_the_other_instance_and_wakes_its_readers() {
     );
 }
 
+/// An instance started after the revocations builds its view from the
+/// tables and the log: from its first request it refuses what was revoked
+/// and accepts what was issued since (a user disabled and enabled again
+/// included).
+#[tokio::test]
+async fn an_instance_started_later_knows_every_revocation_still_in_force() {
+    let server = lifecycle_server().await;
+    let listed = jwt_login(&server).await;
+    revoke_ok(
+        &server,
+        JWT_APP,
+        JWT_APP_SECRET,
+        &listed.access_token(),
+        None,
+    )
+    .await;
+    let before = opaque_login(&server).await;
+    let alice = server.user_id(ALICE).await;
+    revocation::disable_user(&server.state.revoker(), &alice, Initiator::Admin)
+        .await
+        .unwrap();
+    revocation::enable_user(&server.state.revoker(), &alice, Initiator::Admin)
+        .await
+        .unwrap();
+    let after = opaque_login(&server).await;
+    let service = token_json(
+        server
+            .token_request(
+                SERVICE,
+                SERVICE_SECRET,
+                &[("grant_type", "client_credentials")],
+            )
+            .await,
+    )
+    .await;
+    revocation::void_client_tokens(&server.state.revoker(), SERVICE)
+        .await
+        .unwrap();
+
+    let later = second_instance(&server).await;
+    let at_later = |token: String| {
+        let base = later.base.clone();
+        let http = server.http.clone();
+        async move { introspect_at(&base, &http, &token).await["active"] == true }
+    };
+    assert!(!at_later(listed.access_token()).await, "revoked jti");
+    assert!(
+        !at_later(before.access_token()).await,
+        "issued before disabling"
+    );
+    assert!(
+        at_later(after.access_token()).await,
+        "issued after enabling"
+    );
+    assert!(
+        !at_later(text(&service, "access_token")).await,
+        "client version"
+    );
+}
+
+/// The users and clients tables, not old events, say where a user stands
+/// when an instance starts: here the disabling is kept longer than the
+/// enabling that followed it (a client with long-lived tokens was removed
+/// in between), and only the disabling is still in force.
+#[tokio::test]
+async fn an_instance_started_later_takes_a_users_standing_from_the_table() {
+    let server = lifecycle_server().await;
+    server
+        .add_client(signoff::admin::ClientSpec {
+            id: "long-lived".into(),
+            secret: Some("long-lived-secret-0123".into()),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["api.read".into()],
+            access_token_ttl: Some(3600),
+            ..Default::default()
+        })
+        .await;
+    let rev = server.state.revoker();
+    let alice = server.user_id(ALICE).await;
+    revocation::disable_user(&rev, &alice, Initiator::Admin)
+        .await
+        .unwrap();
+    revocation::remove_client(&rev, "long-lived").await.unwrap();
+    revocation::enable_user(&rev, &alice, Initiator::Admin)
+        .await
+        .unwrap();
+    let events = server.logged_events().await;
+    let until = |kind| {
+        events
+            .iter()
+            .find(|e| e.kind == kind)
+            .map(|e| e.retain_until)
+            .unwrap()
+    };
+    let (disabled_until, enabled_until) = (
+        until(revocation::Kind::UserDisabled),
+        until(revocation::Kind::UserEnabled),
+    );
+    assert!(enabled_until < disabled_until);
+    server.clock.set(enabled_until + 1);
+    let login = opaque_login(&server).await;
+    let later = second_instance(&server).await;
+    assert_eq!(
+        introspect_at(&later.base, &server.http, &login.access_token()).await["active"],
+        true
+    );
+}
+
 #[tokio::test]
 async fn strict_consistency_counts_another_process_from_the_next_request() {
     // The view polls once a minute: only catching up on every check can
