@@ -27,6 +27,7 @@ mod logout_everywhere;
 mod refresh_rotation;
 mod revocation;
 mod revocation_log;
+mod revocation_restart;
 mod security_browser;
 mod session_end;
 mod sessions_sso;
