@@ -22,7 +22,7 @@ mod tail;
 mod tokens;
 mod view;
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
 pub use accounts::{
     UserRevocation, disable_client, disable_user, enable_client, enable_user,
@@ -137,12 +137,15 @@ pub struct Transaction<'a> {
 }
 
 impl<'a> Transaction<'a> {
+    /// Every revoking transaction writes, so it takes the write lock first
+    /// (`store::begin_write`).
     pub async fn begin(rev: Revoker<'a>) -> Result<Self, DbErr> {
-        let txn = rev.db.begin().await?;
+        let txn = crate::store::begin_write(rev.db).await?;
         Ok(Self::adopt(rev, txn))
     }
 
-    /// Revoke inside a transaction the caller already began.
+    /// Revoke inside a transaction the caller already began (one that has
+    /// written already, or was begun with `store::begin_write`).
     pub fn adopt(rev: Revoker<'a>, txn: DatabaseTransaction) -> Self {
         Transaction {
             rev,

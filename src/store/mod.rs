@@ -16,7 +16,10 @@ pub mod users;
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use signoff_migrations::{Migrator, MigratorTrait};
 
 pub use sea_orm::{DatabaseConnection as Db, DbErr as StoreError};
@@ -44,6 +47,19 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         options.max_connections(32).min_connections(1);
     }
     Database::connect(options).await
+}
+
+/// Begin a transaction that will write. On SQLite it takes the write lock at
+/// `BEGIN IMMEDIATE` (waiting up to the busy timeout): a transaction that
+/// reads first and writes later cannot be upgraded once another writer has
+/// committed, and fails with "database is locked" instead of waiting.
+/// PostgreSQL ignores the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {

@@ -40,7 +40,8 @@ pub async fn refresh(
         return Err(bad_token());
     }
     if row.consumed_at.is_some() {
-        let txn = state.db.begin().await?;
+        // The reuse check reads, then may revoke: the write lock first.
+        let txn = crate::store::begin_write(&state.db).await?;
         return replayed(state, txn, client, presented, row).await;
     }
     // Check and sign first; the write transaction below then only consumes
