@@ -288,12 +288,22 @@ impl Default for KeyConfig {
     }
 }
 
-/// Environment variables with the `SIGNOFF_` prefix that are not settings.
+/// Environment variables with the `SIGNOFF_` prefix that are not settings:
+/// the config file's path, the gateway's secret, and the switches the test
+/// suite, CI and the packaging scripts read. Without this list a CI run that
+/// exports one of them would make every `Config::load` refuse to start.
 const NOT_SETTINGS: &[&str] = &[
     "config",
+    "gateway_client_secret",
     "test_database_url",
     "test_db_prefix",
-    "gateway_client_secret",
+    "require_browser",
+    "update_screenshots",
+    "chromium",
+    "chromedriver",
+    "ci_postgres_url",
+    "bin",
+    "pid",
 ];
 
 /// Short environment names of `[keys]` settings: `SIGNOFF_MASTER_KEY` is
