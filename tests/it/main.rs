@@ -24,6 +24,7 @@ mod keys;
 mod login_page;
 mod logout;
 mod logout_everywhere;
+mod reauthentication;
 mod refresh_rotation;
 mod revocation;
 mod revocation_log;
