@@ -584,6 +584,42 @@ async fn a_client_registered_again_under_a_removed_id_does_not_inherit_its_token
     assert_eq!(info.status(), StatusCode::UNAUTHORIZED, "old access token");
 }
 
+/// OpenID Core §3.1.2.4: consent is given to a registration. A client id
+/// registered again after `client remove` asks for consent afresh.
+#[tokio::test]
+async fn a_client_registered_again_under_a_removed_id_does_not_inherit_consent() {
+    let server = TestServer::start().await;
+    let spec = || ClientSpec {
+        first_party: false,
+        ..reborn_spec(REBORN_SECRET)
+    };
+    server.add_client(spec()).await;
+    let browser = server.browser();
+    let url = auth_url(
+        &server,
+        REBORN,
+        REBORN_REDIRECT,
+        "openid profile",
+        CHALLENGE,
+    );
+    code_in(&browser, &server, &url).await;
+    // Consent is remembered: the same request answers at once.
+    let (_, landing) = browser.go(&server, &url).await;
+    assert!(landing.param("code").is_some(), "{landing:?}");
+
+    assert!(
+        signoff::revocation::remove_client(&server.state.revoker(), REBORN)
+            .await
+            .expect("remove")
+    );
+    server.add_client(spec()).await;
+    let (_, landing) = browser.go(&server, &url).await;
+    match landing {
+        Landing::Page { body, .. } => assert!(body.contains("name=\"decision\""), "{body}"),
+        Landing::Redirect(u) => panic!("expected the consent page, got {u}"),
+    }
+}
+
 /// Maintenance removes expired tokens and long-ended sessions; a pruned
 /// token or session is refused exactly like an expired or ended one.
 #[tokio::test]
