@@ -311,6 +311,48 @@ async fn rotation_mid_session_keeps_old_tokens_valid_until_they_expire() {
         .expect("current key unaffected");
 }
 
+/// RP-Initiated Logout §2, §4: an ID token whose signing key was removed
+/// after a rotation cannot be validated; the logout then asks the user
+/// (as without a hint) instead of failing and leaving the session alive.
+#[tokio::test]
+async fn logout_with_a_hint_signed_by_a_removed_key_asks_and_ends_the_session() {
+    let server = start(|_| {}).await;
+    let browser = server.browser();
+    let (old, _, switch) = current_and_next(&server, Algorithm::Rs256);
+    let tokens = sign_in(&server, &browser, RS_APP).await;
+    assert_eq!(kid(&tokens.id_token), old);
+    server.clock.set(switch + RETENTION);
+    tick(&server).await;
+    assert!(!server.state.keys.is_published_kid(&old), "old key removed");
+    // Still signed in (SSO answers prompt=none with a code).
+    let silent = auth_url(&server, RS_APP, FIRST_REDIRECT, "openid", CHALLENGE) + "&prompt=none";
+    let (_, landing) = browser.go(&server, &silent).await;
+    assert!(landing.param("code").is_some(), "{landing:?}");
+
+    let mut logout = url::Url::parse(&server.url("/logout")).unwrap();
+    logout
+        .query_pairs_mut()
+        .append_pair("id_token_hint", &tokens.id_token);
+    let (at, landing) = browser.go(&server, logout.as_str()).await;
+    let Landing::Page { status, body } = landing else {
+        panic!("expected the confirmation page, got {landing:?}")
+    };
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut form = parse_forms(&at, &body)
+        .into_iter()
+        .find(|f| f.action.ends_with("/logout/confirm"))
+        .unwrap_or_else(|| panic!("a confirmation form: {body}"));
+    set_field(&mut form, "decision", "logout");
+    browser.post_form(&server, &form).await;
+
+    let (_, landing) = browser.go(&server, &silent).await;
+    assert_eq!(
+        landing.param("error").as_deref(),
+        Some("login_required"),
+        "the session ended: {landing:?}"
+    );
+}
+
 /// A relying party that caches the JWKS exactly as long as `Cache-Control`
 /// allows never meets a `kid` it does not know, through scheduled rotations
 /// and manual ones, for every algorithm.
