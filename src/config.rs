@@ -372,7 +372,7 @@ impl Config {
         {
             return invalid(format!(
                 "database_url must start with sqlite: or postgres://, got {}",
-                self.database_url
+                self.database_url_redacted()
             ));
         }
         let t = &self.tokens;
@@ -479,6 +479,58 @@ impl Config {
         Ok(())
     }
 
+    /// `database_url` fit for logs and errors: its password (in the user
+    /// information or a `password` query parameter) replaced.
+    pub fn database_url_redacted(&self) -> String {
+        let Ok(mut url) = Url::parse(&self.database_url) else {
+            // Not a URL: nothing can be told of it without risking its secret.
+            return "(unparsable URL)".into();
+        };
+        if url.password().is_some() {
+            let _ = url.set_password(Some("REDACTED"));
+        }
+        if url.query_pairs().any(|(k, _)| k == "password") {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k == "password" {
+                        "REDACTED".into()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        url.to_string()
+    }
+
+    /// `text` (e.g. a driver's error) without the database password, should
+    /// the driver have quoted it.
+    pub fn scrub_database_password(&self, text: &str) -> String {
+        let Ok(url) = Url::parse(&self.database_url) else {
+            return text.replace(&self.database_url, "(database URL)");
+        };
+        let mut secrets: Vec<String> = url
+            .query_pairs()
+            .filter(|(k, _)| k == "password")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        if let Some(p) = url.password() {
+            secrets.push(p.to_owned());
+            // The driver may quote it percent-decoded.
+            let query = format!("p={p}");
+            secrets
+                .extend(url::form_urlencoded::parse(query.as_bytes()).map(|(_, v)| v.into_owned()));
+        }
+        let mut out = text.replace(&self.database_url, &self.database_url_redacted());
+        for s in secrets.iter().filter(|s| !s.is_empty()) {
+            out = out.replace(s.as_str(), "REDACTED");
+        }
+        out
+    }
+
     /// An endpoint URL under the issuer (which may itself have a path).
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.issuer.as_str().trim_end_matches('/'), path)
@@ -517,6 +569,30 @@ mod tests {
     fn defaults_are_valid() {
         Config::default().validate().unwrap();
         assert_eq!(Config::default().issuer_str(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn database_password_is_redacted() {
+        let config = Config {
+            database_url:
+                "postgres://signoff:s3cr%21t@db:5432/signoff?password=other&sslmode=require".into(),
+            ..Config::default()
+        };
+        let shown = config.database_url_redacted();
+        assert!(
+            !shown.contains("s3cr") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("db:5432") && shown.contains("sslmode=require"),
+            "{shown}"
+        );
+        let scrubbed =
+            config.scrub_database_password("auth failed for s3cr!t, other, and s3cr%21t");
+        assert!(
+            !scrubbed.contains("s3cr") && !scrubbed.contains("other"),
+            "{scrubbed}"
+        );
     }
 
     #[test]
