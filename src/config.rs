@@ -52,6 +52,12 @@ pub struct TokenConfig {
     /// retries). Zero disables the grace period.
     #[serde(with = "humantime_serde")]
     pub refresh_reuse_grace: Duration,
+    /// The `aud` of an access token asked for without an RFC 8707
+    /// `resource` by a client that registered no audience: this service's
+    /// own resource identifier (`/userinfo` accepts such tokens). Unset: the
+    /// issuer URL. Never the client id, which would make an access token
+    /// pass for an ID token at a relying party that skips `typ`.
+    pub default_audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -246,6 +252,7 @@ impl Default for TokenConfig {
             refresh_token_absolute_ttl: Duration::from_secs(90 * 24 * 3600),
             authorization_code_ttl: Duration::from_secs(60),
             refresh_reuse_grace: Duration::from_secs(10),
+            default_audience: None,
         }
     }
 }
@@ -393,6 +400,14 @@ impl Config {
                 return invalid(format!("{name} must be at least one second"));
             }
         }
+        // RFC 8707 §2: a resource is an absolute URI without a fragment.
+        if let Some(aud) = &t.default_audience
+            && !Url::parse(aud).is_ok_and(|u| u.fragment().is_none())
+        {
+            return invalid(format!(
+                "tokens.default_audience {aud} must be an absolute URI without a fragment"
+            ));
+        }
         // RFC 6749 §4.1.2: codes are short-lived; ten minutes is the ceiling.
         if t.authorization_code_ttl > Duration::from_secs(600) {
             return invalid("tokens.authorization_code_ttl must be at most 10m".into());
@@ -531,6 +546,15 @@ impl Config {
         out
     }
 
+    /// This service's resource identifier: the `aud` of access tokens meant
+    /// for it (`/userinfo`), and the default `aud` of access tokens.
+    pub fn default_audience(&self) -> &str {
+        self.tokens
+            .default_audience
+            .as_deref()
+            .unwrap_or_else(|| self.issuer_str())
+    }
+
     /// An endpoint URL under the issuer (which may itself have a path).
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.issuer.as_str().trim_end_matches('/'), path)
@@ -593,6 +617,17 @@ mod tests {
             !scrubbed.contains("s3cr") && !scrubbed.contains("other"),
             "{scrubbed}"
         );
+    }
+
+    #[test]
+    fn default_audience_must_be_an_absolute_uri() {
+        let mut config = Config::default();
+        assert_eq!(config.default_audience(), "http://127.0.0.1:8080");
+        config.tokens.default_audience = Some("not a uri".into());
+        assert!(config.validate().is_err());
+        config.tokens.default_audience = Some("https://api.example.com".into());
+        config.validate().unwrap();
+        assert_eq!(config.default_audience(), "https://api.example.com");
     }
 
     #[test]

@@ -100,8 +100,9 @@ async fn active_opaque_and_refresh_tokens_reveal_their_facts() {
     assert_eq!(access["iat"], now);
     assert_eq!(access["exp"], now + 600);
     assert_eq!(access["iss"], server.base.as_str());
-    // The default audience of a client without registered audiences is itself.
-    assert_eq!(access["aud"], FIRST);
+    // The default audience of a client without registered audiences is
+    // this service (the issuer), never the client.
+    assert_eq!(access["aud"], server.base.as_str());
     assert!(access["sid"].is_string(), "{access}");
     let refresh = assert_active(&server, &login.refresh_token()).await;
     assert_eq!(refresh["token_type"], "refresh_token");

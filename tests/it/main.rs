@@ -9,6 +9,7 @@ mod lifecycle;
 mod logout_support;
 
 mod account;
+mod audience;
 mod authorize_errors;
 mod backchannel;
 mod browser;

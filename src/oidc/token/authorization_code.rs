@@ -95,7 +95,7 @@ pub async fn exchange(
             "the session the code was issued in has ended".into(),
         ));
     }
-    let audience = issue::audience(client, resource)?;
+    let audience = issue::audience(&state.config, client, resource)?;
     let scope = Scope::from_stored(&grant.scope);
     let refresh_expires_at = issue::offers_refresh(client, &scope)
         .then(|| Lifetimes::of(state, client).refresh_expiry(now, grant.created_at));
