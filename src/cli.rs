@@ -152,6 +152,11 @@ pub struct ClientAddArgs {
     /// Keep offline_access tokens when a session ends.
     #[arg(long)]
     pub keep_offline_tokens: bool,
+    /// Register the client as a resource server that may introspect (RFC 7662)
+    /// tokens issued for this audience; repeatable. Without it a client may
+    /// introspect only its own tokens.
+    #[arg(long = "introspect", value_name = "AUDIENCE")]
+    pub introspect_audiences: Vec<String>,
     /// Audience (RFC 8707 resource) the client may request; the first is the default `aud`.
     #[arg(long = "audience")]
     pub audiences: Vec<String>,
@@ -299,6 +304,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|d| d.as_secs() as i64),
                 logout_revokes: a.logout_revokes,
                 keep_offline_tokens: a.keep_offline_tokens,
+                introspect_audiences: a.introspect_audiences,
             };
             let c = admin::add_client(&db, &rng, spec, now).await?;
             println!(

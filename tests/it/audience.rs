@@ -1,7 +1,7 @@
 //! The audience of access tokens (RFC 9068 §3, RFC 8707): by default this
 //! service's resource identifier (the issuer, or `tokens.default_audience`),
 //! never the client id (which would make an access token pass for an ID
-//! token).
+//! token); and /userinfo serves only tokens meant for this service.
 
 use reqwest::StatusCode;
 use signoff::admin::ClientSpec;
@@ -38,6 +38,14 @@ async fn plain_access_token(server: &TestServer) -> String {
     .access_token()
 }
 
+fn www_authenticate(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
 #[tokio::test]
 async fn default_audience_is_the_issuer_not_the_client() {
     let server = TestServer::start().await;
@@ -58,4 +66,54 @@ async fn configured_default_audience_is_used_and_served_by_userinfo() {
     let token = plain_access_token(&server).await;
     assert_eq!(jwt_claims(&token)["aud"], ours);
     assert_eq!(userinfo(&server, &token).await.status(), StatusCode::OK);
+}
+
+/// RFC 8707 §2, RFC 6750 §3.1: a token minted for another resource is
+/// refused at /userinfo with invalid_token; the same client's token for
+/// this service (resource = the issuer) is served.
+#[tokio::test]
+async fn userinfo_refuses_a_token_for_another_resource() {
+    let server = lifecycle_server().await;
+    let login = jwt_login(&server).await;
+    let response = token_json(
+        server
+            .token_request(
+                JWT_APP,
+                JWT_APP_SECRET,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &login.refresh_token()),
+                    ("resource", REPORTS_API),
+                ],
+            )
+            .await,
+    )
+    .await;
+    let for_reports = text(&response, "access_token");
+    assert_eq!(jwt_claims(&for_reports)["aud"], REPORTS_API);
+    let refused = userinfo(&server, &for_reports).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        www_authenticate(&refused).contains("error=\"invalid_token\""),
+        "{}",
+        www_authenticate(&refused)
+    );
+
+    let response = token_json(
+        server
+            .token_request(
+                JWT_APP,
+                JWT_APP_SECRET,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &text(&response, "refresh_token")),
+                    ("resource", &server.base),
+                ],
+            )
+            .await,
+    )
+    .await;
+    let for_us = text(&response, "access_token");
+    assert_eq!(jwt_claims(&for_us)["aud"], server.base.as_str());
+    assert_eq!(userinfo(&server, &for_us).await.status(), StatusCode::OK);
 }

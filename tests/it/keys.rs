@@ -29,6 +29,8 @@ const RS_APP: &str = "rs-app";
 const ES_APP: &str = "es-app";
 const ED_APP: &str = "ed-app";
 const RP_SECRET: &str = "rp-secret-0123456789";
+/// A resource server for the relying parties' tokens (audience: the issuer).
+const KEYS_RS: &str = "keys-rs";
 /// The nonce `crate::common::auth_url` sends.
 const NONCE: &str = "n-456";
 const HOUR: i64 = 3600;
@@ -44,6 +46,16 @@ async fn start(adjust: impl FnOnce(&mut Config)) -> TestServer {
         adjust(c)
     })
     .await;
+    server
+        .add_client(ClientSpec {
+            id: KEYS_RS.into(),
+            secret: Some(RP_SECRET.into()),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["introspect".into()],
+            introspect_audiences: vec![server.base.clone()],
+            ..ClientSpec::default()
+        })
+        .await;
     for (id, alg) in [(RS_APP, "RS256"), (ES_APP, "ES256"), (ED_APP, "EdDSA")] {
         server
             .add_client(ClientSpec {
@@ -154,12 +166,12 @@ async fn verify_id_token(
         .map_err(|e| e.to_string())
 }
 
-/// RFC 7662 introspection as a resource server (the `app` client).
+/// RFC 7662 introspection as a resource server for this service's audience.
 async fn active(server: &TestServer, token: &str) -> bool {
     let response = server
         .http
         .post(server.url("/introspect"))
-        .basic_auth(APP, Some(APP_SECRET))
+        .basic_auth(KEYS_RS, Some(RP_SECRET))
         .form(&[("token", token)])
         .send()
         .await
