@@ -58,6 +58,10 @@ pub struct ClientSpec {
     pub logout_revokes: Option<String>,
     /// Keep `offline_access` grants when a session ends.
     pub keep_offline_tokens: bool,
+    /// RFC 7662 §4: register the client as a resource server that may
+    /// introspect tokens whose audience is one of these (every client may
+    /// introspect its own tokens).
+    pub introspect_audiences: Vec<String>,
 }
 
 /// Redirect URI registration rules (RFC 6749 §3.1.2, RFC 9700 §4.1.3,
@@ -170,7 +174,10 @@ pub async fn add_client(
     {
         return invalid("a client secret must be at least 8 characters");
     }
-    for aud in &spec.audiences {
+    if !spec.introspect_audiences.is_empty() && spec.secret.is_none() {
+        return invalid("a public client cannot introspect tokens (RFC 7662 §2.1)");
+    }
+    for aud in spec.audiences.iter().chain(&spec.introspect_audiences) {
         // RFC 8707 §2: a resource is an absolute URI without a fragment.
         match Url::parse(aud) {
             Ok(u) if u.fragment().is_none() => {}
@@ -241,6 +248,7 @@ pub async fn add_client(
         disabled: false,
         logout_revokes,
         keep_offline_tokens: spec.keep_offline_tokens,
+        introspect_audiences: spec.introspect_audiences,
     };
     clients::insert(db, &client).await?;
     Ok(client)

@@ -100,14 +100,21 @@ pub enum ClientCommand {
 
 #[derive(Args)]
 // A struct-level #[group] would make every field a member (so --id would
-// conflict with --secret); the group must hold exactly --secret and --public.
-#[command(group(clap::ArgGroup::new("kind").required(true).multiple(false).args(["secret", "public"])))]
+// conflict with --secret); the group must hold exactly --secret,
+// --secret-stdin and --public.
+#[command(group(clap::ArgGroup::new("kind").required(true).multiple(false).args(["secret", "secret_stdin", "public"])))]
 pub struct ClientAddArgs {
     #[arg(long)]
     pub id: String,
     /// Confidential client with this secret (stored as an argon2id hash).
+    /// (A command line is visible to every local user in the process list:
+    /// prefer --secret-stdin.)
     #[arg(long)]
     pub secret: Option<String>,
+    /// Confidential client whose secret is read from standard input (one
+    /// line), kept out of the process list and shell history.
+    #[arg(long)]
+    pub secret_stdin: bool,
     /// Public client (no secret; PKCE required).
     #[arg(long)]
     pub public: bool,
@@ -145,6 +152,11 @@ pub struct ClientAddArgs {
     /// Keep offline_access tokens when a session ends.
     #[arg(long)]
     pub keep_offline_tokens: bool,
+    /// Register the client as a resource server that may introspect (RFC 7662)
+    /// tokens issued for this audience; repeatable. Without it a client may
+    /// introspect only its own tokens.
+    #[arg(long = "introspect", value_name = "AUDIENCE")]
+    pub introspect_audiences: Vec<String>,
     /// Audience (RFC 8707 resource) the client may request; the first is the default `aud`.
     #[arg(long = "audience")]
     pub audiences: Vec<String>,
@@ -234,12 +246,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         _ => config,
     };
-    let db = store::connect(&config.database_url)
-        .await
-        .with_context(|| format!("cannot open database {}", config.database_url))?;
-    store::migrate(&db)
-        .await
-        .context("database migration failed")?;
+    // The URL may carry a password: errors show it redacted, and the
+    // driver's message is scrubbed of it too.
+    let db = store::connect(&config.database_url).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open database {}: {}",
+            config.database_url_redacted(),
+            config.scrub_database_password(&e.to_string())
+        )
+    })?;
+    store::migrate(&db).await.map_err(|e| {
+        anyhow::anyhow!(
+            "database migration failed: {}",
+            config.scrub_database_password(&e.to_string())
+        )
+    })?;
     let now = SystemClock.now();
     let rng = OsRandom;
     // Running servers learn of what this process revokes by tailing the log.
@@ -258,7 +279,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let spec = ClientSpec {
                 id: a.id,
-                secret: if a.public { None } else { a.secret },
+                secret: if a.public {
+                    None
+                } else if a.secret_stdin {
+                    Some(read_stdin_line("the client secret")?)
+                } else {
+                    a.secret
+                },
                 redirect_uris: a.redirect_uris,
                 post_logout_redirect_uris: a.post_logout_redirect_uris,
                 scopes: a.scopes,
@@ -277,6 +304,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|d| d.as_secs() as i64),
                 logout_revokes: a.logout_revokes,
                 keep_offline_tokens: a.keep_offline_tokens,
+                introspect_audiences: a.introspect_audiences,
             };
             let c = admin::add_client(&db, &rng, spec, now).await?;
             println!(
@@ -334,11 +362,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             address,
             password_stdin: _,
         }) => {
-            let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .context("reading the password from stdin")?;
-            let password = password.trim_end_matches(['\r', '\n']);
+            let password = &read_stdin_line("the password")?;
             let spec = UserSpec {
                 username: &username,
                 email: email.as_deref(),
@@ -638,4 +662,14 @@ async fn demo_setup(config: &Config, db: &sea_orm::DatabaseConnection) -> anyhow
          \n  {issuer}/authorize?response_type=code&client_id={DEMO_CLIENT}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fcallback&scope=openid%20profile%20email&state=xyz&nonce=n1\n"
     );
     Ok(())
+}
+
+/// A secret read from standard input: everything up to the end, without
+/// the final line break.
+fn read_stdin_line(what: &str) -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading {what} from stdin"))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }

@@ -52,6 +52,12 @@ pub struct TokenConfig {
     /// retries). Zero disables the grace period.
     #[serde(with = "humantime_serde")]
     pub refresh_reuse_grace: Duration,
+    /// The `aud` of an access token asked for without an RFC 8707
+    /// `resource` by a client that registered no audience: this service's
+    /// own resource identifier (`/userinfo` accepts such tokens). Unset: the
+    /// issuer URL. Never the client id, which would make an access token
+    /// pass for an ID token at a relying party that skips `typ`.
+    pub default_audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -246,6 +252,7 @@ impl Default for TokenConfig {
             refresh_token_absolute_ttl: Duration::from_secs(90 * 24 * 3600),
             authorization_code_ttl: Duration::from_secs(60),
             refresh_reuse_grace: Duration::from_secs(10),
+            default_audience: None,
         }
     }
 }
@@ -372,7 +379,7 @@ impl Config {
         {
             return invalid(format!(
                 "database_url must start with sqlite: or postgres://, got {}",
-                self.database_url
+                self.database_url_redacted()
             ));
         }
         let t = &self.tokens;
@@ -392,6 +399,14 @@ impl Config {
             if value.as_secs() == 0 {
                 return invalid(format!("{name} must be at least one second"));
             }
+        }
+        // RFC 8707 §2: a resource is an absolute URI without a fragment.
+        if let Some(aud) = &t.default_audience
+            && !Url::parse(aud).is_ok_and(|u| u.fragment().is_none())
+        {
+            return invalid(format!(
+                "tokens.default_audience {aud} must be an absolute URI without a fragment"
+            ));
         }
         // RFC 6749 §4.1.2: codes are short-lived; ten minutes is the ceiling.
         if t.authorization_code_ttl > Duration::from_secs(600) {
@@ -479,6 +494,67 @@ impl Config {
         Ok(())
     }
 
+    /// `database_url` fit for logs and errors: its password (in the user
+    /// information or a `password` query parameter) replaced.
+    pub fn database_url_redacted(&self) -> String {
+        let Ok(mut url) = Url::parse(&self.database_url) else {
+            // Not a URL: nothing can be told of it without risking its secret.
+            return "(unparsable URL)".into();
+        };
+        if url.password().is_some() {
+            let _ = url.set_password(Some("REDACTED"));
+        }
+        if url.query_pairs().any(|(k, _)| k == "password") {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k == "password" {
+                        "REDACTED".into()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        url.to_string()
+    }
+
+    /// `text` (e.g. a driver's error) without the database password, should
+    /// the driver have quoted it.
+    pub fn scrub_database_password(&self, text: &str) -> String {
+        let Ok(url) = Url::parse(&self.database_url) else {
+            return text.replace(&self.database_url, "(database URL)");
+        };
+        let mut secrets: Vec<String> = url
+            .query_pairs()
+            .filter(|(k, _)| k == "password")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        if let Some(p) = url.password() {
+            secrets.push(p.to_owned());
+            // The driver may quote it percent-decoded.
+            let query = format!("p={p}");
+            secrets
+                .extend(url::form_urlencoded::parse(query.as_bytes()).map(|(_, v)| v.into_owned()));
+        }
+        let mut out = text.replace(&self.database_url, &self.database_url_redacted());
+        for s in secrets.iter().filter(|s| !s.is_empty()) {
+            out = out.replace(s.as_str(), "REDACTED");
+        }
+        out
+    }
+
+    /// This service's resource identifier: the `aud` of access tokens meant
+    /// for it (`/userinfo`), and the default `aud` of access tokens.
+    pub fn default_audience(&self) -> &str {
+        self.tokens
+            .default_audience
+            .as_deref()
+            .unwrap_or_else(|| self.issuer_str())
+    }
+
     /// An endpoint URL under the issuer (which may itself have a path).
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.issuer.as_str().trim_end_matches('/'), path)
@@ -517,6 +593,41 @@ mod tests {
     fn defaults_are_valid() {
         Config::default().validate().unwrap();
         assert_eq!(Config::default().issuer_str(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn database_password_is_redacted() {
+        let config = Config {
+            database_url:
+                "postgres://signoff:s3cr%21t@db:5432/signoff?password=other&sslmode=require".into(),
+            ..Config::default()
+        };
+        let shown = config.database_url_redacted();
+        assert!(
+            !shown.contains("s3cr") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("db:5432") && shown.contains("sslmode=require"),
+            "{shown}"
+        );
+        let scrubbed =
+            config.scrub_database_password("auth failed for s3cr!t, other, and s3cr%21t");
+        assert!(
+            !scrubbed.contains("s3cr") && !scrubbed.contains("other"),
+            "{scrubbed}"
+        );
+    }
+
+    #[test]
+    fn default_audience_must_be_an_absolute_uri() {
+        let mut config = Config::default();
+        assert_eq!(config.default_audience(), "http://127.0.0.1:8080");
+        config.tokens.default_audience = Some("not a uri".into());
+        assert!(config.validate().is_err());
+        config.tokens.default_audience = Some("https://api.example.com".into());
+        config.validate().unwrap();
+        assert_eq!(config.default_audience(), "https://api.example.com");
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod m20261121_000003_signing_keys;
 mod m20261121_000004_logout;
 mod m20261121_000005_user_contact_and_expiry;
 mod m20261201_000001_revocation_log;
+mod m20261202_000001_introspection_policy;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_logout::Migration),
             Box::new(m20261121_000005_user_contact_and_expiry::Migration),
             Box::new(m20261201_000001_revocation_log::Migration),
+            Box::new(m20261202_000001_introspection_policy::Migration),
         ]
     }
 }

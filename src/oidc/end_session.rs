@@ -21,7 +21,7 @@ use crate::session::{self, ActiveSession, csrf};
 use crate::state::AppState;
 use crate::store::clients::{self, Client};
 use crate::store::sessions;
-use crate::tokens::id_token::{self, IdTokenHint};
+use crate::tokens::id_token::{self, HintCheck, IdTokenHint};
 
 /// A validated logout request.
 pub struct LogoutRequest {
@@ -62,14 +62,26 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
                 .to_owned(),
         ));
     }
-    let raw_hint = params.get("id_token_hint").map(str::to_owned);
+    let mut raw_hint = params.get("id_token_hint").map(str::to_owned);
     // §2: the OP MUST validate that it issued the hint; an expired one is
     // fine (it is a hint about a session, not a credential).
+    let mut key_gone = false;
     let hint = match &raw_hint {
         None => None,
-        Some(raw) => match id_token::verify_any_audience(state, raw) {
-            Some(h) => Some(h),
-            None => {
+        Some(raw) => match id_token::check_any_audience(state, raw) {
+            HintCheck::Trusted(h) => Some(h),
+            // §2 and §4: a hint signed by a key removed since (rotation)
+            // cannot be validated, but refusing the request would leave
+            // the session alive. It is treated as absent: the user is asked
+            // to confirm, which §2 requires without a valid hint anyway.
+            HintCheck::KeyGone => {
+                tracing::info!(
+                    "end_session with an id_token_hint whose key is gone; asking the user"
+                );
+                key_gone = true;
+                None
+            }
+            HintCheck::Invalid => {
                 tracing::info!("end_session with an id_token_hint we did not issue");
                 return Err(invalid(
                     "The ID token sent with this sign-out request was not issued by this service.",
@@ -77,6 +89,9 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
             }
         },
     };
+    if key_gone {
+        raw_hint = None;
+    }
     let client = match params.get("client_id") {
         Some(id) => {
             let Some(client) = clients::find(&state.db, id).await? else {
@@ -118,7 +133,11 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
             let registered = client
                 .as_ref()
                 .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
-            if !registered {
+            // The RP the unverifiable hint would have named cannot be
+            // known: sign out without the redirect rather than not at all.
+            if !registered && key_gone && client.is_none() {
+                None
+            } else if !registered {
                 tracing::info!(
                     client_id = client.as_ref().map(|c| c.id.as_str()),
                     "end_session with an unregistered post_logout_redirect_uri"
@@ -126,8 +145,9 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
                 return Err(invalid(
                     "The application asked to send you to an address it has not registered.",
                 ));
+            } else {
+                Some(uri.to_owned())
             }
-            Some(uri.to_owned())
         }
     };
     Ok(LogoutRequest {

@@ -1,5 +1,7 @@
-//! Token introspection (RFC 7662) at `POST /introspect`, for resource
-//! servers (registered as confidential clients).
+//! Token introspection (RFC 7662) at `POST /introspect`, for confidential
+//! clients: each may introspect its own tokens, and a resource server
+//! (registered with `--introspect AUDIENCE`) the access tokens issued for
+//! its audiences (README, "Introspection policy").
 
 use axum::Json;
 use axum::extract::State;
@@ -12,7 +14,7 @@ use crate::http::headers::no_store;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::state::AppState;
 use crate::store::clients::Client;
-use crate::tokens::validate::{self, Hint, TokenType};
+use crate::tokens::validate::{self, ActiveToken, Hint, TokenType};
 
 pub async fn introspect(
     State(state): State<AppState>,
@@ -38,6 +40,12 @@ async fn handle(state: &AppState, caller: &Client, params: &Params) -> Result<Va
         // RFC 7662 §2.2: an inactive token reveals nothing else.
         return Ok(json!({ "active": false }));
     };
+    // RFC 7662 §4: a caller not entitled to this token learns nothing about
+    // it, not even that it exists.
+    if !may_introspect(caller, &active) {
+        tracing::info!(client_id = %caller.id, "introspection of a token the caller may not see");
+        return Ok(json!({ "active": false }));
+    }
     let mut body = json!({
         "active": true,
         "scope": active.scope.to_string(),
@@ -52,7 +60,11 @@ async fn handle(state: &AppState, caller: &Client, params: &Params) -> Result<Va
         "iss": state.config.issuer_str(),
     });
     let obj = body.as_object_mut().expect("a JSON object");
-    if let Some(user) = &active.user {
+    // The name is a profile claim (OpenID Core §5.4): released only with
+    // that scope, as at /userinfo.
+    if let Some(user) = &active.user
+        && active.scope.contains("profile")
+    {
         obj.insert("username".into(), json!(user.username));
     }
     if let Some(aud) = &active.aud {
@@ -75,4 +87,19 @@ async fn handle(state: &AppState, caller: &Client, params: &Params) -> Result<Va
     }
     obj.insert("cver".into(), json!(active.issued_under.client));
     Ok(body)
+}
+
+/// RFC 7662 §4: the one rule for who may introspect what. A client may
+/// introspect the tokens issued to it; a resource server, the access tokens
+/// whose audience it was registered for. A refresh token is only ever
+/// presented to us by its own client.
+pub fn may_introspect(caller: &Client, token: &ActiveToken) -> bool {
+    if caller.id == token.client_id {
+        return true;
+    }
+    token.token_type == TokenType::Access
+        && token
+            .aud
+            .as_ref()
+            .is_some_and(|aud| caller.introspect_audiences.iter().any(|a| a == aud))
 }

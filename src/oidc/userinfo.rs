@@ -13,7 +13,7 @@ use crate::http::extract::form_bytes_or_empty;
 use crate::http::headers::no_store;
 use crate::state::AppState;
 use crate::tokens::claims::user_claims;
-use crate::tokens::validate;
+use crate::tokens::validate::{self, ActiveToken};
 
 pub async fn userinfo(
     State(state): State<AppState>,
@@ -92,6 +92,12 @@ async fn handle(state: &AppState, token: &str) -> Result<Value, OAuthError> {
     let active = validate::access_token(state, token)
         .await?
         .ok_or_else(invalid)?;
+    // RFC 8707 §2 and RFC 6750 §3.1: a token minted for another resource
+    // is not valid here.
+    if !audience_allows_userinfo(state, &active) {
+        tracing::info!(client_id = %active.client_id, "userinfo with a token for another audience");
+        return Err(invalid());
+    }
     let user = active.user.ok_or_else(|| {
         OAuthError::InsufficientScope("the access token was not issued for a user".into())
     })?;
@@ -104,4 +110,16 @@ async fn handle(state: &AppState, token: &str) -> Result<Value, OAuthError> {
     let mut claims = user_claims(&user, &active.scope);
     claims.insert("sub".into(), json!(user.id));
     Ok(Value::Object(claims))
+}
+
+/// Tokens for this service carry its resource identifier
+/// (`tokens.default_audience`, by default the issuer). Tokens issued before
+/// that default existed carry their client id, or, opaque ones from before
+/// audiences, none; they are still for us, and live at most an access
+/// token lifetime after an upgrade.
+fn audience_allows_userinfo(state: &AppState, token: &ActiveToken) -> bool {
+    token
+        .aud
+        .as_deref()
+        .is_none_or(|aud| aud == state.config.default_audience() || aud == token.client_id)
 }

@@ -10,7 +10,7 @@ use super::event::{EndReason, Initiator, Kind};
 use super::{Revoker, Transaction};
 use crate::logout::EndedSession;
 use crate::store::revocation_log::{self, NewEvent};
-use crate::store::{clients, grants, users};
+use crate::store::{clients, consents, grants, users};
 
 /// What a change to a user did.
 #[derive(Debug, Clone)]
@@ -183,6 +183,9 @@ impl Transaction<'_> {
             return Ok(false);
         }
         grants::revoke_all_of_client(&self.txn, client_id, self.rev.now).await?;
+        // OpenID Core §3.1.2.4: consent was given to this client; a client
+        // registered later under the same id must ask again.
+        consents::remove_all_of_client(&self.txn, client_id).await?;
         self.record(
             Kind::ClientRemoved,
             Initiator::Admin,

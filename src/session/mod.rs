@@ -41,8 +41,27 @@ pub async fn current(
     let Some(session) = of_browser(state, headers).await? else {
         return Ok(None);
     };
-    let now = state.now();
-    if !session.is_active(now) {
+    Ok(active(state, session).await?)
+}
+
+/// The session `sid`, if it still counts (see [`ActiveSession`]): the
+/// authorization code exchange asks this of the session the code was
+/// issued in.
+pub async fn live(state: &AppState, sid: &str) -> Result<Option<ActiveSession>, sea_orm::DbErr> {
+    match sessions::find(&state.db, sid).await? {
+        Some(session) => active(state, session).await,
+        None => Ok(None),
+    }
+}
+
+/// The one rule for whether a session counts.
+async fn active(
+    state: &AppState,
+    session: Session,
+) -> Result<Option<ActiveSession>, sea_orm::DbErr> {
+    // An end committed by another instance counts as soon as the view
+    // has it, even if this read raced it.
+    if !session.is_active(state.now()) || state.revocations.session_ended(&session.id) {
         return Ok(None);
     }
     let Some(user) = users::find(&state.db, &session.user_id).await? else {

@@ -97,6 +97,10 @@ pub struct Client {
     /// Grants with `offline_access` survive logout even under
     /// `LogoutRevokes::SessionTokens`.
     pub keep_offline_tokens: bool,
+    /// RFC 7662 §4: the audiences whose tokens this client, a resource
+    /// server, may introspect (besides its own tokens, which every client
+    /// may).
+    pub introspect_audiences: Vec<String>,
 }
 
 impl Client {
@@ -151,6 +155,7 @@ impl From<client::Model> for Client {
             logout_revokes: LogoutRevokes::parse(&m.logout_revokes)
                 .unwrap_or(LogoutRevokes::SessionTokens),
             keep_offline_tokens: m.keep_offline_tokens,
+            introspect_audiences: list_from_json(&m.introspect_audiences),
         }
     }
 }
@@ -202,6 +207,7 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm
         disabled: Set(c.disabled),
         logout_revokes: Set(c.logout_revokes.as_str().into()),
         keep_offline_tokens: Set(c.keep_offline_tokens),
+        introspect_audiences: Set(list_to_json(&c.introspect_audiences)),
     }
     .insert(db)
     .await?;

@@ -1,7 +1,7 @@
 //! Remembered consent: which scopes a user has already granted a client.
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use super::entity::consent;
 use super::{list_from_json, list_to_json};
@@ -44,4 +44,16 @@ pub async fn grant(
     .exec_without_returning(db)
     .await?;
     Ok(())
+}
+
+/// Forget every consent given to a client (it is being removed).
+pub(crate) async fn remove_all_of_client(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+) -> Result<u64, DbErr> {
+    let result = consent::Entity::delete_many()
+        .filter(consent::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }

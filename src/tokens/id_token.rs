@@ -70,32 +70,77 @@ pub fn verify_hint(
 }
 
 pub fn verify_any_audience(state: &crate::state::AppState, token: &str) -> Option<IdTokenHint> {
-    let key = {
-        let header = josekit::jwt::decode_header(token).ok()?;
-        // Our access tokens (at+jwt) and logout tokens (logout+jwt) are
-        // signed with the same keys but are not ID tokens.
-        if header
-            .claim("typ")
-            .and_then(|t| t.as_str())
-            .is_some_and(|t| t != "JWT")
-        {
-            return None;
-        }
-        let kid = header.claim("kid")?.as_str()?.to_owned();
-        state.keys.by_kid(&kid)?
+    match check_any_audience(state, token) {
+        HintCheck::Trusted(h) => Some(h),
+        HintCheck::KeyGone | HintCheck::Invalid => None,
+    }
+}
+
+/// What an `id_token_hint` turned out to be.
+#[derive(Debug)]
+pub enum HintCheck {
+    Trusted(IdTokenHint),
+    /// Well-formed, naming us as issuer, but signed by a key we no longer
+    /// hold (removed after rotation, or revoked): it cannot be verified, nor
+    /// told from a forgery, so it identifies nothing; it is not proof that
+    /// someone else forged it either.
+    KeyGone,
+    Invalid,
+}
+
+/// [`verify_any_audience`], telling a hint whose key is gone from one that
+/// is not ours.
+pub fn check_any_audience(state: &crate::state::AppState, token: &str) -> HintCheck {
+    let Some(header) = josekit::jwt::decode_header(token).ok() else {
+        return HintCheck::Invalid;
     };
-    let (payload, _) = josekit::jws::deserialize_compact(token, key.verifier()).ok()?;
-    let claims: HintClaims = serde_json::from_slice(&payload).ok()?;
+    // Our access tokens (at+jwt) and logout tokens (logout+jwt) are
+    // signed with the same keys but are not ID tokens.
+    if header
+        .claim("typ")
+        .and_then(|t| t.as_str())
+        .is_some_and(|t| t != "JWT")
+    {
+        return HintCheck::Invalid;
+    }
+    let Some(kid) = header.claim("kid").and_then(|k| k.as_str()) else {
+        return HintCheck::Invalid;
+    };
+    let Some(key) = state.keys.by_kid(kid) else {
+        return if unverified_issuer(token).as_deref() == Some(state.config.issuer_str()) {
+            HintCheck::KeyGone
+        } else {
+            HintCheck::Invalid
+        };
+    };
+    let Ok((payload, _)) = josekit::jws::deserialize_compact(token, key.verifier()) else {
+        return HintCheck::Invalid;
+    };
+    let Ok(claims) = serde_json::from_slice::<HintClaims>(&payload) else {
+        return HintCheck::Invalid;
+    };
     if claims.iss != state.config.issuer_str() {
-        return None;
+        return HintCheck::Invalid;
     }
     let aud = match claims.aud {
         Audience::One(a) => vec![a],
         Audience::Many(a) => a,
     };
-    Some(IdTokenHint {
+    HintCheck::Trusted(IdTokenHint {
         sub: claims.sub,
         sid: claims.sid,
         aud,
     })
+}
+
+/// The `iss` a compact JWS claims, unverified: only to tell a token of ours
+/// whose key is gone from a stranger's.
+fn unverified_issuer(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let value: Value = serde_json::from_slice(&bytes).ok()?;
+    Some(value.get("iss")?.as_str()?.to_owned())
 }

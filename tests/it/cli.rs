@@ -505,3 +505,63 @@ fn missing_config_file_is_refused() {
     let stderr = assert_failure(&output);
     assert!(stderr.contains("/nonexistent/signoff.toml"), "{stderr}");
 }
+
+/// A secret given on the command line is visible in the process list;
+/// `--secret-stdin` reads it from standard input instead.
+#[test]
+fn client_add_reads_the_secret_from_stdin() {
+    let cli = Signoff::new();
+    let args = [
+        "client",
+        "add",
+        "--id",
+        "webapp",
+        "--secret-stdin",
+        "--redirect-uri",
+        "https://webapp.example.com/callback",
+    ];
+    let output = cli.run_with_stdin(&args, &format!("{SECRET}\n"), &[]);
+    assert_success(&output, &args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("confidential"), "{stdout}");
+    assert!(!stdout.contains(SECRET), "{stdout}");
+    let url = cli.database_url();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stored = runtime.block_on(async {
+        let db = signoff::store::connect(&url).await.expect("connect");
+        signoff::store::clients::find(&db, "webapp")
+            .await
+            .expect("read")
+            .expect("the client")
+            .secret_hash
+            .expect("a confidential client")
+    });
+    assert!(signoff::secrets::verify_password(SECRET, &stored));
+    assert!(!signoff::secrets::verify_password(
+        &format!("{SECRET}\n"),
+        &stored
+    ));
+}
+
+/// A database password never appears in an error: not in the URL the
+/// message names, not in a refused setting.
+#[test]
+fn database_password_is_redacted_in_errors() {
+    let cli = Signoff::new();
+    let password = "hunter2-database-password";
+    for url in [
+        format!("postgres://signoff:{password}@127.0.0.1:1/signoff?connect_timeout=1"),
+        format!("mysql://signoff:{password}@127.0.0.1:1/signoff"),
+    ] {
+        let output = cli.run_with_stdin(&["migrate"], "", &[("SIGNOFF_DATABASE_URL", &url)]);
+        let stderr = assert_failure(&output);
+        assert!(!stderr.contains(password), "{stderr}");
+        assert!(
+            stderr.contains("127.0.0.1:1"),
+            "the URL is still named: {stderr}"
+        );
+    }
+}

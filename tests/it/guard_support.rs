@@ -44,6 +44,10 @@ pub mod example;
 /// The audience of the protected API.
 pub const API_AUD: &str = "https://api.example";
 /// The guard's own client: client_credentials with scope ssf.manage.
+/// The SSF double's own client: a resource server for Signoff's own
+/// audience (the GUARD's `ssf.manage` tokens), so it may introspect them.
+const SSF_DOUBLE: &str = "ssf-double";
+const SSF_DOUBLE_SECRET: &str = "ssf-double-secret-0123456789";
 pub const GUARD: &str = "api-guard";
 pub const GUARD_SECRET: &str = "api-guard-secret-0123456789";
 /// A first-party web app with JWT access tokens for the API.
@@ -276,7 +280,7 @@ impl Double {
         let body: Value = self
             .http
             .post(format!("{}/introspect", self.upstream))
-            .basic_auth(SERVICE, Some(SERVICE_SECRET))
+            .basic_auth(SSF_DOUBLE, Some(SSF_DOUBLE_SECRET))
             .form(&[("token", token)])
             .send()
             .await
@@ -616,6 +620,17 @@ impl Rig {
             secret: Some(GUARD_SECRET.into()),
             scopes: vec!["ssf.manage".into()],
             grant_types: vec!["client_credentials".into()],
+            // RFC 7662 §4: the API's resource server.
+            introspect_audiences: vec![API_AUD.into()],
+            ..ClientSpec::default()
+        })
+        .await;
+        s.add_client(ClientSpec {
+            id: SSF_DOUBLE.into(),
+            secret: Some(SSF_DOUBLE_SECRET.into()),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["introspect".into()],
+            introspect_audiences: vec![self.issuer.clone()],
             ..ClientSpec::default()
         })
         .await;

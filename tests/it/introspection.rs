@@ -100,8 +100,9 @@ async fn active_opaque_and_refresh_tokens_reveal_their_facts() {
     assert_eq!(access["iat"], now);
     assert_eq!(access["exp"], now + 600);
     assert_eq!(access["iss"], server.base.as_str());
-    // The default audience of a client without registered audiences is itself.
-    assert_eq!(access["aud"], FIRST);
+    // The default audience of a client without registered audiences is
+    // this service (the issuer), never the client.
+    assert_eq!(access["aud"], server.base.as_str());
     assert!(access["sid"].is_string(), "{access}");
     let refresh = assert_active(&server, &login.refresh_token()).await;
     assert_eq!(refresh["token_type"], "refresh_token");
@@ -143,7 +144,8 @@ async fn the_hint_orders_the_search_but_both_kinds_are_found() {
         let body: Value = server
             .http
             .post(server.url("/introspect"))
-            .basic_auth(RS, Some(RS_SECRET))
+            // The token's own client: a refresh token is its business only.
+            .basic_auth(FIRST, Some(FIRST_SECRET))
             .form(&[("token", token.as_str()), ("token_type_hint", hint)])
             .send()
             .await
@@ -230,4 +232,74 @@ async fn tokens_of_a_revoked_client_are_inactive() {
     // A later token of the same client is fine, in the same second too.
     let again = jwt_login(&server).await;
     assert_active(&server, &again.access_token()).await;
+}
+
+/// RFC 7662 §4: a client that is neither the token's client nor a resource
+/// server for its audience learns nothing, not even that it is active.
+#[tokio::test]
+async fn an_unrelated_client_learns_nothing_about_another_clients_tokens() {
+    let server = lifecycle_server().await;
+    let login = opaque_login(&server).await;
+    for token in [login.access_token(), login.refresh_token()] {
+        let body = introspect_by(&server, APP, APP_SECRET, &token).await;
+        assert_eq!(body, serde_json::json!({ "active": false }));
+        // The token's own client may.
+        let own = introspect_by(&server, FIRST, FIRST_SECRET, &token).await;
+        assert_eq!(own["active"], true, "{own}");
+    }
+}
+
+/// RFC 7662 §4: a resource server registered for some audiences sees the
+/// access tokens issued for them, and no others.
+#[tokio::test]
+async fn a_resource_server_introspects_only_tokens_for_its_audiences() {
+    let server = lifecycle_server().await;
+    let reports = "reports-rs";
+    let secret = "reports-rs-secret-0123456789";
+    server
+        .add_client(signoff::admin::ClientSpec {
+            id: reports.into(),
+            secret: Some(secret.into()),
+            scopes: vec!["introspect".into()],
+            grant_types: vec!["client_credentials".into()],
+            introspect_audiences: vec![REPORTS_API.into()],
+            ..signoff::admin::ClientSpec::default()
+        })
+        .await;
+    let login = jwt_login(&server).await;
+    // For API (jwt-app's default audience): not this resource server's.
+    let body = introspect_by(&server, reports, secret, &login.access_token()).await;
+    assert_eq!(body, serde_json::json!({ "active": false }));
+    // Nor its refresh token, which is only ever its client's business.
+    let body = introspect_by(&server, RS, RS_SECRET, &login.refresh_token()).await;
+    assert_eq!(body, serde_json::json!({ "active": false }));
+    // An access token for REPORTS_API (RFC 8707 resource) is.
+    let tokens = token_json(
+        server
+            .token_request(
+                JWT_APP,
+                JWT_APP_SECRET,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &login.refresh_token()),
+                    ("resource", REPORTS_API),
+                ],
+            )
+            .await,
+    )
+    .await;
+    let body = introspect_by(&server, reports, secret, &text(&tokens, "access_token")).await;
+    assert_eq!(body["active"], true, "{body}");
+    assert_eq!(body["aud"], REPORTS_API);
+}
+
+/// The username is a profile claim: an introspection response shows it
+/// only for a token granted `profile`.
+#[tokio::test]
+async fn username_is_revealed_only_with_the_profile_scope() {
+    let server = lifecycle_server().await;
+    let login = login_at(&server, FIRST, FIRST_SECRET, FIRST_REDIRECT, "openid").await;
+    let body = assert_active(&server, &login.access_token()).await;
+    assert!(body.get("username").is_none(), "{body}");
+    assert!(body["sub"].is_string(), "{body}");
 }

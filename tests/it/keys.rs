@@ -29,6 +29,8 @@ const RS_APP: &str = "rs-app";
 const ES_APP: &str = "es-app";
 const ED_APP: &str = "ed-app";
 const RP_SECRET: &str = "rp-secret-0123456789";
+/// A resource server for the relying parties' tokens (audience: the issuer).
+const KEYS_RS: &str = "keys-rs";
 /// The nonce `crate::common::auth_url` sends.
 const NONCE: &str = "n-456";
 const HOUR: i64 = 3600;
@@ -44,6 +46,16 @@ async fn start(adjust: impl FnOnce(&mut Config)) -> TestServer {
         adjust(c)
     })
     .await;
+    server
+        .add_client(ClientSpec {
+            id: KEYS_RS.into(),
+            secret: Some(RP_SECRET.into()),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["introspect".into()],
+            introspect_audiences: vec![server.base.clone()],
+            ..ClientSpec::default()
+        })
+        .await;
     for (id, alg) in [(RS_APP, "RS256"), (ES_APP, "ES256"), (ED_APP, "EdDSA")] {
         server
             .add_client(ClientSpec {
@@ -154,12 +166,12 @@ async fn verify_id_token(
         .map_err(|e| e.to_string())
 }
 
-/// RFC 7662 introspection as a resource server (the `app` client).
+/// RFC 7662 introspection as a resource server for this service's audience.
 async fn active(server: &TestServer, token: &str) -> bool {
     let response = server
         .http
         .post(server.url("/introspect"))
-        .basic_auth(APP, Some(APP_SECRET))
+        .basic_auth(KEYS_RS, Some(RP_SECRET))
         .form(&[("token", token)])
         .send()
         .await
@@ -309,6 +321,48 @@ async fn rotation_mid_session_keeps_old_tokens_valid_until_they_expire() {
     verify_id_token(&server, RS_APP, "RS256", &later.id_token)
         .await
         .expect("current key unaffected");
+}
+
+/// RP-Initiated Logout §2, §4: an ID token whose signing key was removed
+/// after a rotation cannot be validated; the logout then asks the user
+/// (as without a hint) instead of failing and leaving the session alive.
+#[tokio::test]
+async fn logout_with_a_hint_signed_by_a_removed_key_asks_and_ends_the_session() {
+    let server = start(|_| {}).await;
+    let browser = server.browser();
+    let (old, _, switch) = current_and_next(&server, Algorithm::Rs256);
+    let tokens = sign_in(&server, &browser, RS_APP).await;
+    assert_eq!(kid(&tokens.id_token), old);
+    server.clock.set(switch + RETENTION);
+    tick(&server).await;
+    assert!(!server.state.keys.is_published_kid(&old), "old key removed");
+    // Still signed in (SSO answers prompt=none with a code).
+    let silent = auth_url(&server, RS_APP, FIRST_REDIRECT, "openid", CHALLENGE) + "&prompt=none";
+    let (_, landing) = browser.go(&server, &silent).await;
+    assert!(landing.param("code").is_some(), "{landing:?}");
+
+    let mut logout = url::Url::parse(&server.url("/logout")).unwrap();
+    logout
+        .query_pairs_mut()
+        .append_pair("id_token_hint", &tokens.id_token);
+    let (at, landing) = browser.go(&server, logout.as_str()).await;
+    let Landing::Page { status, body } = landing else {
+        panic!("expected the confirmation page, got {landing:?}")
+    };
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut form = parse_forms(&at, &body)
+        .into_iter()
+        .find(|f| f.action.ends_with("/logout/confirm"))
+        .unwrap_or_else(|| panic!("a confirmation form: {body}"));
+    set_field(&mut form, "decision", "logout");
+    browser.post_form(&server, &form).await;
+
+    let (_, landing) = browser.go(&server, &silent).await;
+    assert_eq!(
+        landing.param("error").as_deref(),
+        Some("login_required"),
+        "the session ended: {landing:?}"
+    );
 }
 
 /// A relying party that caches the JWKS exactly as long as `Cache-Control`

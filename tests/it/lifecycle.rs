@@ -23,7 +23,8 @@ pub const JWT_APP_REDIRECT: &str = "https://jwt.example.com/callback";
 /// Its default audience, and a second resource it may ask for (RFC 8707).
 pub const API: &str = "https://api.example.com";
 pub const REPORTS_API: &str = "https://reports.example.com";
-/// A resource server: client_credentials only, used to call /introspect.
+/// A resource server: client_credentials only, used to call /introspect,
+/// registered for jwt-app's audiences and this service's.
 pub const RS: &str = "rs";
 pub const RS_SECRET: &str = "rs-secret-0123456789";
 
@@ -51,6 +52,9 @@ pub async fn lifecycle_server_with(adjust: impl FnOnce(&mut Config)) -> TestServ
             secret: Some(RS_SECRET.into()),
             scopes: vec!["introspect".into()],
             grant_types: vec!["client_credentials".into()],
+            // RFC 7662 §4: the resource server of both APIs and of this
+            // service's own audience (the issuer).
+            introspect_audiences: vec![API.into(), REPORTS_API.into(), server.base.clone()],
             ..ClientSpec::default()
         })
         .await;
@@ -180,16 +184,51 @@ pub async fn refresh_fails(server: &TestServer, client_id: &str, secret: &str, t
     .await;
 }
 
-/// POST /introspect (RFC 7662 §2.1) as the resource server `rs`.
+/// POST /introspect (RFC 7662 §2.1) as every party here that may see a
+/// token (RFC 7662 §4: the resource server `rs` for access tokens, the
+/// token's own client for refresh tokens): the first active answer, else
+/// `{"active": false}`. Inactive therefore means inactive for everyone
+/// entitled to ask, not merely hidden from one of them.
 pub async fn introspect(server: &TestServer, token: &str) -> Value {
     introspect_at(&server.base, &server.http, token).await
 }
 
 /// The same against the instance serving `base`.
 pub async fn introspect_at(base: &str, http: &reqwest::Client, token: &str) -> Value {
-    let response = http
-        .post(format!("{base}/introspect"))
-        .basic_auth(RS, Some(RS_SECRET))
+    let mut last = Value::Null;
+    for (client_id, secret) in [
+        (RS, RS_SECRET),
+        (JWT_APP, JWT_APP_SECRET),
+        (FIRST, FIRST_SECRET),
+    ] {
+        let response = http
+            .post(format!("{base}/introspect"))
+            .basic_auth(client_id, Some(secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspection request");
+        assert_eq!(response.status(), StatusCode::OK, "introspection failed");
+        last = response.json().await.expect("introspection JSON");
+        if last["active"] == true {
+            return last;
+        }
+    }
+    last
+}
+
+/// POST /introspect as `client_id` (the client a refresh token was issued
+/// to is the one that may see it, RFC 7662 §4).
+pub async fn introspect_by(
+    server: &TestServer,
+    client_id: &str,
+    secret: &str,
+    token: &str,
+) -> Value {
+    let response = server
+        .http
+        .post(server.url("/introspect"))
+        .basic_auth(client_id, Some(secret))
         .form(&[("token", token)])
         .send()
         .await

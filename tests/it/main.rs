@@ -9,6 +9,7 @@ mod lifecycle;
 mod logout_support;
 
 mod account;
+mod audience;
 mod authorize_errors;
 mod backchannel;
 mod browser;
@@ -24,6 +25,7 @@ mod keys;
 mod login_page;
 mod logout;
 mod logout_everywhere;
+mod reauthentication;
 mod refresh_rotation;
 mod revocation;
 mod revocation_log;

@@ -239,24 +239,51 @@ async fn sliding_expiration_extends_to_the_absolute_limit_and_no_further() {
         async move { token_json(refresh(server, "sliding", "sliding-secret-0123", &token).await).await }
     };
     assert_eq!(
-        assert_active(&server, &login.refresh_token()).await["exp"],
+        introspect_by(
+            &server,
+            "sliding",
+            "sliding-secret-0123",
+            &login.refresh_token()
+        )
+        .await["exp"],
         start + 100
     );
     server.clock.advance(90);
     let t1 = use_it(login.refresh_token()).await;
     assert_eq!(
-        assert_active(&server, &text(&t1, "refresh_token")).await["exp"],
+        introspect_by(
+            &server,
+            "sliding",
+            "sliding-secret-0123",
+            &text(&t1, "refresh_token")
+        )
+        .await["exp"],
         start + 190
     );
     server.clock.advance(90);
     let t2 = use_it(text(&t1, "refresh_token")).await;
     // Sliding, but never past the absolute lifetime counted from login.
     assert_eq!(
-        assert_active(&server, &text(&t2, "refresh_token")).await["exp"],
+        introspect_by(
+            &server,
+            "sliding",
+            "sliding-secret-0123",
+            &text(&t2, "refresh_token")
+        )
+        .await["exp"],
         start + 250
     );
     server.clock.advance(70);
-    assert_inactive(&server, &text(&t2, "refresh_token")).await;
+    assert_eq!(
+        introspect_by(
+            &server,
+            "sliding",
+            "sliding-secret-0123",
+            &text(&t2, "refresh_token")
+        )
+        .await,
+        serde_json::json!({ "active": false })
+    );
     assert_oauth_error(
         refresh(
             &server,

@@ -237,3 +237,51 @@ async fn another_user_signing_in_on_the_browser_ends_the_first_session_as_replac
         .map(|e| e.created_at);
     assert_eq!(when, Some(server.clock.now()));
 }
+
+/// A code issued just before its session ended yields no ID token, even
+/// for a client whose logout policy lets its grants outlive the session.
+#[tokio::test]
+async fn code_of_an_ended_session_is_refused() {
+    use crate::common::{ALICE_PASSWORD, CHALLENGE, redeem};
+    use signoff::admin::ClientSpec;
+    let server = server_with(|_| {}).await;
+    let redirect = "http://127.0.0.1:7009/callback";
+    server
+        .add_client(ClientSpec {
+            id: "keeper".into(),
+            secret: Some("keeper-secret-0123456789".into()),
+            redirect_uris: vec![redirect.into()],
+            first_party: true,
+            logout_revokes: Some("nothing".into()),
+            ..ClientSpec::default()
+        })
+        .await;
+    let browser = server.browser();
+    let landing = browser
+        .authorize(
+            &server,
+            &auth_url(&server, "keeper", redirect, "openid", CHALLENGE),
+            ALICE,
+            ALICE_PASSWORD,
+        )
+        .await;
+    let code = landing.param("code").expect("a code");
+    let alice = server.user_id(ALICE).await;
+    let ended = signoff::revocation::end_user_sessions(
+        &server.state.revoker(),
+        &alice,
+        signoff::revocation::EndReason::Account,
+    )
+    .await
+    .expect("end the session");
+    assert_eq!(ended.len(), 1);
+    let response = redeem(
+        &server,
+        "keeper",
+        Some("keeper-secret-0123456789"),
+        &code,
+        redirect,
+    )
+    .await;
+    assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
+}

@@ -3,15 +3,15 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 
 use super::flow;
-use super::interaction::{InteractionQuery, csrf_ok, interaction_of, load_pending};
+use super::interaction::{InteractionQuery, Pending, csrf_ok, interaction_of, load_pending};
 use super::request::Rejection;
 use crate::error::OAuthError;
 use crate::http::headers::allow_form_redirect_to;
 use crate::pages::{self, ConsentPage, PageError, PageForm};
-use crate::session;
+use crate::session::{self, ActiveSession};
 use crate::state::AppState;
 use crate::store::{consents, interactions};
 
@@ -25,6 +25,9 @@ pub async fn show(
     let active = session::current(&state, &headers)
         .await?
         .ok_or_else(PageError::sign_in_expired)?;
+    if let Some(response) = login_first(&state, &pending, &active) {
+        return Ok(response);
+    }
     // OpenID Core §3.1.2.4: the user must see everything being consented
     // to, so a scope without a description is shown by its name.
     let scopes = pending
@@ -77,6 +80,11 @@ pub async fn submit(
                 .is_none_or(|sid| sid == a.session.id)
         })
         .ok_or_else(PageError::sign_in_expired)?;
+    // The consent form carries the login page's CSRF token too: a POST
+    // here must not skip a login this request demanded.
+    if let Some(response) = login_first(&state, &pending, &active) {
+        return Ok(response);
+    }
     let req = &pending.request;
     if !interactions::take(&state.db, &pending.interaction.id).await? {
         return Err(PageError::sign_in_expired());
@@ -104,4 +112,29 @@ pub async fn submit(
     )
     .await?;
     Ok(flow::complete(&state, &pending.client, req, &active).await?)
+}
+
+/// OpenID Core §3.1.2.1: when the request demanded a (fresh) login that
+/// this interaction has not had, the answer is the login page (or, for a
+/// hint naming someone else than who signed in, an error to the client),
+/// never consent. The decision is the authorization step's own
+/// (`flow::login_required`), re-run for the interaction's state now.
+fn login_first(state: &AppState, pending: &Pending, active: &ActiveSession) -> Option<Response> {
+    let fresh = flow::fresh_login(&pending.interaction, active);
+    match flow::login_required(&pending.request, Some(active), state.now(), fresh) {
+        Ok(false) => None,
+        Ok(true) => {
+            tracing::warn!(client_id = %pending.client.id, "consent before a demanded login");
+            let login = format!("/login?interaction={}", pending.interaction.id);
+            Some(Redirect::to(&state.config.endpoint(&login)).into_response())
+        }
+        Err(error) => Some(flow::reject(
+            state,
+            Rejection::Redirect {
+                redirect_uri: pending.request.redirect_uri.clone(),
+                state: pending.request.state.clone(),
+                error,
+            },
+        )),
+    }
 }

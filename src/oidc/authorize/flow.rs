@@ -27,23 +27,25 @@ pub enum Next {
     Complete,
 }
 
-/// Pure decision (OpenID Core §3.1.2.3-4): does the user need to log in, to
-/// consent, or neither? `fresh_login` is true right after the login page, so
-/// prompt=login and max_age are satisfied by it.
-pub fn next_step(
+/// OpenID Core §3.1.2.1-3: must the user (re-)authenticate before this
+/// request can be answered? `Ok(true)` sends them to the login page; an
+/// error is answered to the client. The one place prompt=login, max_age and
+/// id_token_hint are decided: the consent step asks it again, so a form
+/// posted past the login page cannot skip a login that was demanded.
+/// `fresh_login` is true once the login page succeeded in this interaction
+/// (see [`fresh_login`]), which satisfies prompt=login and max_age.
+pub fn login_required(
     req: &AuthorizationRequest,
-    client: &Client,
     session: Option<&ActiveSession>,
-    granted: &Scope,
     now: i64,
     fresh_login: bool,
-) -> Result<Next, OAuthError> {
+) -> Result<bool, OAuthError> {
     let none = req.prompts("none");
     let Some(active) = session else {
         return if none {
             Err(OAuthError::LoginRequired("no user is signed in".into()))
         } else {
-            Ok(Next::Login)
+            Ok(true)
         };
     };
     // OpenID Core §3.1.2.2: a hint naming another user than the one
@@ -69,10 +71,34 @@ pub fn next_step(
                     "the user must sign in again".into(),
                 ))
             } else {
-                Ok(Next::Login)
+                Ok(true)
             };
         }
     }
+    Ok(false)
+}
+
+/// Whether `active` signed in on the login page of `interaction` (and not
+/// merely had a session when it started).
+pub fn fresh_login(interaction: &Interaction, active: &ActiveSession) -> bool {
+    interaction.login_completed_at.is_some()
+        && interaction.session_id.as_deref() == Some(active.session.id.as_str())
+}
+
+/// Pure decision (OpenID Core §3.1.2.3-4): does the user need to log in, to
+/// consent, or neither?
+pub fn next_step(
+    req: &AuthorizationRequest,
+    client: &Client,
+    session: Option<&ActiveSession>,
+    granted: &Scope,
+    now: i64,
+    fresh_login: bool,
+) -> Result<Next, OAuthError> {
+    if login_required(req, session, now, fresh_login)? {
+        return Ok(Next::Login);
+    }
+    let none = req.prompts("none");
     let missing_consent = !req.scopes.is_subset_of(granted);
     if !client.first_party && (req.prompts("consent") || missing_consent) {
         return if none {
@@ -116,11 +142,9 @@ async fn try_proceed(
         Some(s) => (Some(s), true),
         None => {
             let s = session::current(state, headers).await?;
-            let fresh = interaction.is_some_and(|i| {
-                i.login_completed_at.is_some()
-                    && s.as_ref()
-                        .is_some_and(|s| i.session_id.as_deref() == Some(s.session.id.as_str()))
-            });
+            let fresh = interaction
+                .zip(s.as_ref())
+                .is_some_and(|(i, s)| fresh_login(i, s));
             (s, fresh)
         }
     };

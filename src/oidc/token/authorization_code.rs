@@ -10,6 +10,7 @@ use crate::error::OAuthError;
 use crate::revocation::{self, GrantReason, Initiator};
 use crate::scope::Scope;
 use crate::secrets::{constant_time_eq, token_hash};
+use crate::session;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::grants::{self, Redemption};
@@ -79,7 +80,22 @@ pub async fn exchange(
         .await?
         .filter(|u| Standing::of_user(u).admits(grant.user_version))
         .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))?;
-    let audience = issue::audience(client, resource)?;
+    // OpenID Core §3.1.3.3 and Back-Channel Logout §2.7: the ID token
+    // vouches for a login in a live session. A session that ended after the
+    // code was issued (its grant then lost the session, or kept it while the
+    // sweep had not run) yields nothing, whatever the client's logout policy
+    // let the grant keep.
+    let session_live = match grant.session_id.as_deref() {
+        Some(sid) => session::live(state, sid).await?.is_some(),
+        None => false,
+    };
+    if !session_live {
+        tracing::info!(client_id = %client.id, grant_id = %grant.id, "code of an ended session");
+        return Err(OAuthError::InvalidGrant(
+            "the session the code was issued in has ended".into(),
+        ));
+    }
+    let audience = issue::audience(&state.config, client, resource)?;
     let scope = Scope::from_stored(&grant.scope);
     let refresh_expires_at = issue::offers_refresh(client, &scope)
         .then(|| Lifetimes::of(state, client).refresh_expiry(now, grant.created_at));
@@ -108,9 +124,11 @@ pub async fn exchange(
         Redemption::Unknown => return Err(bad_code()),
     }
     // The grant may have been revoked while we were signing.
+    // A logout that ended the session meanwhile revoked the grant or took
+    // the session from it.
     let still_valid = grants::find_grant(&txn, &grant.id)
         .await?
-        .is_some_and(|g| g.revoked_at.is_none());
+        .is_some_and(|g| g.revoked_at.is_none() && g.session_id.is_some());
     if !still_valid {
         return Err(bad_code());
     }

@@ -41,7 +41,7 @@ pub async fn grant(
             requested
         }
     };
-    let audience = issue::audience(client, resource)?;
+    let audience = issue::audience(&state.config, client, resource)?;
     let now = state.now();
     let ttl = Lifetimes::of(state, client).access;
     let token = access_token::issue(

@@ -3,6 +3,7 @@
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::error::OAuthError;
 use crate::grant_type::GrantType;
 use crate::scope::Scope;
@@ -61,10 +62,18 @@ impl Lifetimes {
 }
 
 /// The `aud` of an access token: the `resource` asked for (RFC 8707 §2),
-/// which must be registered for the client, else the client's default.
-pub fn audience(client: &Client, resource: Option<&str>) -> Result<String, OAuthError> {
+/// which must be registered for the client or be this service itself
+/// (`/userinfo`), else the client's first registered audience, else this
+/// service (`tokens.default_audience`, by default the issuer). Never the
+/// client id: an access token must not look like an ID token (RFC 9068 §5).
+pub fn audience(
+    config: &Config,
+    client: &Client,
+    resource: Option<&str>,
+) -> Result<String, OAuthError> {
+    let ours = config.default_audience();
     match resource {
-        Some(r) if client.audiences.iter().any(|a| a == r) => Ok(r.to_owned()),
+        Some(r) if r == ours || client.audiences.iter().any(|a| a == r) => Ok(r.to_owned()),
         Some(r) => Err(OAuthError::InvalidTarget(
             format!("resource {r} is not registered for this client").into(),
         )),
@@ -72,7 +81,7 @@ pub fn audience(client: &Client, resource: Option<&str>) -> Result<String, OAuth
             .audiences
             .first()
             .cloned()
-            .unwrap_or_else(|| client.id.clone())),
+            .unwrap_or_else(|| ours.to_owned())),
     }
 }
 

@@ -139,7 +139,7 @@ async fn prepare(
             requested
         }
     };
-    let audience = issue::audience(client, resource)?;
+    let audience = issue::audience(&state.config, client, resource)?;
     let lifetimes = Lifetimes::of(state, client);
     let minted = issue::mint_user_tokens(
         state,

@@ -28,6 +28,7 @@ pub struct Model {
     pub disabled: bool,
     pub logout_revokes: String,
     pub keep_offline_tokens: bool,
+    pub introspect_audiences: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
