@@ -2,11 +2,15 @@
 //! low-entropy), bearer artefacts (codes, tokens, cookies) with SHA-256 (they
 //! are 256-bit random values, so a fast hash is enough and keeps lookups cheap).
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::{PasswordHasher, PasswordVerifier as Argon2Verify};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openssl::sha::sha256;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 use crate::random::Random;
 
@@ -27,18 +31,64 @@ pub fn hash_password(password: &str, rng: &dyn Random) -> anyhow::Result<String>
 
 /// A malformed stored hash verifies as false rather than failing the request.
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordVerifier::<str>::verify_password(&argon2(), password.as_bytes(), stored).is_ok()
+    Argon2Verify::<str>::verify_password(&argon2(), password.as_bytes(), stored).is_ok()
 }
 
-/// `verify_password` on the blocking thread pool: argon2id costs tens of
-/// milliseconds of CPU and 19 MiB, and must not stall the async workers that
-/// serve every other request (a stream of wrong passwords would otherwise
-/// freeze the server on two cores).
-pub async fn verify_password_blocking(password: &str, stored: &str) -> bool {
-    let (password, stored) = (password.to_owned(), stored.to_owned());
-    tokio::task::spawn_blocking(move || verify_password(&password, &stored))
-        .await
-        .unwrap_or(false)
+/// Every password verification is busy: the caller answers 503 with
+/// `Retry-After` instead of queueing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+/// Seconds a client is told to wait after [`Busy`]: a verification takes
+/// tens of milliseconds, so a slot is free again well within one.
+pub const BUSY_RETRY_AFTER: u64 = 1;
+
+/// Runs `verify_password` on the blocking thread pool, at most
+/// `max_concurrent` at a time. argon2id costs tens of milliseconds of CPU
+/// and 19 MiB, and must not stall the async workers that serve every other
+/// request; without a bound, a burst of wrong passwords grows Tokio's
+/// blocking pool to 512 threads (about 9.5 GiB of argon2 memory).
+pub struct PasswordVerifier {
+    permits: Arc<Semaphore>,
+    wait: Duration,
+    verifications: AtomicU64,
+}
+
+impl PasswordVerifier {
+    pub fn new(max_concurrent: usize, wait: Duration) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max_concurrent)),
+            wait,
+            verifications: AtomicU64::new(0),
+        }
+    }
+
+    /// Waits at most the configured time for a slot; then [`Busy`].
+    pub async fn verify(&self, password: &str, stored: &str) -> Result<bool, Busy> {
+        let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| Busy)?
+            .map_err(|_| Busy)?;
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        let (password, stored) = (password.to_owned(), stored.to_owned());
+        // The permit moves into the task: a request abandoned mid-hash keeps
+        // its slot until the hashing really ends.
+        let job = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            verify_password(&password, &stored)
+        });
+        Ok(job.await.unwrap_or(false))
+    }
+
+    /// The longest a check waits for its turn.
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// How many argon2 verifications this instance has started.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
 }
 
 /// A hash with the same cost as a real one: verifying against it when the user
@@ -79,6 +129,19 @@ mod tests {
         assert!(verify_password("correct horse", &hash));
         assert!(!verify_password("wrong horse", &hash));
         assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[tokio::test]
+    async fn a_full_verifier_answers_busy_instead_of_queueing() {
+        let hash = hash_password("pw", &OsRandom).unwrap();
+        let verifier = Arc::new(PasswordVerifier::new(1, Duration::from_millis(1)));
+        let held = verifier.permits.clone().acquire_owned().await.unwrap();
+        assert_eq!(verifier.verify("pw", &hash).await, Err(Busy));
+        assert_eq!(verifier.verifications(), 0);
+        drop(held);
+        assert_eq!(verifier.verify("pw", &hash).await, Ok(true));
+        assert_eq!(verifier.verify("nope", &hash).await, Ok(false));
+        assert_eq!(verifier.verifications(), 2);
     }
 
     #[test]
