@@ -8,10 +8,9 @@ use sea_orm::DatabaseConnection;
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
 use crate::keys::KeyStore;
-use crate::oidc::client_auth::VerifiedSecrets;
 use crate::random::{OsRandom, Random};
 use crate::revocation::{RevocationView, Revoker};
-use crate::secrets::PasswordVerifier;
+use crate::secrets::{PasswordVerifier, VerifiedSecrets};
 use crate::throttle::Throttle;
 
 #[derive(Clone)]

@@ -5,9 +5,7 @@
 //! form rules, the authentication and the disabled-client policy are the same
 //! everywhere.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::{HeaderMap, header};
@@ -16,8 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::error::OAuthError;
 use crate::http::extract::{Form, Params};
-use crate::random::Random;
-use crate::secrets::{Busy, PasswordVerifier, constant_time_eq_bytes, dummy_password_hash};
+use crate::secrets::dummy_password_hash;
 use crate::state::AppState;
 use crate::store::clients::{self, Client};
 use crate::throttle::{Subject, Verdict};
@@ -210,121 +207,6 @@ async fn authenticate(
     }
 }
 
-/// Remembers client secrets that passed argon2 verification, so the token
-/// endpoint pays for argon2 once per secret rather than per request, and
-/// verifies each (client, stored hash) once at a time: concurrent first
-/// requests of one client wait for the first result instead of each hashing
-/// the same secret.
-///
-/// Entries are keyed by the client id and a fingerprint of the stored hash:
-/// a secret changed or a client removed by any instance changes the stored
-/// hash (read fresh on every request), and the old entry stops matching. The
-/// secret itself is not kept: only an HMAC under a key made at start, so
-/// memory holds nothing an attacker could test guesses against offline. The
-/// memory answers only a match; any other secret gets the full argon2 check,
-/// so a wrong secret costs what it costs for an unknown client.
-pub struct VerifiedSecrets {
-    key: openssl::pkey::PKey<openssl::pkey::Private>,
-    entries: Mutex<HashMap<Entry, [u8; 32]>>,
-    flights: Mutex<HashMap<Entry, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-/// (client id, SHA-256 of its stored hash).
-type Entry = (String, [u8; 32]);
-
-const MAX_VERIFIED_SECRETS: usize = 10_000;
-
-impl VerifiedSecrets {
-    pub fn new(rng: &dyn Random) -> Self {
-        let mut key = [0u8; 32];
-        rng.fill(&mut key);
-        Self {
-            key: openssl::pkey::PKey::hmac(&key).expect("an HMAC key from 32 bytes"),
-            entries: Mutex::default(),
-            flights: Mutex::default(),
-        }
-    }
-
-    fn digest(&self, presented: &str) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        let mut signer =
-            openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &self.key)
-                .expect("HMAC-SHA256 is available");
-        signer
-            .sign_oneshot(&mut out, presented.as_bytes())
-            .expect("HMAC-SHA256 output is 32 bytes");
-        out
-    }
-
-    fn matches(&self, entry: &Entry, digest: &[u8; 32]) -> bool {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(entry)
-            .is_some_and(|known| constant_time_eq_bytes(known, digest))
-    }
-
-    pub async fn verify(
-        &self,
-        verifier: &PasswordVerifier,
-        stored_hash: &str,
-        client_id: &str,
-        presented: &str,
-    ) -> Result<bool, Busy> {
-        let entry = (
-            client_id.to_owned(),
-            openssl::sha::sha256(stored_hash.as_bytes()),
-        );
-        let digest = self.digest(presented);
-        if self.matches(&entry, &digest) {
-            return Ok(true);
-        }
-        let flight = Flight::join(self, entry);
-        let _turn = tokio::time::timeout(verifier.wait(), flight.lock.lock())
-            .await
-            .map_err(|_| Busy)?;
-        // The flight before this one may have verified this very secret.
-        if self.matches(&flight.entry, &digest) {
-            return Ok(true);
-        }
-        let ok = verifier.verify(presented, stored_hash).await?;
-        if ok {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if entries.len() >= MAX_VERIFIED_SECRETS {
-                entries.clear();
-            }
-            entries.insert(flight.entry.clone(), digest);
-        }
-        Ok(ok)
-    }
-}
-
-/// A turn in the line of checks for one entry; the line is removed with its
-/// last member, however that member's request ended.
-struct Flight<'a> {
-    owner: &'a VerifiedSecrets,
-    entry: Entry,
-    lock: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl<'a> Flight<'a> {
-    fn join(owner: &'a VerifiedSecrets, entry: Entry) -> Self {
-        let mut flights = owner.flights.lock().unwrap_or_else(|p| p.into_inner());
-        let lock = flights.entry(entry.clone()).or_default().clone();
-        Flight { owner, entry, lock }
-    }
-}
-
-impl Drop for Flight<'_> {
-    fn drop(&mut self) {
-        let mut flights = self.owner.flights.lock().unwrap_or_else(|p| p.into_inner());
-        // Clones are only made under this lock: two references are the map's
-        // and this one.
-        if Arc::strong_count(&self.lock) == 2 {
-            flights.remove(&self.entry);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,37 +236,6 @@ mod tests {
             let err = presented(&h, &Params::default()).err().expect(value);
             assert_eq!(err.code(), "invalid_client", "{value}");
         }
-    }
-
-    #[tokio::test]
-    async fn concurrent_first_checks_of_one_secret_hash_it_once() {
-        use std::time::Duration;
-        let rng = crate::random::OsRandom;
-        let hash = crate::secrets::hash_password("s3cret", &rng).unwrap();
-        let secrets = Arc::new(VerifiedSecrets::new(&rng));
-        let verifier = Arc::new(PasswordVerifier::new(4, Duration::from_secs(30)));
-        let mut checks = tokio::task::JoinSet::new();
-        for _ in 0..16 {
-            let (secrets, verifier, hash) = (secrets.clone(), verifier.clone(), hash.clone());
-            checks.spawn(async move { secrets.verify(&verifier, &hash, "c", "s3cret").await });
-        }
-        while let Some(result) = checks.join_next().await {
-            assert_eq!(result.unwrap(), Ok(true));
-        }
-        assert_eq!(verifier.verifications(), 1);
-        assert!(secrets.flights.lock().unwrap().is_empty());
-        // Only a match is answered from memory.
-        assert_eq!(
-            secrets.verify(&verifier, &hash, "c", "guess").await,
-            Ok(false)
-        );
-        assert_eq!(verifier.verifications(), 2);
-        // Another client with the same hash is verified on its own.
-        assert_eq!(
-            secrets.verify(&verifier, &hash, "d", "s3cret").await,
-            Ok(true)
-        );
-        assert_eq!(verifier.verifications(), 3);
     }
 
     #[test]

@@ -18,9 +18,10 @@ use crate::http::extract::Params;
 use crate::logout::{EndedSession, frontchannel};
 use crate::pages::{self, PageError, PageForm};
 use crate::revocation::{self, EndReason};
+use crate::session::password::{self, PasswordCheck};
 use crate::state::AppState;
 use crate::store::sessions;
-use crate::throttle::{self, PasswordCheck};
+use crate::throttle;
 use crate::tokens::liveness::Standing;
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
@@ -190,13 +191,13 @@ pub async fn login(
             Some(message),
         )
     };
-    let user = match throttle::check_password(&state, username, password, peer.ip()).await? {
+    let user = match password::check_password(&state, username, password, peer.ip()).await? {
         PasswordCheck::Verified(user) => user,
         PasswordCheck::Wrong => return Ok(refused(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS)),
         PasswordCheck::Throttled(seconds) => {
             let page = refused(
                 StatusCode::TOO_MANY_REQUESTS,
-                &throttle::throttled_message(seconds),
+                &password::throttled_message(seconds),
             );
             return Ok(throttle::with_retry_after(page, seconds));
         }

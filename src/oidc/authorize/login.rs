@@ -12,9 +12,10 @@ use super::interaction::{InteractionQuery, Pending, csrf_ok, interaction_of, loa
 use crate::http::headers::allow_form_redirect_to;
 use crate::pages::{self, LoginPage, PageError, PageForm};
 use crate::session;
+use crate::session::password::{self, PasswordCheck};
 use crate::state::AppState;
 use crate::store::interactions;
-use crate::throttle::{self, PasswordCheck};
+use crate::throttle;
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 
@@ -70,13 +71,13 @@ pub async fn submit(
         tracing::info!(client_id = %pending.client.id, %status, "failed sign-in");
         login_page(&state, status, &pending, username, Some(message))
     };
-    let user = match throttle::check_password(&state, username, password, peer.ip()).await? {
+    let user = match password::check_password(&state, username, password, peer.ip()).await? {
         PasswordCheck::Verified(user) => user,
         PasswordCheck::Wrong => return Ok(refused(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS)),
         PasswordCheck::Throttled(seconds) => {
             let page = refused(
                 StatusCode::TOO_MANY_REQUESTS,
-                &throttle::throttled_message(seconds),
+                &password::throttled_message(seconds),
             );
             return Ok(throttle::with_retry_after(page, seconds));
         }
