@@ -30,6 +30,7 @@ pub struct Config {
     pub keys: KeyConfig,
     pub logout: LogoutConfig,
     pub revocation: RevocationConfig,
+    pub throttle: ThrottleConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -227,6 +228,79 @@ impl Default for RevocationConfig {
     }
 }
 
+/// Password and client-secret checks: how many argon2id verifications run
+/// at once, and the brute-force policy (`crate::throttle`, README "Security").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// argon2id verifications running at once (19 MiB each).
+    pub max_concurrent_hashes: usize,
+    /// How long a check waits for a free verification slot before the
+    /// request is answered 503.
+    #[serde(with = "humantime_serde")]
+    pub hash_wait: Duration,
+    /// Failures for one account (or client) within `window` that start its
+    /// back-off.
+    pub account_failures: u32,
+    /// Failures from one address within `window` that start its back-off.
+    pub address_failures: u32,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// The first back-off; each failure after one doubles it.
+    #[serde(with = "humantime_serde")]
+    pub backoff_base: Duration,
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// How long an address that signed in to an account stays exempt from
+    /// that account's back-off (not from its own).
+    #[serde(with = "humantime_serde")]
+    pub trust_address_for: Duration,
+    /// Most accounts, addresses and trusted pairs remembered (memory bound).
+    pub max_tracked: usize,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            hash_wait: Duration::from_secs(1),
+            account_failures: 5,
+            address_failures: 30,
+            window: Duration::from_secs(15 * 60),
+            backoff_base: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(15 * 60),
+            trust_address_for: Duration::from_secs(30 * 24 * 3600),
+            max_tracked: 100_000,
+        }
+    }
+}
+
+impl ThrottleConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(format!("throttle.{m}")));
+        if !(1..=1024).contains(&self.max_concurrent_hashes) {
+            return invalid("max_concurrent_hashes must be between 1 and 1024");
+        }
+        if self.hash_wait > Duration::from_secs(30) {
+            return invalid("hash_wait must be at most 30s");
+        }
+        if self.account_failures == 0 || self.address_failures == 0 {
+            return invalid("account_failures and address_failures must be at least 1");
+        }
+        // The throttle counts whole seconds (the injected clock's resolution).
+        if self.window.as_secs() == 0 || self.backoff_base.as_secs() == 0 {
+            return invalid("window and backoff_base must be at least one second");
+        }
+        if self.backoff_base > self.backoff_max {
+            return invalid("backoff_base must not exceed throttle.backoff_max");
+        }
+        if self.max_tracked < 100 {
+            return invalid("max_tracked must be at least 100");
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -239,6 +313,7 @@ impl Default for Config {
             keys: KeyConfig::default(),
             logout: LogoutConfig::default(),
             revocation: RevocationConfig::default(),
+            throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -450,6 +525,7 @@ impl Config {
         if r.session_sweep_interval < Duration::from_millis(100) {
             return invalid("revocation.session_sweep_interval must be at least 100ms".into());
         }
+        self.throttle.validate()?;
         self.validate_keys()
     }
 
@@ -672,6 +748,20 @@ mod tests {
         std::fs::write(&file, "[revocation]\nconsistency = \"immediate\"\n").unwrap();
         let err = Config::load(Some(&file)).unwrap_err().to_string();
         assert!(err.contains("immediate"), "{err}");
+    }
+
+    #[test]
+    fn throttle_settings_are_checked() {
+        let refused = |adjust: &dyn Fn(&mut ThrottleConfig)| {
+            let mut config = Config::default();
+            adjust(&mut config.throttle);
+            config.validate().unwrap_err().to_string()
+        };
+        assert!(refused(&|t| t.max_concurrent_hashes = 0).contains("max_concurrent_hashes"));
+        assert!(refused(&|t| t.account_failures = 0).contains("account_failures"));
+        assert!(refused(&|t| t.window = Duration::from_millis(500)).contains("window"));
+        assert!(refused(&|t| t.backoff_base = Duration::from_secs(3600)).contains("backoff_max"));
+        assert!(refused(&|t| t.max_tracked = 10).contains("max_tracked"));
     }
 
     #[test]

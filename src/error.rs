@@ -46,6 +46,18 @@ pub enum OAuthError {
     RequestNotSupported,
     #[error("request_uri_not_supported")]
     RequestUriNotSupported,
+    /// Client authentication refused without checking: too many recent
+    /// failures (`crate::throttle`). RFC 6585 §4: 429 with `Retry-After`;
+    /// the body keeps RFC 6749 §5.2's `invalid_client`, which every client
+    /// understands as "your authentication was not accepted".
+    #[error("invalid_client: throttled for {0}s")]
+    Throttled(u64),
+    /// No password verification slot is free. RFC 6749 defines
+    /// `temporarily_unavailable` only for the authorization endpoint
+    /// (§4.1.2.1), so the status carries the meaning (RFC 9110 §15.6.4: 503
+    /// with `Retry-After`) and the body borrows that code.
+    #[error("temporarily_unavailable: retry after {0}s")]
+    Unavailable(u64),
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -60,7 +72,8 @@ impl OAuthError {
     pub fn code(&self) -> &'static str {
         match self {
             OAuthError::InvalidRequest(_) => "invalid_request",
-            OAuthError::InvalidClient(_) => "invalid_client",
+            OAuthError::InvalidClient(_) | OAuthError::Throttled(_) => "invalid_client",
+            OAuthError::Unavailable(_) => "temporarily_unavailable",
             OAuthError::InvalidGrant(_) => "invalid_grant",
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
@@ -86,6 +99,8 @@ impl OAuthError {
         match self {
             OAuthError::InvalidClient(_) | OAuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            OAuthError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            OAuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             OAuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -113,6 +128,8 @@ impl OAuthError {
             OAuthError::RequestUriNotSupported => {
                 Some("the request_uri parameter is not supported")
             }
+            OAuthError::Throttled(_) => Some("too many failed authentications; retry later"),
+            OAuthError::Unavailable(_) => Some("the server is busy; retry later"),
             OAuthError::Internal(_) => None,
         }
     }
@@ -167,6 +184,9 @@ impl IntoResponse for OAuthError {
                 if let Ok(value) = HeaderValue::from_str(&value) {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
+            }
+            OAuthError::Throttled(seconds) | OAuthError::Unavailable(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
             }
             _ => {}
         }

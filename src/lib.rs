@@ -24,6 +24,7 @@ pub mod secrets;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod throttle;
 pub mod tokens;
 
 use std::future::Future;

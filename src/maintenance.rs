@@ -45,6 +45,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                 _ = prune_tick.tick() => {}
             }
             {
+                state.throttle.prune();
                 match interactions::prune(&state.db, state.now()).await {
                     Ok(n) if n > 0 => tracing::debug!(pruned = n, "expired interactions removed"),
                     Ok(_) => {}

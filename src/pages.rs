@@ -68,6 +68,9 @@ pub enum PageError {
         /// The protocol error code, when there is one worth showing.
         code: Option<&'static str>,
     },
+    /// Every password verification slot is busy (`crate::secrets`): 503
+    /// with `Retry-After` seconds.
+    Busy(u64),
     /// Something broke on our side: logged with its cause; the user sees
     /// only that it happened (500).
     Internal(anyhow::Error),
@@ -157,6 +160,18 @@ impl IntoResponse for PageError {
                         code,
                     },
                 )
+            }
+            PageError::Busy(seconds) => {
+                tracing::warn!("sign-in refused: every password check is busy");
+                let page = render(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &ErrorPage {
+                        title: "Busy",
+                        message: "Too many sign-ins are being checked right now. Try again in a moment.",
+                        code: None,
+                    },
+                );
+                crate::throttle::with_retry_after(page, seconds)
             }
             PageError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "hosted page failed");

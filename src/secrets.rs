@@ -2,11 +2,16 @@
 //! low-entropy), bearer artefacts (codes, tokens, cookies) with SHA-256 (they
 //! are 256-bit random values, so a fast hash is enough and keeps lookups cheap).
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::{PasswordHasher, PasswordVerifier as Argon2Verify};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openssl::sha::sha256;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 use crate::random::Random;
 
@@ -27,18 +32,176 @@ pub fn hash_password(password: &str, rng: &dyn Random) -> anyhow::Result<String>
 
 /// A malformed stored hash verifies as false rather than failing the request.
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordVerifier::<str>::verify_password(&argon2(), password.as_bytes(), stored).is_ok()
+    Argon2Verify::<str>::verify_password(&argon2(), password.as_bytes(), stored).is_ok()
 }
 
-/// `verify_password` on the blocking thread pool: argon2id costs tens of
-/// milliseconds of CPU and 19 MiB, and must not stall the async workers that
-/// serve every other request (a stream of wrong passwords would otherwise
-/// freeze the server on two cores).
-pub async fn verify_password_blocking(password: &str, stored: &str) -> bool {
-    let (password, stored) = (password.to_owned(), stored.to_owned());
-    tokio::task::spawn_blocking(move || verify_password(&password, &stored))
-        .await
-        .unwrap_or(false)
+/// Every password verification is busy: the caller answers 503 with
+/// `Retry-After` instead of queueing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+/// Seconds a client is told to wait after [`Busy`]: a verification takes
+/// tens of milliseconds, so a slot is free again well within one.
+pub const BUSY_RETRY_AFTER: u64 = 1;
+
+/// Runs `verify_password` on the blocking thread pool, at most
+/// `max_concurrent` at a time. argon2id costs tens of milliseconds of CPU
+/// and 19 MiB, and must not stall the async workers that serve every other
+/// request; without a bound, a burst of wrong passwords grows Tokio's
+/// blocking pool to 512 threads (about 9.5 GiB of argon2 memory).
+pub struct PasswordVerifier {
+    permits: Arc<Semaphore>,
+    wait: Duration,
+    verifications: AtomicU64,
+}
+
+impl PasswordVerifier {
+    pub fn new(max_concurrent: usize, wait: Duration) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max_concurrent)),
+            wait,
+            verifications: AtomicU64::new(0),
+        }
+    }
+
+    /// Waits at most the configured time for a slot; then [`Busy`].
+    pub async fn verify(&self, password: &str, stored: &str) -> Result<bool, Busy> {
+        let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| Busy)?
+            .map_err(|_| Busy)?;
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        let (password, stored) = (password.to_owned(), stored.to_owned());
+        // The permit moves into the task: a request abandoned mid-hash keeps
+        // its slot until the hashing really ends.
+        let job = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            verify_password(&password, &stored)
+        });
+        Ok(job.await.unwrap_or(false))
+    }
+
+    /// The longest a check waits for its turn.
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// How many argon2 verifications this instance has started.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+}
+
+/// Remembers client secrets that passed argon2 verification, so the token
+/// endpoint pays for argon2 once per secret rather than per request, and
+/// verifies each (client, stored hash) once at a time: concurrent first
+/// requests of one client wait for the first result instead of each hashing
+/// the same secret.
+///
+/// Entries are keyed by the client id and a fingerprint of the stored hash:
+/// a secret changed or a client removed by any instance changes the stored
+/// hash (read fresh on every request), and the old entry stops matching. The
+/// secret itself is not kept: only an HMAC under a key made at start, so
+/// memory holds nothing an attacker could test guesses against offline. The
+/// memory answers only a match; any other secret gets the full argon2 check,
+/// so a wrong secret costs what it costs for an unknown client.
+pub struct VerifiedSecrets {
+    key: openssl::pkey::PKey<openssl::pkey::Private>,
+    entries: Mutex<HashMap<Entry, [u8; 32]>>,
+    flights: Mutex<HashMap<Entry, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// (client id, SHA-256 of its stored hash).
+type Entry = (String, [u8; 32]);
+
+const MAX_VERIFIED_SECRETS: usize = 10_000;
+
+impl VerifiedSecrets {
+    pub fn new(rng: &dyn Random) -> Self {
+        let mut key = [0u8; 32];
+        rng.fill(&mut key);
+        Self {
+            key: openssl::pkey::PKey::hmac(&key).expect("an HMAC key from 32 bytes"),
+            entries: Mutex::default(),
+            flights: Mutex::default(),
+        }
+    }
+
+    fn digest(&self, presented: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        let mut signer =
+            openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &self.key)
+                .expect("HMAC-SHA256 is available");
+        signer
+            .sign_oneshot(&mut out, presented.as_bytes())
+            .expect("HMAC-SHA256 output is 32 bytes");
+        out
+    }
+
+    fn matches(&self, entry: &Entry, digest: &[u8; 32]) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(entry)
+            .is_some_and(|known| constant_time_eq_bytes(known, digest))
+    }
+
+    pub async fn verify(
+        &self,
+        verifier: &PasswordVerifier,
+        stored_hash: &str,
+        client_id: &str,
+        presented: &str,
+    ) -> Result<bool, Busy> {
+        let entry = (client_id.to_owned(), sha256(stored_hash.as_bytes()));
+        let digest = self.digest(presented);
+        if self.matches(&entry, &digest) {
+            return Ok(true);
+        }
+        let flight = Flight::join(self, entry);
+        let _turn = tokio::time::timeout(verifier.wait(), flight.lock.lock())
+            .await
+            .map_err(|_| Busy)?;
+        // The flight before this one may have verified this very secret.
+        if self.matches(&flight.entry, &digest) {
+            return Ok(true);
+        }
+        let ok = verifier.verify(presented, stored_hash).await?;
+        if ok {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if entries.len() >= MAX_VERIFIED_SECRETS {
+                entries.clear();
+            }
+            entries.insert(flight.entry.clone(), digest);
+        }
+        Ok(ok)
+    }
+}
+
+/// A turn in the line of checks for one entry; the line is removed with its
+/// last member, however that member's request ended.
+struct Flight<'a> {
+    owner: &'a VerifiedSecrets,
+    entry: Entry,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> Flight<'a> {
+    fn join(owner: &'a VerifiedSecrets, entry: Entry) -> Self {
+        let mut flights = owner.flights.lock().unwrap_or_else(|p| p.into_inner());
+        let lock = flights.entry(entry.clone()).or_default().clone();
+        Flight { owner, entry, lock }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.owner.flights.lock().unwrap_or_else(|p| p.into_inner());
+        // Clones are only made under this lock: two references are the map's
+        // and this one.
+        if Arc::strong_count(&self.lock) == 2 {
+            flights.remove(&self.entry);
+        }
+    }
 }
 
 /// A hash with the same cost as a real one: verifying against it when the user
@@ -79,6 +242,49 @@ mod tests {
         assert!(verify_password("correct horse", &hash));
         assert!(!verify_password("wrong horse", &hash));
         assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[tokio::test]
+    async fn a_full_verifier_answers_busy_instead_of_queueing() {
+        let hash = hash_password("pw", &OsRandom).unwrap();
+        let verifier = Arc::new(PasswordVerifier::new(1, Duration::from_millis(1)));
+        let held = verifier.permits.clone().acquire_owned().await.unwrap();
+        assert_eq!(verifier.verify("pw", &hash).await, Err(Busy));
+        assert_eq!(verifier.verifications(), 0);
+        drop(held);
+        assert_eq!(verifier.verify("pw", &hash).await, Ok(true));
+        assert_eq!(verifier.verify("nope", &hash).await, Ok(false));
+        assert_eq!(verifier.verifications(), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_checks_of_one_secret_hash_it_once() {
+        let rng = crate::random::OsRandom;
+        let hash = hash_password("s3cret", &rng).unwrap();
+        let secrets = Arc::new(VerifiedSecrets::new(&rng));
+        let verifier = Arc::new(PasswordVerifier::new(4, Duration::from_secs(30)));
+        let mut checks = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (secrets, verifier, hash) = (secrets.clone(), verifier.clone(), hash.clone());
+            checks.spawn(async move { secrets.verify(&verifier, &hash, "c", "s3cret").await });
+        }
+        while let Some(result) = checks.join_next().await {
+            assert_eq!(result.unwrap(), Ok(true));
+        }
+        assert_eq!(verifier.verifications(), 1);
+        assert!(secrets.flights.lock().unwrap().is_empty());
+        // Only a match is answered from memory.
+        assert_eq!(
+            secrets.verify(&verifier, &hash, "c", "guess").await,
+            Ok(false)
+        );
+        assert_eq!(verifier.verifications(), 2);
+        // Another client with the same hash is verified on its own.
+        assert_eq!(
+            secrets.verify(&verifier, &hash, "d", "s3cret").await,
+            Ok(true)
+        );
+        assert_eq!(verifier.verifications(), 3);
     }
 
     #[test]

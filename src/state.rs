@@ -1,8 +1,7 @@
 //! Everything a request handler needs, built once at start.
 
-use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
@@ -11,6 +10,8 @@ use crate::config::Config;
 use crate::keys::KeyStore;
 use crate::random::{OsRandom, Random};
 use crate::revocation::{RevocationView, Revoker};
+use crate::secrets::{PasswordVerifier, VerifiedSecrets};
+use crate::throttle::Throttle;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -22,6 +23,9 @@ pub struct Inner {
     pub rng: Arc<dyn Random>,
     pub keys: KeyStore,
     pub client_secrets: VerifiedSecrets,
+    /// Every argon2id verification goes through it (bounded concurrency).
+    pub passwords: PasswordVerifier,
+    pub throttle: Throttle,
     /// What this instance knows of the revocation log (`crate::revocation`).
     pub revocations: RevocationView,
 }
@@ -45,13 +49,21 @@ impl AppState {
         let keys = crate::keys::start(&config, &db, rng.as_ref(), clock.now()).await?;
         let revocations =
             RevocationView::load(db.clone(), clock.clone(), &config.revocation).await?;
+        let passwords = PasswordVerifier::new(
+            config.throttle.max_concurrent_hashes,
+            config.throttle.hash_wait,
+        );
+        let throttle = Throttle::new(&config.throttle, clock.clone());
+        let client_secrets = VerifiedSecrets::new(rng.as_ref());
         Ok(AppState(Arc::new(Inner {
             config,
             db,
             clock,
             rng,
             keys,
-            client_secrets: VerifiedSecrets::default(),
+            client_secrets,
+            passwords,
+            throttle,
             revocations,
         })))
     }
@@ -69,39 +81,5 @@ impl AppState {
     pub fn revoker(&self) -> Revoker<'_> {
         Revoker::new(&self.db, &self.config, self.rng.as_ref(), self.now())
             .with_view(&self.revocations)
-    }
-}
-
-/// Remembers client secrets that already passed argon2 verification, so the
-/// token endpoint pays for argon2 once per secret rather than per request.
-/// Entries are keyed by the stored hash: a secret changed or a client removed
-/// by any instance changes the stored hash (read fresh on every request), and
-/// the old entry simply stops matching.
-#[derive(Default)]
-pub struct VerifiedSecrets {
-    entries: Mutex<HashMap<(String, String), [u8; 32]>>,
-}
-
-const MAX_VERIFIED_SECRETS: usize = 10_000;
-
-impl VerifiedSecrets {
-    pub async fn verify(&self, stored_hash: &str, client_id: &str, presented: &str) -> bool {
-        let digest = openssl::sha::sha256(presented.as_bytes());
-        let key = (client_id.to_owned(), stored_hash.to_owned());
-        {
-            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(known) = entries.get(&key) {
-                return crate::secrets::constant_time_eq_bytes(known, &digest);
-            }
-        }
-        if !crate::secrets::verify_password_blocking(presented, stored_hash).await {
-            return false;
-        }
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_VERIFIED_SECRETS {
-            entries.clear();
-        }
-        entries.insert(key, digest);
-        true
     }
 }

@@ -5,15 +5,19 @@
 //! form rules, the authentication and the disabled-client policy are the same
 //! everywhere.
 
-use axum::extract::{FromRequest, Request};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::error::OAuthError;
 use crate::http::extract::{Form, Params};
+use crate::secrets::dummy_password_hash;
 use crate::state::AppState;
 use crate::store::clients::{self, Client};
+use crate::throttle::{Subject, Verdict};
 
 /// A client that proved who it is on this request, with the request's form
 /// parameters (RFC 6749 §2.3: the credentials travel in the same form).
@@ -41,9 +45,13 @@ impl FromRequest<AppState> for AuthenticatedClient {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let headers = req.headers().clone();
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
         let Form(params) = Form::from_request(req, state).await?;
         params.reject_malformed()?;
-        let client = authenticate(state, &headers, &params).await?;
+        let client = authenticate(state, &headers, &params, peer).await?;
         if client.disabled {
             tracing::info!(client_id = %client.id, "a disabled client was refused");
             return Err(bad_client("this client is disabled"));
@@ -138,11 +146,14 @@ fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Authenticate the calling client. Every failure is `invalid_client`
-/// (401) with no hint of whether the client exists.
+/// (401) with no hint of whether the client exists: an unknown client id
+/// with a secret costs the same argon2 verification as a real one, and both
+/// are throttled alike (`crate::throttle`: 429 during a back-off).
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    peer: IpAddr,
 ) -> Result<Client, OAuthError> {
     let presented = presented(headers, params)?;
     let (client_id, secret) = match &presented {
@@ -156,21 +167,44 @@ async fn authenticate(
         return Err(bad_client("client authentication failed"));
     }
     let client = clients::find(&state.db, client_id).await?;
-    let Some(client) = client else {
-        tracing::info!(client_id, "authentication by an unknown client");
-        return Err(bad_client("client authentication failed"));
-    };
-    let ok = match (&client.secret_hash, secret) {
-        (Some(hash), Some(secret)) => state.client_secrets.verify(hash, &client.id, secret).await,
+    let stored = client.as_ref().and_then(|c| c.secret_hash.as_deref());
+    let verdict = match (&client, stored, secret) {
         // A public client presents no secret (RFC 6749 §2.1, auth method none).
-        (None, None) => true,
-        _ => false,
+        (Some(_), None, None) => Verdict::Verified,
+        (_, _, None) => Verdict::Wrong,
+        (Some(_), Some(hash), Some(secret)) => {
+            let check = state
+                .client_secrets
+                .verify(&state.passwords, hash, client_id, secret);
+            state
+                .throttle
+                .guard(Subject::Client(client_id), peer, check)
+                .await
+        }
+        // An unknown client, or a public one presenting a secret.
+        (_, _, Some(secret)) => {
+            let check = async {
+                state
+                    .passwords
+                    .verify(secret, dummy_password_hash())
+                    .await
+                    .map(|_| false)
+            };
+            state
+                .throttle
+                .guard(Subject::Client(client_id), peer, check)
+                .await
+        }
     };
-    if !ok {
-        tracing::info!(client_id, "client authentication failed");
-        return Err(bad_client("client authentication failed"));
+    match (verdict, client) {
+        (Verdict::Verified, Some(client)) => Ok(client),
+        (Verdict::Throttled { retry_after }, _) => Err(OAuthError::Throttled(retry_after)),
+        (Verdict::Busy { retry_after }, _) => Err(OAuthError::Unavailable(retry_after)),
+        _ => {
+            tracing::info!(client_id, "client authentication failed");
+            Err(bad_client("client authentication failed"))
+        }
     }
-    Ok(client)
 }
 
 #[cfg(test)]

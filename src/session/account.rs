@@ -18,10 +18,10 @@ use crate::http::extract::Params;
 use crate::logout::{EndedSession, frontchannel};
 use crate::pages::{self, PageError, PageForm};
 use crate::revocation::{self, EndReason};
-use crate::secrets::{dummy_password_hash, verify_password_blocking};
+use crate::session::password::{self, PasswordCheck};
 use crate::state::AppState;
 use crate::store::sessions;
-use crate::store::users;
+use crate::throttle;
 use crate::tokens::liveness::Standing;
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
@@ -179,26 +179,29 @@ pub async fn login(
     }
     let username = form.get("username").unwrap_or("").trim();
     let password = form.get("password").unwrap_or("");
-    let user = users::find_by_username(&state.db, username).await?;
-    // Same work and same answer for unknown users as for a wrong password.
-    let stored = user
-        .as_ref()
-        .map_or(dummy_password_hash(), |u| u.password_hash.as_str());
-    let password_ok = verify_password_blocking(password, stored).await;
-    let user = match user {
-        Some(u) if password_ok && !u.disabled => u,
-        _ => {
-            tracing::info!("failed account sign-in");
-            return Ok(render(
-                &state,
-                &headers,
-                StatusCode::UNAUTHORIZED,
-                None,
-                Vec::new(),
-                username,
-                Some(BAD_CREDENTIALS),
-            ));
+    let refused = |status, message: &str| {
+        tracing::info!(%status, "failed account sign-in");
+        render(
+            &state,
+            &headers,
+            status,
+            None,
+            Vec::new(),
+            username,
+            Some(message),
+        )
+    };
+    let user = match password::check_password(&state, username, password, peer.ip()).await? {
+        PasswordCheck::Verified(user) => user,
+        PasswordCheck::Wrong => return Ok(refused(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS)),
+        PasswordCheck::Throttled(seconds) => {
+            let page = refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                &password::throttled_message(seconds),
+            );
+            return Ok(throttle::with_retry_after(page, seconds));
         }
+        PasswordCheck::Busy(seconds) => return Err(PageError::Busy(seconds)),
     };
     let (active, cookie) = super::sign_in(&state, &headers, peer, user).await?;
     tracing::info!(sid = %active.session.id, "signed in on the account page");

@@ -6,6 +6,7 @@
 pub mod account;
 pub mod admin;
 pub mod csrf;
+pub mod password;
 
 use axum::http::HeaderMap;
 

@@ -33,6 +33,7 @@ mod revocation_restart;
 mod security_browser;
 mod session_end;
 mod sessions_sso;
+mod throttle;
 mod token_endpoint;
 mod token_lifecycle;
 mod userinfo;

@@ -1,6 +1,6 @@
-//! The hosted login page, a step of `/authorize`. Credentials are checked with argon2id; every
-//! failure shows the same message, so the page does not reveal which
-//! usernames exist.
+//! The hosted login page, a step of `/authorize`. Credentials are checked with argon2id under
+//! the brute-force policy (`crate::throttle`); every failure shows the same
+//! message, so the page does not reveal which usernames exist.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, State};
@@ -11,10 +11,11 @@ use super::flow;
 use super::interaction::{InteractionQuery, Pending, csrf_ok, interaction_of, load_pending};
 use crate::http::headers::allow_form_redirect_to;
 use crate::pages::{self, LoginPage, PageError, PageForm};
-use crate::secrets::{dummy_password_hash, verify_password_blocking};
 use crate::session;
+use crate::session::password::{self, PasswordCheck};
 use crate::state::AppState;
-use crate::store::{interactions, users};
+use crate::store::interactions;
+use crate::throttle;
 
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 
@@ -66,24 +67,21 @@ pub async fn submit(
     }
     let username = form.get("username").unwrap_or("").trim();
     let password = form.get("password").unwrap_or("");
-    let user = users::find_by_username(&state.db, username).await?;
-    // Verify against a dummy hash for unknown users: same work, same answer.
-    let stored = user
-        .as_ref()
-        .map_or(dummy_password_hash(), |u| u.password_hash.as_str());
-    let password_ok = verify_password_blocking(password, stored).await;
-    let user = match user {
-        Some(u) if password_ok && !u.disabled => u,
-        _ => {
-            tracing::info!(client_id = %pending.client.id, "failed sign-in");
-            return Ok(login_page(
-                &state,
-                StatusCode::UNAUTHORIZED,
-                &pending,
-                username,
-                Some(BAD_CREDENTIALS),
-            ));
+    let refused = |status, message: &str| {
+        tracing::info!(client_id = %pending.client.id, %status, "failed sign-in");
+        login_page(&state, status, &pending, username, Some(message))
+    };
+    let user = match password::check_password(&state, username, password, peer.ip()).await? {
+        PasswordCheck::Verified(user) => user,
+        PasswordCheck::Wrong => return Ok(refused(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS)),
+        PasswordCheck::Throttled(seconds) => {
+            let page = refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                &password::throttled_message(seconds),
+            );
+            return Ok(throttle::with_retry_after(page, seconds));
         }
+        PasswordCheck::Busy(seconds) => return Err(PageError::Busy(seconds)),
     };
 
     let now = state.now();
