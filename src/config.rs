@@ -30,6 +30,36 @@ pub struct Config {
     pub keys: KeyConfig,
     pub logout: LogoutConfig,
     pub revocation: RevocationConfig,
+    pub http: HttpConfig,
+}
+
+/// Limits of the HTTP server (src/http/server.rs, src/routes.rs): what one
+/// client can make a connection or a worker wait for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body, in bytes; a larger one gets 413.
+    pub max_body_bytes: usize,
+    /// Time a client has to send a request's headers; also how long an idle
+    /// keep-alive connection stays open. Then the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Time one request may take, reading its body included; then 408.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Connections served at once; further ones wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 512,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,6 +96,13 @@ pub struct SessionConfig {
     /// Time a user has to finish the login and consent pages.
     #[serde(with = "humantime_serde")]
     pub interaction_ttl: Duration,
+    /// Sign-ins in progress (stored interactions) one client address may
+    /// start per minute, sustained; 0 disables the limit (e.g. behind a
+    /// reverse proxy, where every request comes from the proxy's address).
+    pub interactions_per_minute: u32,
+    /// How many of them an address may start at once, before the
+    /// per-minute rate applies.
+    pub interaction_burst: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -233,6 +270,7 @@ impl Default for Config {
             keys: KeyConfig::default(),
             logout: LogoutConfig::default(),
             revocation: RevocationConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -256,6 +294,8 @@ impl Default for SessionConfig {
             idle_ttl: Duration::from_secs(24 * 3600),
             absolute_ttl: Duration::from_secs(30 * 24 * 3600),
             interaction_ttl: Duration::from_secs(15 * 60),
+            interactions_per_minute: 60,
+            interaction_burst: 60,
         }
     }
 }
@@ -406,6 +446,12 @@ impl Config {
         if self.sessions.idle_ttl > self.sessions.absolute_ttl {
             return invalid("sessions.idle_ttl must not exceed sessions.absolute_ttl".into());
         }
+        if self.sessions.interactions_per_minute > 0 && self.sessions.interaction_burst == 0 {
+            return invalid(
+                "sessions.interaction_burst must be at least 1 (or set sessions.interactions_per_minute = 0 to disable the limit)"
+                    .into(),
+            );
+        }
         let l = &self.logout;
         if l.worker_interval.is_zero() || l.delivery_timeout.is_zero() || l.retry_base.is_zero() {
             return invalid(
@@ -435,7 +481,32 @@ impl Config {
         if r.session_sweep_interval < Duration::from_millis(100) {
             return invalid("revocation.session_sweep_interval must be at least 100ms".into());
         }
+        self.validate_http()?;
         self.validate_keys()
+    }
+
+    fn validate_http(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.into()));
+        let h = &self.http;
+        // Below 1 KiB even a token request with a client assertion would not
+        // fit; above 16 MiB the limit no longer protects anything.
+        if !(1024..=16 * 1024 * 1024).contains(&h.max_body_bytes) {
+            return invalid("http.max_body_bytes must be between 1024 and 16777216");
+        }
+        if h.header_read_timeout < Duration::from_millis(100)
+            || h.header_read_timeout > Duration::from_secs(300)
+        {
+            return invalid("http.header_read_timeout must be between 100ms and 5m");
+        }
+        if h.request_timeout < Duration::from_secs(1)
+            || h.request_timeout > Duration::from_secs(600)
+        {
+            return invalid("http.request_timeout must be between 1s and 10m");
+        }
+        if h.max_connections == 0 {
+            return invalid("http.max_connections must be at least 1");
+        }
+        Ok(())
     }
 
     fn validate_keys(&self) -> Result<(), ConfigError> {
@@ -561,6 +632,31 @@ mod tests {
         std::fs::write(&file, "[revocation]\nconsistency = \"immediate\"\n").unwrap();
         let err = Config::load(Some(&file)).unwrap_err().to_string();
         assert!(err.contains("immediate"), "{err}");
+    }
+
+    #[test]
+    fn http_limits_are_checked() {
+        let refused = |adjust: &dyn Fn(&mut Config)| {
+            let mut config = Config::default();
+            adjust(&mut config);
+            config.validate().unwrap_err().to_string()
+        };
+        assert!(refused(&|c| c.http.max_body_bytes = 10).contains("http.max_body_bytes"));
+        assert!(
+            refused(&|c| c.http.header_read_timeout = Duration::ZERO)
+                .contains("http.header_read_timeout")
+        );
+        assert!(
+            refused(&|c| c.http.request_timeout = Duration::ZERO).contains("http.request_timeout")
+        );
+        assert!(refused(&|c| c.http.max_connections = 0).contains("http.max_connections"));
+        assert!(
+            refused(&|c| c.sessions.interaction_burst = 0).contains("sessions.interaction_burst")
+        );
+        let mut off = Config::default();
+        off.sessions.interactions_per_minute = 0;
+        off.sessions.interaction_burst = 0;
+        off.validate().unwrap();
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! answers with a [`PageError`], and reads its form through [`PageForm`].
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::http::extract::{Form, Params};
@@ -68,6 +69,9 @@ pub enum PageError {
         /// The protocol error code, when there is one worth showing.
         code: Option<&'static str>,
     },
+    /// The client address used up a budget (`crate::http::rate`): 429 with
+    /// `Retry-After` (RFC 6585 §4), in seconds.
+    TooManyRequests { retry_after: Duration },
     /// Something broke on our side: logged with its cause; the user sees
     /// only that it happened (500).
     Internal(anyhow::Error),
@@ -157,6 +161,24 @@ impl IntoResponse for PageError {
                         code,
                     },
                 )
+            }
+            PageError::TooManyRequests { retry_after } => {
+                // Whole seconds, rounded up: never "retry after 0".
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                let seconds = seconds.max(1);
+                tracing::info!(retry_after = seconds, "over the per-address budget");
+                let mut response = render(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &ErrorPage {
+                        title: "Too many sign-ins",
+                        message: "Too many sign-ins were started from your network. Wait a moment, then go back to the application and try again.",
+                        code: Some("temporarily_unavailable"),
+                    },
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                response
             }
             PageError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "hosted page failed");

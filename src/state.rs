@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
+use crate::http::rate::AddressBudget;
 use crate::keys::KeyStore;
 use crate::random::{OsRandom, Random};
 use crate::revocation::{RevocationView, Revoker};
@@ -24,6 +25,8 @@ pub struct Inner {
     pub client_secrets: VerifiedSecrets,
     /// What this instance knows of the revocation log (`crate::revocation`).
     pub revocations: RevocationView,
+    /// Sign-ins one client address may start (`sessions.interactions_per_minute`).
+    pub interaction_budget: AddressBudget,
 }
 
 impl Deref for AppState {
@@ -45,7 +48,12 @@ impl AppState {
         let keys = crate::keys::start(&config, &db, rng.as_ref(), clock.now()).await?;
         let revocations =
             RevocationView::load(db.clone(), clock.clone(), &config.revocation).await?;
+        let interaction_budget = AddressBudget::per_minute(
+            config.sessions.interactions_per_minute,
+            config.sessions.interaction_burst,
+        );
         Ok(AppState(Arc::new(Inner {
+            interaction_budget,
             config,
             db,
             clock,

@@ -10,6 +10,7 @@ mod logout_support;
 
 mod account;
 mod authorize_errors;
+mod authorize_limits;
 mod backchannel;
 mod browser;
 mod cli;
@@ -25,6 +26,7 @@ mod login_page;
 mod logout;
 mod logout_everywhere;
 mod refresh_rotation;
+mod request_limits;
 mod revocation;
 mod revocation_log;
 mod revocation_restart;
