@@ -69,9 +69,9 @@ pub enum PageError {
         /// The protocol error code, when there is one worth showing.
         code: Option<&'static str>,
     },
-    /// The client address used up a budget (`crate::http::rate`): 429 with
-    /// `Retry-After` (RFC 6585 §4), in seconds.
-    TooManyRequests { retry_after: Duration },
+    /// The client address started too many sign-ins (its budget in
+    /// `crate::http::rate`): 429 with `Retry-After` (RFC 6585 §4), in seconds.
+    TooManySignIns { retry_after: Duration },
     /// Something broke on our side: logged with its cause; the user sees
     /// only that it happened (500).
     Internal(anyhow::Error),
@@ -162,7 +162,7 @@ impl IntoResponse for PageError {
                     },
                 )
             }
-            PageError::TooManyRequests { retry_after } => {
+            PageError::TooManySignIns { retry_after } => {
                 // Whole seconds, rounded up: never "retry after 0".
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 let seconds = seconds.max(1);

@@ -125,3 +125,21 @@ async fn a_refused_request_does_not_spend_the_budget() {
     let response = server.browser().http.get(&url).send().await.unwrap();
     assert!(location(&response).path().ends_with("/login"));
 }
+
+#[tokio::test]
+async fn a_request_answered_from_the_session_is_not_charged() {
+    let server = TestServer::with(|c| {
+        c.sessions.interactions_per_minute = 1;
+        c.sessions.interaction_burst = 1;
+    })
+    .await;
+    let browser = server.browser();
+    let url = auth_url(&server, APP, APP_REDIRECT, "openid", CHALLENGE);
+    // The first sign-in spends the whole budget; the next requests complete
+    // on the session and the consent on record, storing nothing.
+    code_in(&browser, &server, &url).await;
+    for _ in 0..3 {
+        code_in(&browser, &server, &url).await;
+    }
+    assert_eq!(stored_interactions(&server).await, 0);
+}

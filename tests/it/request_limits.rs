@@ -215,6 +215,14 @@ async fn a_half_sent_request_line_is_closed_after_the_header_timeout() {
 }
 
 #[tokio::test]
+async fn a_body_that_stops_arriving_gets_408_after_the_request_timeout() {
+    let server = TestServer::with(|c| c.http.request_timeout = Duration::from_secs(1)).await;
+    let head = declared_body_head("/token", 100) + "grant_type";
+    let answer = raw_exchange(server.state.config.bind, head).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+}
+
+#[tokio::test]
 async fn connections_past_the_cap_wait_until_one_frees() {
     let server = TestServer::with(|c| {
         c.http.max_connections = 2;

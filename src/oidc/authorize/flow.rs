@@ -224,7 +224,7 @@ async fn start_interaction(
         && let Err(retry_after) = state.interaction_budget.spend(peer)
     {
         tracing::info!(client_id = %req.client_id, %peer, "too many sign-ins started from one address");
-        return Err(PageError::TooManyRequests { retry_after }.into());
+        return Err(PageError::TooManySignIns { retry_after }.into());
     }
     let (browser, set_cookie) = match cookies::read(&state.config, headers, cookies::BROWSER) {
         Some(b) => (b.to_owned(), None),
