@@ -132,6 +132,10 @@ run_signoff() {
     export SIGNOFF_DATABASE_URL="sqlite://$work/signoff.db?mode=rwc"
     export SIGNOFF_BIND="127.0.0.1:$port"
     export SIGNOFF_ISSUER="$issuer"
+    # Every module signs in from this one address at machine speed: a budget
+    # far above the per-address default (60), so the plans test the protocol.
+    export SIGNOFF_SESSIONS__INTERACTIONS_PER_MINUTE=600
+    export SIGNOFF_SESSIONS__INTERACTION_BURST=600
     local log="$out/signoff.log"
     : >"$log"
     # serve seals its signing keys with a master key; a throwaway one per run.

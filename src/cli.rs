@@ -67,7 +67,11 @@ pub enum SessionCommand {
         user: Option<String>,
     },
     /// End a session (by its sid) and notify its relying parties.
-    Revoke { sid: String },
+    Revoke {
+        // A sid is base64url and may begin with '-'.
+        #[arg(allow_hyphen_values = true)]
+        sid: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -218,6 +222,8 @@ pub enum KeysCommand {
     /// Remove a key at once (compromise): it leaves the JWKS and its tokens
     /// stop being accepted; if it was signing, the next key takes over.
     Revoke {
+        // A kid is base64url and may begin with '-'.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Use the development master key of `serve --demo`.
         #[arg(long)]

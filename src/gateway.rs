@@ -23,7 +23,7 @@ use signoff_guard::{Claims, Guard, WhenStale};
 use tokio::net::TcpListener;
 use url::Url;
 
-use crate::config::Config;
+use crate::config::{Config, HttpConfig};
 
 /// Where the client secret comes from: never the command line.
 pub const SECRET_ENV: &str = "SIGNOFF_GATEWAY_CLIENT_SECRET";
@@ -116,10 +116,11 @@ pub async fn run(config: &Config, args: GatewayArgs) -> anyhow::Result<()> {
         });
     }
     tracing::info!(addr = %args.bind, upstream = %args.upstream, audience = %args.audience, "gateway is listening");
-    let result = serve(
+    let result = serve_with(
         listener,
         guard.clone(),
         args.upstream,
+        &config.http,
         crate::cli::shutdown_signal(),
     )
     .await;
@@ -148,11 +149,25 @@ struct Upstream {
     client: Client<HttpConnector, Body>,
 }
 
-/// Proxy every request on `listener` to `upstream` through `guard`.
+/// Proxy every request on `listener` to `upstream` through `guard`, with
+/// the default connection limits.
 pub async fn serve(
     listener: TcpListener,
     guard: Guard,
     upstream: Url,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, guard, upstream, &HttpConfig::default(), shutdown).await
+}
+
+/// `serve` with the header timeout and connection cap of `http` (the body
+/// limit and request timeout are the provider's: bodies pass through to the
+/// upstream, which sets its own).
+pub async fn serve_with(
+    listener: TcpListener,
+    guard: Guard,
+    upstream: Url,
+    http: &HttpConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let upstream = Arc::new(Upstream {
@@ -163,9 +178,7 @@ pub async fn serve(
         .fallback(forward)
         .with_state(upstream)
         .layer(guard.layer());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::http::server::serve(listener, app, http, shutdown).await
 }
 
 /// RFC 9110 §7.6.1: headers for one connection only, never forwarded.

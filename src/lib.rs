@@ -28,7 +28,6 @@ pub mod throttle;
 pub mod tokens;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
@@ -49,10 +48,8 @@ pub async fn serve(
         state.config.database_url.clone(),
         state.config.revocation.poll_interval,
     );
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = state.config.http.clone();
+    let result = http::server::serve(listener, router(state), &limits, shutdown).await;
     background.abort();
     logout_worker.abort();
     revocation_tail.abort();

@@ -46,6 +46,9 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             }
             {
                 state.throttle.prune();
+                // The per-address budgets forget addresses whose budget is
+                // full again, so their memory follows recent traffic only.
+                state.interaction_budget.forget_idle();
                 match interactions::prune(&state.db, state.now()).await {
                     Ok(n) if n > 0 => tracing::debug!(pruned = n, "expired interactions removed"),
                     Ok(_) => {}

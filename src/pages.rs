@@ -3,10 +3,11 @@
 //! answers with a [`PageError`], and reads its form through [`PageForm`].
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::http::extract::{Form, Params};
@@ -71,6 +72,9 @@ pub enum PageError {
     /// Every password verification slot is busy (`crate::secrets`): 503
     /// with `Retry-After` seconds.
     Busy(u64),
+    /// The client address started too many sign-ins (its budget in
+    /// `crate::http::rate`): 429 with `Retry-After` (RFC 6585 §4), in seconds.
+    TooManySignIns { retry_after: Duration },
     /// Something broke on our side: logged with its cause; the user sees
     /// only that it happened (500).
     Internal(anyhow::Error),
@@ -169,6 +173,21 @@ impl IntoResponse for PageError {
                         title: "Busy",
                         message: "Too many sign-ins are being checked right now. Try again in a moment.",
                         code: None,
+                    },
+                );
+                crate::throttle::with_retry_after(page, seconds)
+            }
+            PageError::TooManySignIns { retry_after } => {
+                // Whole seconds, rounded up: never "retry after 0".
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                let seconds = seconds.max(1);
+                tracing::info!(retry_after = seconds, "over the per-address budget");
+                let page = render(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &ErrorPage {
+                        title: "Too many sign-ins",
+                        message: "Too many sign-ins were started from your network. Wait a moment, then go back to the application and try again.",
+                        code: Some("temporarily_unavailable"),
                     },
                 );
                 crate::throttle::with_retry_after(page, seconds)

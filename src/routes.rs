@@ -2,11 +2,14 @@
 //! above everything it routes to; nothing imports it but `lib.rs`.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, StatusCode, header};
 use axum::middleware::map_response;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::http::headers;
 use crate::oidc::authorize::login;
@@ -85,11 +88,24 @@ pub fn router(state: AppState) -> Router {
             .with_state(state.clone())
             .nest(prefix, routes),
     };
-    if state.config.issuer.scheme() == "https" {
+    let router = if state.config.issuer.scheme() == "https" {
         router.layer(map_response(headers::strict_transport_security))
     } else {
         router
-    }
+    };
+    let http = &state.config.http;
+    router
+        // One body limit for every endpoint: a declared length over it gets
+        // 413 before a byte is read; a chunked body fails when it passes
+        // it. axum's own extractor limit (2 MiB by default) is set to match.
+        .layer(DefaultBodyLimit::max(http.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(http.max_body_bytes))
+        // A request (its body included) that takes longer is answered with
+        // 408 and its handler dropped (RFC 9110 §15.5.9).
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            http.request_timeout,
+        ))
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
+use crate::http::rate::AddressBudget;
 use crate::keys::KeyStore;
 use crate::random::{OsRandom, Random};
 use crate::revocation::{RevocationView, Revoker};
@@ -28,6 +29,8 @@ pub struct Inner {
     pub throttle: Throttle,
     /// What this instance knows of the revocation log (`crate::revocation`).
     pub revocations: RevocationView,
+    /// Sign-ins one client address may start (`sessions.interactions_per_minute`).
+    pub interaction_budget: AddressBudget,
 }
 
 impl Deref for AppState {
@@ -55,7 +58,12 @@ impl AppState {
         );
         let throttle = Throttle::new(&config.throttle, clock.clone());
         let client_secrets = VerifiedSecrets::new(rng.as_ref());
+        let interaction_budget = AddressBudget::per_minute(
+            config.sessions.interactions_per_minute,
+            config.sessions.interaction_burst,
+        );
         Ok(AppState(Arc::new(Inner {
+            interaction_budget,
             config,
             db,
             clock,

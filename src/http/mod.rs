@@ -5,3 +5,5 @@
 pub mod cookies;
 pub mod extract;
 pub mod headers;
+pub mod rate;
+pub mod server;

@@ -117,7 +117,9 @@ impl Lifecycle<'_> {
             if plan(&rows, alg, enabled, now, &self.schedule).is_empty() {
                 continue;
             }
-            let txn = db.begin().await?;
+            // settle() reads before it writes: take SQLite's write lock first
+            // (store::begin_write) so a concurrent writer makes us wait, not fail.
+            let txn = crate::store::begin_write(db).await?;
             match self.settle(&txn, alg, now).await {
                 Ok(done) => {
                     txn.commit().await?;
@@ -150,7 +152,7 @@ impl Lifecycle<'_> {
         if !self.enabled.contains(&alg) {
             bail!("{alg} is not enabled (keys.algorithms)");
         }
-        let txn = db.begin().await?;
+        let txn = crate::store::begin_write(db).await?;
         let result: Result<Rotated, Failure> = async {
             let mut changes = self.settle(&txn, alg, now).await?;
             let rows = key_rows::list_published(&txn).await?;

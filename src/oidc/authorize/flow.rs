@@ -1,5 +1,7 @@
 //! Deciding what an authorization request needs next, and finishing it.
 
+use std::net::IpAddr;
+
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use sea_orm::TransactionTrait;
@@ -121,7 +123,31 @@ pub async fn proceed(
     interaction: Option<&Interaction>,
     just_logged_in: Option<ActiveSession>,
 ) -> Response {
-    match try_proceed(state, headers, client, req, interaction, just_logged_in).await {
+    let step = try_proceed(
+        state,
+        headers,
+        client,
+        req,
+        interaction,
+        just_logged_in,
+        None,
+    );
+    match step.await {
+        Ok(r) => r,
+        Err(rejection) => reject(state, rejection),
+    }
+}
+
+/// The first step of a new authorization request from `peer`: a sign-in it
+/// starts (a stored interaction) is charged to the address's budget.
+pub async fn begin(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: IpAddr,
+    client: &Client,
+    req: AuthorizationRequest,
+) -> Response {
+    match try_proceed(state, headers, client, req, None, None, Some(peer)).await {
         Ok(r) => r,
         Err(rejection) => reject(state, rejection),
     }
@@ -134,6 +160,7 @@ async fn try_proceed(
     req: AuthorizationRequest,
     interaction: Option<&Interaction>,
     just_logged_in: Option<ActiveSession>,
+    peer: Option<IpAddr>,
 ) -> Result<Response, Rejection> {
     let now = state.now();
     // A login that finished in this interaction satisfies prompt=login and
@@ -172,7 +199,8 @@ async fn try_proceed(
             Ok(complete(state, client, &req, &active).await?)
         }
         (Next::Consent, _) => {
-            let (id, set_cookie) = start_interaction(state, headers, &req, interaction).await?;
+            let (id, set_cookie) =
+                start_interaction(state, headers, &req, interaction, peer).await?;
             Ok(redirect_with_cookie(
                 &state.config.endpoint(&format!("/consent?interaction={id}")),
                 set_cookie,
@@ -181,7 +209,8 @@ async fn try_proceed(
         // Login, or Complete without a session (cannot happen: next_step
         // only completes with a session).
         (_, _) => {
-            let (id, set_cookie) = start_interaction(state, headers, &req, interaction).await?;
+            let (id, set_cookie) =
+                start_interaction(state, headers, &req, interaction, peer).await?;
             Ok(redirect_with_cookie(
                 &state.config.endpoint(&format!("/login?interaction={id}")),
                 set_cookie,
@@ -205,9 +234,21 @@ async fn start_interaction(
     headers: &HeaderMap,
     req: &AuthorizationRequest,
     existing: Option<&Interaction>,
+    peer: Option<IpAddr>,
 ) -> Result<(String, Option<HeaderValue>), Rejection> {
     if let Some(i) = existing {
         return Ok((i.id.clone(), None));
+    }
+    // Each new interaction is a row kept for `sessions.interaction_ttl`,
+    // which anyone can make without signing in: bounded per address. A 429
+    // page rather than a `temporarily_unavailable` redirect (RFC 6749
+    // §4.1.2.1): the limit is about this browser's network, not the client,
+    // and a relying party that restarts sign-in on an error would loop.
+    if let Some(peer) = peer
+        && let Err(retry_after) = state.interaction_budget.spend(peer)
+    {
+        tracing::info!(client_id = %req.client_id, %peer, "too many sign-ins started from one address");
+        return Err(PageError::TooManySignIns { retry_after }.into());
     }
     let (browser, set_cookie) = match cookies::read(&state.config, headers, cookies::BROWSER) {
         Some(b) => (b.to_owned(), None),

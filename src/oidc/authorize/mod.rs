@@ -8,7 +8,9 @@ pub mod interaction;
 pub mod login;
 pub mod request;
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -22,6 +24,7 @@ pub use request::{AuthorizationRequest, Rejection};
 /// `GET|POST /authorize` (OpenID Core §3.1.2.1: both methods are required).
 pub async fn authorize(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     headers: HeaderMap,
     params: Result<QueryOrForm, crate::error::OAuthError>,
@@ -62,5 +65,5 @@ pub async fn authorize(
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return response;
     }
-    flow::proceed(&state, &headers, &client, request, None, None).await
+    flow::begin(&state, &headers, peer.ip(), &client, request).await
 }

@@ -85,6 +85,7 @@ pub async fn validate(
 
     // Stage 2: everything else is reported to the client.
     params.reject_malformed().map_err(redirect)?;
+    check_lengths(params).map_err(redirect)?;
     check_request_objects(params).map_err(redirect)?;
     check_response_type(&client, params).map_err(redirect)?;
     let scopes = check_scope(&client, params).map_err(redirect)?;
@@ -150,6 +151,26 @@ fn check_redirect_uri(client: &Client, params: &Params) -> Result<String, Reject
         ));
     }
     Ok(redirect_uri.to_owned())
+}
+
+/// Longest `state` and `nonce` accepted, in bytes.
+pub const MAX_STATE_BYTES: usize = 512;
+
+/// RFC 6749 §4.1.1 (`state`) and OpenID Core §3.1.2.1 (`nonce`) set no
+/// length, but both are stored with the interaction and echoed in redirects
+/// and ID tokens, so they are bounded like other OPs bound them (Connect2id:
+/// state 1024 and nonce 128 characters by default; WeChat: state 128). A
+/// random value needs far less than 512 bytes. Refused per RFC 6749
+/// §4.1.2.1 (`invalid_request`, redirected: the client is known by now).
+fn check_lengths(params: &Params) -> Result<(), OAuthError> {
+    for name in ["state", "nonce"] {
+        if params.get(name).is_some_and(|v| v.len() > MAX_STATE_BYTES) {
+            return Err(OAuthError::InvalidRequest(
+                format!("{name} is longer than {MAX_STATE_BYTES} bytes").into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// OpenID Core §6.1/§6.2: request objects are optional; we say so with the

@@ -14,6 +14,9 @@ use url::Url;
 use crate::jws::Algorithm;
 use crate::seal::MasterKeys;
 
+mod limits;
+pub use limits::{HttpConfig, ThrottleConfig};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -31,6 +34,7 @@ pub struct Config {
     pub logout: LogoutConfig,
     pub revocation: RevocationConfig,
     pub throttle: ThrottleConfig,
+    pub http: HttpConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +77,13 @@ pub struct SessionConfig {
     /// Time a user has to finish the login and consent pages.
     #[serde(with = "humantime_serde")]
     pub interaction_ttl: Duration,
+    /// Sign-ins in progress (stored interactions) one client address may
+    /// start per minute, sustained; 0 disables the limit (e.g. behind a
+    /// reverse proxy, where every request comes from the proxy's address).
+    pub interactions_per_minute: u32,
+    /// How many of them an address may start at once, before the
+    /// per-minute rate applies.
+    pub interaction_burst: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -228,79 +239,6 @@ impl Default for RevocationConfig {
     }
 }
 
-/// Password and client-secret checks: how many argon2id verifications run
-/// at once, and the brute-force policy (`crate::throttle`, README "Security").
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ThrottleConfig {
-    /// argon2id verifications running at once (19 MiB each).
-    pub max_concurrent_hashes: usize,
-    /// How long a check waits for a free verification slot before the
-    /// request is answered 503.
-    #[serde(with = "humantime_serde")]
-    pub hash_wait: Duration,
-    /// Failures for one account (or client) within `window` that start its
-    /// back-off.
-    pub account_failures: u32,
-    /// Failures from one address within `window` that start its back-off.
-    pub address_failures: u32,
-    #[serde(with = "humantime_serde")]
-    pub window: Duration,
-    /// The first back-off; each failure after one doubles it.
-    #[serde(with = "humantime_serde")]
-    pub backoff_base: Duration,
-    #[serde(with = "humantime_serde")]
-    pub backoff_max: Duration,
-    /// How long an address that signed in to an account stays exempt from
-    /// that account's back-off (not from its own).
-    #[serde(with = "humantime_serde")]
-    pub trust_address_for: Duration,
-    /// Most accounts, addresses and trusted pairs remembered (memory bound).
-    pub max_tracked: usize,
-}
-
-impl Default for ThrottleConfig {
-    fn default() -> Self {
-        Self {
-            max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            hash_wait: Duration::from_secs(1),
-            account_failures: 5,
-            address_failures: 30,
-            window: Duration::from_secs(15 * 60),
-            backoff_base: Duration::from_secs(30),
-            backoff_max: Duration::from_secs(15 * 60),
-            trust_address_for: Duration::from_secs(30 * 24 * 3600),
-            max_tracked: 100_000,
-        }
-    }
-}
-
-impl ThrottleConfig {
-    fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |m: &str| Err(ConfigError::Invalid(format!("throttle.{m}")));
-        if !(1..=1024).contains(&self.max_concurrent_hashes) {
-            return invalid("max_concurrent_hashes must be between 1 and 1024");
-        }
-        if self.hash_wait > Duration::from_secs(30) {
-            return invalid("hash_wait must be at most 30s");
-        }
-        if self.account_failures == 0 || self.address_failures == 0 {
-            return invalid("account_failures and address_failures must be at least 1");
-        }
-        // The throttle counts whole seconds (the injected clock's resolution).
-        if self.window.as_secs() == 0 || self.backoff_base.as_secs() == 0 {
-            return invalid("window and backoff_base must be at least one second");
-        }
-        if self.backoff_base > self.backoff_max {
-            return invalid("backoff_base must not exceed throttle.backoff_max");
-        }
-        if self.max_tracked < 100 {
-            return invalid("max_tracked must be at least 100");
-        }
-        Ok(())
-    }
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -314,6 +252,7 @@ impl Default for Config {
             logout: LogoutConfig::default(),
             revocation: RevocationConfig::default(),
             throttle: ThrottleConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -338,6 +277,8 @@ impl Default for SessionConfig {
             idle_ttl: Duration::from_secs(24 * 3600),
             absolute_ttl: Duration::from_secs(30 * 24 * 3600),
             interaction_ttl: Duration::from_secs(15 * 60),
+            interactions_per_minute: 60,
+            interaction_burst: 60,
         }
     }
 }
@@ -496,6 +437,12 @@ impl Config {
         if self.sessions.idle_ttl > self.sessions.absolute_ttl {
             return invalid("sessions.idle_ttl must not exceed sessions.absolute_ttl".into());
         }
+        if self.sessions.interactions_per_minute > 0 && self.sessions.interaction_burst == 0 {
+            return invalid(
+                "sessions.interaction_burst must be at least 1 (or set sessions.interactions_per_minute = 0 to disable the limit)"
+                    .into(),
+            );
+        }
         let l = &self.logout;
         if l.worker_interval.is_zero() || l.delivery_timeout.is_zero() || l.retry_base.is_zero() {
             return invalid(
@@ -526,6 +473,7 @@ impl Config {
             return invalid("revocation.session_sweep_interval must be at least 100ms".into());
         }
         self.throttle.validate()?;
+        self.http.validate()?;
         self.validate_keys()
     }
 
@@ -662,165 +610,4 @@ pub fn is_loopback_host(url: &Url) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_are_valid() {
-        Config::default().validate().unwrap();
-        assert_eq!(Config::default().issuer_str(), "http://127.0.0.1:8080");
-    }
-
-    #[test]
-    fn database_password_is_redacted() {
-        let config = Config {
-            database_url:
-                "postgres://signoff:s3cr%21t@db:5432/signoff?password=other&sslmode=require".into(),
-            ..Config::default()
-        };
-        let shown = config.database_url_redacted();
-        assert!(
-            !shown.contains("s3cr") && !shown.contains("other"),
-            "{shown}"
-        );
-        assert!(
-            shown.contains("db:5432") && shown.contains("sslmode=require"),
-            "{shown}"
-        );
-        let scrubbed =
-            config.scrub_database_password("auth failed for s3cr!t, other, and s3cr%21t");
-        assert!(
-            !scrubbed.contains("s3cr") && !scrubbed.contains("other"),
-            "{scrubbed}"
-        );
-    }
-
-    #[test]
-    fn default_audience_must_be_an_absolute_uri() {
-        let mut config = Config::default();
-        assert_eq!(config.default_audience(), "http://127.0.0.1:8080");
-        config.tokens.default_audience = Some("not a uri".into());
-        assert!(config.validate().is_err());
-        config.tokens.default_audience = Some("https://api.example.com".into());
-        config.validate().unwrap();
-        assert_eq!(config.default_audience(), "https://api.example.com");
-    }
-
-    #[test]
-    fn plain_http_issuer_is_refused_off_loopback() {
-        let config = Config {
-            issuer: Url::parse("http://idp.example.com").unwrap(),
-            ..Config::default()
-        };
-        let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("must be https"), "{err}");
-    }
-
-    #[test]
-    fn logout_delivery_must_fit_in_the_claim_lease() {
-        let mut config = Config::default();
-        config.logout.delivery_timeout = Duration::from_secs(45);
-        let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("logout.delivery_timeout"), "{err}");
-    }
-
-    #[test]
-    fn revocation_settings_are_checked() {
-        let refused = |adjust: &dyn Fn(&mut RevocationConfig)| {
-            let mut config = Config::default();
-            adjust(&mut config.revocation);
-            config.validate().unwrap_err().to_string()
-        };
-        assert!(refused(&|r| r.poll_interval = Duration::ZERO).contains("poll_interval"));
-        assert!(refused(&|r| r.poll_interval = Duration::from_secs(61)).contains("poll_interval"));
-        assert!(refused(&|r| r.gap_timeout = Duration::from_millis(500)).contains("gap_timeout"));
-        assert!(
-            refused(&|r| r.session_sweep_interval = Duration::from_millis(10))
-                .contains("session_sweep_interval")
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("signoff.toml");
-        std::fs::write(&file, "[revocation]\nconsistency = \"strict\"\n").unwrap();
-        assert_eq!(
-            Config::load(Some(&file)).unwrap().revocation.consistency,
-            Consistency::Strict
-        );
-        std::fs::write(&file, "[revocation]\nconsistency = \"immediate\"\n").unwrap();
-        let err = Config::load(Some(&file)).unwrap_err().to_string();
-        assert!(err.contains("immediate"), "{err}");
-    }
-
-    #[test]
-    fn throttle_settings_are_checked() {
-        let refused = |adjust: &dyn Fn(&mut ThrottleConfig)| {
-            let mut config = Config::default();
-            adjust(&mut config.throttle);
-            config.validate().unwrap_err().to_string()
-        };
-        assert!(refused(&|t| t.max_concurrent_hashes = 0).contains("max_concurrent_hashes"));
-        assert!(refused(&|t| t.account_failures = 0).contains("account_failures"));
-        assert!(refused(&|t| t.window = Duration::from_millis(500)).contains("window"));
-        assert!(refused(&|t| t.backoff_base = Duration::from_secs(3600)).contains("backoff_max"));
-        assert!(refused(&|t| t.max_tracked = 10).contains("max_tracked"));
-    }
-
-    #[test]
-    fn long_code_lifetime_is_refused() {
-        let mut config = Config::default();
-        config.tokens.authorization_code_ttl = Duration::from_secs(3600);
-        assert!(config.validate().is_err());
-    }
-
-    #[test]
-    fn unknown_algorithm_names_are_refused_when_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("signoff.toml");
-        for (toml, named) in [
-            ("[keys]\nalgorithms = [\"RS256\", \"HS256\"]\n", "HS256"),
-            ("[keys]\ndefault_alg = \"none\"\n", "none"),
-        ] {
-            std::fs::write(&file, toml).unwrap();
-            let err = Config::load(Some(&file)).unwrap_err().to_string();
-            assert!(err.contains(named), "{err}");
-        }
-        std::fs::write(&file, "[keys]\ndefault_alg = \"ES256\"\n").unwrap();
-        assert_eq!(
-            Config::load(Some(&file)).unwrap().keys.default_alg,
-            Algorithm::Es256
-        );
-    }
-
-    #[test]
-    fn key_settings_are_checked() {
-        let refused = |adjust: &dyn Fn(&mut KeyConfig)| {
-            let mut config = Config::default();
-            adjust(&mut config.keys);
-            config.validate().unwrap_err().to_string()
-        };
-        assert!(refused(&|k| k.algorithms = vec![Algorithm::Es256]).contains("RS256"));
-        assert!(
-            refused(&|k| k.algorithms = vec![Algorithm::Rs256, Algorithm::Rs256]).contains("twice")
-        );
-        let lead = refused(&|k| k.rotate_every = Duration::from_secs(3600));
-        assert!(lead.contains("keys.rotate_every"), "{lead}");
-        assert!(refused(&|k| k.master_key = Some("short".into())).contains("keys.master_key"));
-        assert!(
-            refused(&|k| {
-                k.master_key = Some(MasterKeys::generate(&crate::random::OsRandom).into());
-                k.master_key_file = Some("keys.txt".into());
-            })
-            .contains("not both")
-        );
-        let mut config = Config::default();
-        config.keys.algorithms = vec![Algorithm::Rs256, Algorithm::EdDsa];
-        config.keys.default_alg = Algorithm::Es256;
-        assert!(
-            config
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("keys.default_alg")
-        );
-        assert_eq!(format!("{:?}", Secret::from("hunter2")), "Secret(redacted)");
-    }
-}
+mod tests;
