@@ -391,6 +391,43 @@ mod tests {
         assert_eq!(attempt(&t, "bob", "10.0.0.1", false).await, Verdict::Wrong);
     }
 
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_back_off_is_an_audit_event() {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _scope = tracing::subscriber::set_default(subscriber);
+        let clock = MockClock::starting_now();
+        let t = throttle(&clock);
+        for _ in 0..2 {
+            attempt(&t, "bob", "10.0.0.1", false).await;
+        }
+        let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let line = logs
+            .lines()
+            .find(|l| l.contains("account_throttled"))
+            .unwrap_or_else(|| panic!("no audit event in {logs}"));
+        for part in [" audit:", "bob", "10.0.0.1", "retry_after=10"] {
+            assert!(line.contains(part), "{part} missing from {line}");
+        }
+    }
+
     #[tokio::test]
     async fn a_busy_verifier_is_not_a_failure() {
         let clock = MockClock::starting_now();
