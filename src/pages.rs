@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::http::extract::{Form, Params};

@@ -9,8 +9,8 @@ fn defaults_are_valid() {
 #[test]
 fn database_password_is_redacted() {
     let config = Config {
-        database_url:
-            "postgres://signoff:s3cr%21t@db:5432/signoff?password=other&sslmode=require".into(),
+        database_url: "postgres://signoff:s3cr%21t@db:5432/signoff?password=other&sslmode=require"
+            .into(),
         ..Config::default()
     };
     let shown = config.database_url_redacted();
@@ -22,8 +22,7 @@ fn database_password_is_redacted() {
         shown.contains("db:5432") && shown.contains("sslmode=require"),
         "{shown}"
     );
-    let scrubbed =
-        config.scrub_database_password("auth failed for s3cr!t, other, and s3cr%21t");
+    let scrubbed = config.scrub_database_password("auth failed for s3cr!t, other, and s3cr%21t");
     assert!(
         !scrubbed.contains("s3cr") && !scrubbed.contains("other"),
         "{scrubbed}"
@@ -111,13 +110,9 @@ fn http_limits_are_checked() {
         refused(&|c| c.http.header_read_timeout = Duration::ZERO)
             .contains("http.header_read_timeout")
     );
-    assert!(
-        refused(&|c| c.http.request_timeout = Duration::ZERO).contains("http.request_timeout")
-    );
+    assert!(refused(&|c| c.http.request_timeout = Duration::ZERO).contains("http.request_timeout"));
     assert!(refused(&|c| c.http.max_connections = 0).contains("http.max_connections"));
-    assert!(
-        refused(&|c| c.sessions.interaction_burst = 0).contains("sessions.interaction_burst")
-    );
+    assert!(refused(&|c| c.sessions.interaction_burst = 0).contains("sessions.interaction_burst"));
     let mut off = Config::default();
     off.sessions.interactions_per_minute = 0;
     off.sessions.interaction_burst = 0;

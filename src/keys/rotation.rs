@@ -11,7 +11,7 @@
 //! leaves the work to the winner.
 
 use anyhow::{Context, bail};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, SqlErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, SqlErr};
 
 use super::keystore::generate_key;
 pub use super::plan::{KeyState, Schedule, Step, key_states, plan, plan_rotation};
