@@ -78,6 +78,12 @@ impl TestServer {
     /// Start a server whose configuration `adjust` may change, with the
     /// standard clients and user registered.
     pub async fn with(adjust: impl FnOnce(&mut Config)) -> Self {
+        // The server's errors go to the test's captured output, so a failing
+        // test shows why the server answered 500 (printed only on failure).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
+            .with_test_writer()
+            .try_init();
         let dir = TempDir::new().expect("temp dir");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
