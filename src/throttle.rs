@@ -53,6 +53,15 @@ impl Subject<'_> {
         openssl::sha::sha256(format!("{kind}\0{name}").as_bytes())
     }
 
+    /// Whether failures for this account start a back-off of their own.
+    /// Not for clients: a client id is public and its secret is random
+    /// (`client add` makes 256 bits), so guessing is bounded by the address
+    /// limit while an account-wide back-off would only let anyone who knows
+    /// the id keep the real client out.
+    fn has_account_backoff(&self) -> bool {
+        matches!(self, Subject::User(_))
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Subject::User(_) => "user",
@@ -240,11 +249,14 @@ impl Throttle {
         F: Future<Output = Result<bool, Busy>>,
     {
         let account = subject.key();
+        // One IPv6 host holds a whole /64: counted per address, it could
+        // rotate through 2^64 allowances.
+        let peer = crate::http::rate::address_key(peer);
         let now = self.clock.now();
         let blocked = self.addresses.blocked(&peer, now).or_else(|| {
             self.accounts
                 .blocked(&account, now)
-                .filter(|_| !self.is_trusted(account, peer, now))
+                .filter(|_| subject.has_account_backoff() && !self.is_trusted(account, peer, now))
         });
         if let Some(retry_after) = blocked {
             tracing::debug!(target: "audit", event = "attempt_throttled", kind = subject.kind(),
@@ -281,7 +293,10 @@ impl Throttle {
     fn failed(&self, subject: Subject<'_>, account: [u8; 32], peer: IpAddr) -> Verdict {
         let now = self.clock.now();
         let by_address = self.addresses.fail(&peer, now, &self.config);
-        let by_account = self.accounts.fail(&account, now, &self.config);
+        let by_account = subject
+            .has_account_backoff()
+            .then(|| self.accounts.fail(&account, now, &self.config))
+            .flatten();
         if let Some(b) = by_address {
             tracing::warn!(target: "audit", event = "address_throttled", kind = subject.kind(),
                 subject = subject.name(), peer = %peer, level = b.level,
@@ -342,6 +357,70 @@ mod tests {
     async fn attempt(t: &Throttle, user: &str, peer: &str, ok: bool) -> Verdict {
         t.guard(Subject::User(user), peer.parse().unwrap(), async { Ok(ok) })
             .await
+    }
+
+    async fn client_attempt(t: &Throttle, peer: &str, ok: bool) -> Verdict {
+        t.guard(Subject::Client("c"), peer.parse().unwrap(), async {
+            Ok(ok)
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn addresses_of_one_ipv6_prefix_share_an_allowance() {
+        let clock = MockClock::starting_now();
+        let config = ThrottleConfig {
+            address_failures: 2,
+            ..ThrottleConfig::default()
+        };
+        let t = Throttle::new(&config, Arc::new(clock.clone()));
+        assert_eq!(attempt(&t, "a", "2001:db8::1", false).await, Verdict::Wrong);
+        // Another address of the same /64, another account: same allowance.
+        assert!(matches!(
+            attempt(&t, "b", "2001:db8::2", false).await,
+            Verdict::Throttled { .. }
+        ));
+        assert!(matches!(
+            attempt(&t, "c", "2001:db8::3", true).await,
+            Verdict::Throttled { .. }
+        ));
+        assert_eq!(
+            attempt(&t, "c", "2001:db9::1", true).await,
+            Verdict::Verified
+        );
+    }
+
+    #[tokio::test]
+    async fn failures_for_a_client_id_never_hold_out_its_right_secret() {
+        let clock = MockClock::starting_now();
+        let t = throttle(&clock);
+        // A guesser's address is backed off by its own limit...
+        let config = ThrottleConfig {
+            address_failures: 2,
+            ..ThrottleConfig::default()
+        };
+        let strict = Throttle::new(&config, Arc::new(clock.clone()));
+        assert_eq!(
+            client_attempt(&strict, "10.0.0.1", false).await,
+            Verdict::Wrong
+        );
+        assert!(matches!(
+            client_attempt(&strict, "10.0.0.1", false).await,
+            Verdict::Throttled { .. }
+        ));
+        // ...but the client id's failures start no back-off of their own, so
+        // the real client from an address it never used gets through.
+        for _ in 0..5 {
+            assert_eq!(client_attempt(&t, "10.0.0.1", false).await, Verdict::Wrong);
+        }
+        assert_eq!(
+            client_attempt(&t, "10.0.0.2", true).await,
+            Verdict::Verified
+        );
+        assert_eq!(
+            client_attempt(&strict, "10.0.0.2", true).await,
+            Verdict::Verified
+        );
     }
 
     #[tokio::test]

@@ -57,7 +57,7 @@ impl AddressBudget {
 /// IPv6 by its /64 prefix, the smallest block one subscriber is usually
 /// given (RFC 6177 §3): otherwise one host could take a fresh budget for
 /// every address of its own prefix.
-fn address_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
