@@ -54,10 +54,11 @@ impl Subject<'_> {
     }
 
     /// Whether failures for this account start a back-off of their own.
-    /// Not for clients: a client id is public and its secret is random
-    /// (`client add` makes 256 bits), so guessing is bounded by the address
-    /// limit while an account-wide back-off would only let anyone who knows
-    /// the id keep the real client out.
+    /// Not for clients: a client id is public, so an account-wide back-off
+    /// would let anyone who knows it keep the real client out; a client
+    /// secret is a machine credential meant to be long and random (README,
+    /// "Password checks and brute force"), and guessing it stays bounded by
+    /// the address limit.
     fn has_account_backoff(&self) -> bool {
         matches!(self, Subject::User(_))
     }
