@@ -18,13 +18,10 @@ use crate::http::extract::Params;
 use crate::logout::{EndedSession, frontchannel};
 use crate::pages::{self, PageError, PageForm};
 use crate::revocation::{self, EndReason};
-use crate::session::password::{self, PasswordCheck};
+use crate::session::password;
 use crate::state::AppState;
 use crate::store::sessions;
-use crate::throttle;
 use crate::tokens::liveness::Standing;
-
-const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 
 /// One row of the session list.
 struct SessionRow {
@@ -191,17 +188,9 @@ pub async fn login(
             Some(message),
         )
     };
-    let user = match password::check_password(&state, username, password, peer.ip()).await? {
-        PasswordCheck::Verified(user) => user,
-        PasswordCheck::Wrong => return Ok(refused(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS)),
-        PasswordCheck::Throttled(seconds) => {
-            let page = refused(
-                StatusCode::TOO_MANY_REQUESTS,
-                &password::throttled_message(seconds),
-            );
-            return Ok(throttle::with_retry_after(page, seconds));
-        }
-        PasswordCheck::Busy(seconds) => return Err(PageError::Busy(seconds)),
+    let user = match password::sign_in_user(&state, username, password, peer.ip(), refused).await? {
+        Ok(user) => user,
+        Err(page) => return Ok(page),
     };
     let (active, cookie) = super::sign_in(&state, &headers, peer, user).await?;
     tracing::info!(sid = %active.session.id, "signed in on the account page");

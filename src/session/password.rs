@@ -3,10 +3,16 @@
 
 use std::net::IpAddr;
 
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use crate::pages::PageError;
 use crate::secrets::dummy_password_hash;
 use crate::state::AppState;
 use crate::store::users::{self, User};
-use crate::throttle::{Subject, Verdict};
+use crate::throttle::{self, Subject, Verdict};
+
+const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 
 /// The password check of the sign-in pages (login, account).
 pub enum PasswordCheck {
@@ -52,7 +58,27 @@ pub async fn check_password(
     )
 }
 
-/// What a sign-in page says during a back-off.
-pub fn throttled_message(seconds: u64) -> String {
-    format!("Too many failed sign-ins. Try again in {seconds} seconds.")
+/// The password step of a sign-in page: the verified user, or the answer
+/// to send instead. `refused` renders the page again with a status and a
+/// message (401 for a wrong password, 429 with `Retry-After` during a
+/// back-off); every check busy is the 503 page.
+pub async fn sign_in_user(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    peer: IpAddr,
+    refused: impl FnOnce(StatusCode, &str) -> Response,
+) -> Result<Result<User, Response>, PageError> {
+    Ok(
+        match check_password(state, username, password, peer).await? {
+            PasswordCheck::Verified(user) => Ok(user),
+            PasswordCheck::Wrong => Err(refused(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS)),
+            PasswordCheck::Throttled(seconds) => {
+                let message = format!("Too many failed sign-ins. Try again in {seconds} seconds.");
+                let page = refused(StatusCode::TOO_MANY_REQUESTS, &message);
+                Err(throttle::with_retry_after(page, seconds))
+            }
+            PasswordCheck::Busy(seconds) => return Err(PageError::Busy(seconds)),
+        },
+    )
 }

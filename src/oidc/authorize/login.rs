@@ -12,12 +12,9 @@ use super::interaction::{InteractionQuery, Pending, csrf_ok, interaction_of, loa
 use crate::http::headers::allow_form_redirect_to;
 use crate::pages::{self, LoginPage, PageError, PageForm};
 use crate::session;
-use crate::session::password::{self, PasswordCheck};
+use crate::session::password;
 use crate::state::AppState;
 use crate::store::interactions;
-use crate::throttle;
-
-const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 
 fn login_page(
     state: &AppState,
@@ -71,17 +68,9 @@ pub async fn submit(
         tracing::info!(client_id = %pending.client.id, %status, "failed sign-in");
         login_page(&state, status, &pending, username, Some(message))
     };
-    let user = match password::check_password(&state, username, password, peer.ip()).await? {
-        PasswordCheck::Verified(user) => user,
-        PasswordCheck::Wrong => return Ok(refused(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS)),
-        PasswordCheck::Throttled(seconds) => {
-            let page = refused(
-                StatusCode::TOO_MANY_REQUESTS,
-                &password::throttled_message(seconds),
-            );
-            return Ok(throttle::with_retry_after(page, seconds));
-        }
-        PasswordCheck::Busy(seconds) => return Err(PageError::Busy(seconds)),
+    let user = match password::sign_in_user(&state, username, password, peer.ip(), refused).await? {
+        Ok(user) => user,
+        Err(page) => return Ok(page),
     };
 
     let now = state.now();
