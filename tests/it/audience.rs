@@ -75,20 +75,7 @@ async fn configured_default_audience_is_used_and_served_by_userinfo() {
 async fn userinfo_refuses_a_token_for_another_resource() {
     let server = lifecycle_server().await;
     let login = jwt_login(&server).await;
-    let response = token_json(
-        server
-            .token_request(
-                JWT_APP,
-                JWT_APP_SECRET,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &login.refresh_token()),
-                    ("resource", REPORTS_API),
-                ],
-            )
-            .await,
-    )
-    .await;
+    let response = refresh_for_resource(&server, &login.refresh_token(), REPORTS_API).await;
     let for_reports = text(&response, "access_token");
     assert_eq!(jwt_claims(&for_reports)["aud"], REPORTS_API);
     let refused = userinfo(&server, &for_reports).await;

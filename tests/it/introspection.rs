@@ -274,20 +274,7 @@ async fn a_resource_server_introspects_only_tokens_for_its_audiences() {
     let body = introspect_by(&server, RS, RS_SECRET, &login.refresh_token()).await;
     assert_eq!(body, serde_json::json!({ "active": false }));
     // An access token for REPORTS_API (RFC 8707 resource) is.
-    let tokens = token_json(
-        server
-            .token_request(
-                JWT_APP,
-                JWT_APP_SECRET,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &login.refresh_token()),
-                    ("resource", REPORTS_API),
-                ],
-            )
-            .await,
-    )
-    .await;
+    let tokens = refresh_for_resource(&server, &login.refresh_token(), REPORTS_API).await;
     let body = introspect_by(&server, reports, secret, &text(&tokens, "access_token")).await;
     assert_eq!(body["active"], true, "{body}");
     assert_eq!(body["aud"], REPORTS_API);

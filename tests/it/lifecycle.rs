@@ -129,6 +129,29 @@ pub async fn opaque_login(server: &TestServer) -> Login {
     .await
 }
 
+/// jwt-app's refresh_token grant asking for an access token for `resource`
+/// (RFC 8707 §2): the token response.
+pub async fn refresh_for_resource(
+    server: &TestServer,
+    refresh_token: &str,
+    resource: &str,
+) -> serde_json::Value {
+    token_json(
+        server
+            .token_request(
+                JWT_APP,
+                JWT_APP_SECRET,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token),
+                    ("resource", resource),
+                ],
+            )
+            .await,
+    )
+    .await
+}
+
 /// The refresh_token grant (RFC 6749 §6).
 pub async fn refresh(
     server: &TestServer,
