@@ -105,16 +105,7 @@ async fn client_revoke_tokens_from_the_cli_voids_only_that_client() {
     let server = lifecycle_server().await;
     let jwt = jwt_login(&server).await;
     let opaque = opaque_login(&server).await;
-    let service = token_json(
-        server
-            .token_request(
-                SERVICE,
-                SERVICE_SECRET,
-                &[("grant_type", "client_credentials")],
-            )
-            .await,
-    )
-    .await;
+    let service = service_token(&server).await;
     let service_token = text(&service, "access_token");
     signoff_cli(&server, &["client", "revoke-tokens", JWT_APP]).await;
     signoff_cli(&server, &["client", "revoke-tokens", SERVICE]).await;

@@ -228,16 +228,7 @@ async fn strict_consistency_counts_another_process_from_the_next_request() {
     })
     .await;
     let jwt = jwt_login(&server).await;
-    let service = token_json(
-        server
-            .token_request(
-                SERVICE,
-                SERVICE_SECRET,
-                &[("grant_type", "client_credentials")],
-            )
-            .await,
-    )
-    .await;
+    let service = service_token(&server).await;
     signoff_cli(&server, &["user", "logout-everywhere", ALICE]).await;
     assert_inactive(&server, &jwt.access_token()).await;
     signoff_cli(&server, &["client", "revoke-tokens", SERVICE]).await;
@@ -276,16 +267,7 @@ async fn introspection_and_jwt_access_tokens_carry_the_grant_and_token_versions(
         (Some(1), Some(0))
     );
     // A client's own token: no grant and no user version.
-    let service = token_json(
-        server
-            .token_request(
-                SERVICE,
-                SERVICE_SECRET,
-                &[("grant_type", "client_credentials")],
-            )
-            .await,
-    )
-    .await;
+    let service = service_token(&server).await;
     let body = assert_active(&server, &text(&service, "access_token")).await;
     assert!(
         body.get("gid").is_none() && body.get("ver").is_none(),

@@ -38,16 +38,7 @@ async fn an_instance_started_later_knows_every_revocation_still_in_force() {
         .await
         .unwrap();
     let after = opaque_login(&server).await;
-    let service = token_json(
-        server
-            .token_request(
-                SERVICE,
-                SERVICE_SECRET,
-                &[("grant_type", "client_credentials")],
-            )
-            .await,
-    )
-    .await;
+    let service = service_token(&server).await;
     revocation::void_client_tokens(&server.state.revoker(), SERVICE)
         .await
         .unwrap();

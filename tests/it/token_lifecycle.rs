@@ -263,16 +263,7 @@ async fn sso_session_expiry_asks_for_a_password_but_offline_tokens_live_on() {
 async fn gateway_central_check_sees_a_disabled_user_and_a_removed_client_at_once() {
     let server = lifecycle_server().await;
     let jwt = jwt_login(&server).await;
-    let service = token_json(
-        server
-            .token_request(
-                SERVICE,
-                SERVICE_SECRET,
-                &[("grant_type", "client_credentials")],
-            )
-            .await,
-    )
-    .await;
+    let service = service_token(&server).await;
     let service_token = text(&service, "access_token");
     assert_active(&server, &service_token).await;
     signoff_cli(&server, &["user", "disable", ALICE]).await;
@@ -622,16 +613,7 @@ async fn a_client_registered_again_under_a_removed_id_does_not_inherit_consent()
 #[tokio::test]
 async fn pruning_dead_rows_revives_nothing() {
     let server = TestServer::start().await;
-    let token = token_json(
-        server
-            .token_request(
-                SERVICE,
-                SERVICE_SECRET,
-                &[("grant_type", "client_credentials")],
-            )
-            .await,
-    )
-    .await["access_token"]
+    let token = service_token(&server).await["access_token"]
         .as_str()
         .unwrap()
         .to_owned();

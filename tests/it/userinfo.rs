@@ -116,16 +116,7 @@ async fn claims_follow_the_granted_scopes() {
 #[tokio::test]
 async fn client_credentials_token_is_insufficient_scope() {
     let server = TestServer::start().await;
-    let tokens = token_json(
-        server
-            .token_request(
-                SERVICE,
-                SERVICE_SECRET,
-                &[("grant_type", "client_credentials")],
-            )
-            .await,
-    )
-    .await;
+    let tokens = service_token(&server).await;
     let response = userinfo(&server, tokens["access_token"].as_str().unwrap()).await;
     let challenge = challenge(&response);
     assert!(

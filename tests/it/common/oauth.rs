@@ -98,6 +98,21 @@ pub async fn token_json(response: reqwest::Response) -> serde_json::Value {
     body
 }
 
+/// The standard `service` client's client_credentials grant (RFC 6749
+/// §4.4): the token response.
+pub async fn service_token(server: &TestServer) -> serde_json::Value {
+    token_json(
+        server
+            .token_request(
+                SERVICE,
+                SERVICE_SECRET,
+                &[("grant_type", "client_credentials")],
+            )
+            .await,
+    )
+    .await
+}
+
 /// The payload of a compact JWS, not verified (code_flow.rs checks
 /// signatures against the published JWKS).
 pub fn jwt_claims(token: &str) -> serde_json::Value {
