@@ -2,12 +2,14 @@
 //! JWTs?" a configuration choice. See README.md and docs/design.md.
 
 pub mod admin;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod grant_type;
+pub mod health;
 pub mod http;
 pub mod jws;
 pub mod keys;
