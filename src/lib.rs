@@ -15,6 +15,7 @@ pub mod jws;
 pub mod keys;
 pub mod logout;
 pub mod maintenance;
+pub mod metrics;
 pub mod oidc;
 pub mod pages;
 pub mod random;

@@ -23,10 +23,34 @@ pub(super) async fn serve(
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let metrics_listener = match config.metrics_bind {
+        Some(addr) => {
+            crate::metrics::install()?;
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (metrics_bind)"))?;
+            Some(listener)
+        }
+        None => None,
+    };
     let issuer = config.issuer_str().to_owned();
     let state = AppState::production(config, db).await?;
+    let metrics = metrics_listener.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "metrics at /metrics");
+        }
+        let app = crate::metrics::router(state.clone());
+        let limits = state.config.http.clone();
+        tokio::spawn(async move {
+            crate::http::server::serve(listener, app, &limits, std::future::pending()).await
+        })
+    });
     tracing::info!(%issuer, addr = %listener.local_addr()?, "signoff is listening");
-    crate::serve(listener, state, shutdown_signal()).await?;
+    let served = crate::serve(listener, state, shutdown_signal()).await;
+    if let Some(task) = metrics {
+        task.abort();
+    }
+    served?;
     Ok(())
 }
 

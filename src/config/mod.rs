@@ -22,6 +22,10 @@ pub use limits::{HttpConfig, ThrottleConfig};
 pub struct Config {
     /// Address the HTTP server listens on.
     pub bind: SocketAddr,
+    /// Address of a second listener serving only `GET /metrics`
+    /// (Prometheus); unset (default): no metrics. Keep it private
+    /// (loopback or an internal network).
+    pub metrics_bind: Option<SocketAddr>,
     /// The `iss` of every token and the base of every endpoint URL.
     pub issuer: Url,
     /// `sqlite://FILE?mode=rwc` (default) or `postgres://…`.
@@ -272,6 +276,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8080".parse().expect("valid default address"),
+            metrics_bind: None,
             issuer: Url::parse("http://127.0.0.1:8080").expect("valid default issuer"),
             database_url: "sqlite://signoff.db?mode=rwc".into(),
             log: "info".into(),

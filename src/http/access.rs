@@ -61,6 +61,7 @@ pub async fn access_log(State(state): State<AppState>, mut req: Request, next: N
     let mut response = next.run(req).instrument(span.clone()).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
+    crate::metrics::request(method.as_str(), &route, status, started.elapsed());
     // Flat fields (not nested in the span) for log collectors.
     tracing::info!(target: "access", request_id = %id, method = %method, route = %route,
         status, latency_ms, client_id = client.0.get().map(String::as_str), "request");

@@ -215,12 +215,14 @@ async fn authenticate(
     match (verdict, client) {
         (Verdict::Verified, Some(client)) => Ok(client),
         (Verdict::Throttled { retry_after }, _) => {
+            crate::metrics::client_auth_refused("throttled");
             audit::record(&state.db, state.now(), failed("throttled")).await;
             Err(OAuthError::Throttled(retry_after))
         }
         (Verdict::Busy { retry_after }, _) => Err(OAuthError::Unavailable(retry_after)),
         _ => {
             tracing::info!(client_id, "client authentication failed");
+            crate::metrics::client_auth_refused("failure");
             audit::record(&state.db, state.now(), failed("failure")).await;
             Err(bad_client("client authentication failed"))
         }

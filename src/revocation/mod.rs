@@ -170,6 +170,7 @@ impl<'a> Transaction<'a> {
         }
         self.txn.commit().await?;
         for e in &self.written {
+            crate::metrics::revocation(e.kind.as_str(), e.reason.as_deref());
             tracing::info!(
                 seq = e.seq,
                 kind = %e.kind,

@@ -60,6 +60,7 @@ pub async fn check_password(
         PasswordCheck::Throttled(_) => "throttled",
         PasswordCheck::Busy(_) => "busy",
     };
+    crate::metrics::sign_in(outcome);
     // A typed name that is no user's may be a password in the wrong
     // field: only a known user is named (by id).
     let detail = match &known {

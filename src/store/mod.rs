@@ -67,6 +67,21 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
 
+/// The connection pool's size and idle connections (metrics).
+pub fn pool_usage(db: &DatabaseConnection) -> Option<(u32, usize)> {
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            Some((pool.size(), pool.num_idle()))
+        }
+        sea_orm::DatabaseBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            Some((pool.size(), pool.num_idle()))
+        }
+        _ => None,
+    }
+}
+
 /// How many migrations this build knows that the database has not applied
 /// (without creating the migrations table).
 pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr> {

@@ -318,6 +318,10 @@ impl Drop for Served {
 }
 
 async fn serve(database_url: &str) -> Served {
+    serve_with(database_url, &[]).await
+}
+
+async fn serve_with(database_url: &str, env: &[(&str, &str)]) -> Served {
     use std::io::BufRead;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -332,6 +336,7 @@ async fn serve(database_url: &str) -> Served {
         .env("SIGNOFF_BIND", format!("127.0.0.1:{port}"))
         .env("SIGNOFF_LOG", "info")
         .env("SIGNOFF_LOG_FORMAT", "json")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut child = command.spawn().expect("start signoff serve");
@@ -483,4 +488,89 @@ async fn a_backup_is_a_database_serve_starts_from() {
         .await
         .unwrap();
     assert_eq!(token.status(), StatusCode::OK, "the copy holds the clients");
+}
+
+/// A counter's value in a Prometheus text exposition (0 when absent).
+fn sample(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_on_their_own_listener_count_requests_tokens_and_failed_sign_ins() {
+    let server = TestServer::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let metrics_bind = format!("127.0.0.1:{port}");
+    let served = serve_with(
+        &server.state.config.database_url,
+        &[("SIGNOFF_METRICS_BIND", &metrics_bind)],
+    )
+    .await;
+    let http = http_client();
+    let scrape = || async {
+        let response = http_client()
+            .get(format!("http://{metrics_bind}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    };
+    // Not on the public listener.
+    let public = http
+        .get(format!("{}/metrics", served.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+
+    let before = scrape().await;
+    let tokens = r#"signoff_tokens_issued_total{grant_type="client_credentials",format="opaque"}"#;
+    let requests = r#"signoff_http_requests_total{method="POST",route="/token",status="200"}"#;
+    let refused = r#"signoff_client_auth_refused_total{outcome="failure"}"#;
+    for _ in 0..2 {
+        let ok = http
+            .post(format!("{}/token", served.base))
+            .basic_auth(SERVICE, Some(SERVICE_SECRET))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+    let bad = http
+        .post(format!("{}/token", served.base))
+        .basic_auth(SERVICE, Some("wrong-secret-123"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    let after = scrape().await;
+    assert_eq!(
+        sample(&after, tokens) - sample(&before, tokens),
+        2.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, requests) - sample(&before, requests),
+        2.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, refused) - sample(&before, refused),
+        1.0,
+        "{after}"
+    );
+    assert!(
+        after.contains("signoff_http_request_duration_seconds_bucket{"),
+        "{after}"
+    );
+    assert!(after.contains("signoff_revocation_lag_events 0"), "{after}");
+    assert!(after.contains("signoff_argon2_busy"), "{after}");
+    assert!(after.contains("signoff_db_pool_connections"), "{after}");
 }
