@@ -116,6 +116,154 @@ pub async fn add_client(
     if clients::find(db, &spec.id).await?.is_some() {
         return invalid(format!("client {} already exists", spec.id));
     }
+    if let Some(secret) = &spec.secret {
+        check_secret(secret)?;
+    }
+    let secret_hash = match &spec.secret {
+        Some(s) => Some(hash_password(s, rng)?),
+        None => None,
+    };
+    // RFC 6749 §10.4: tokens are bound to the client they were issued to; a
+    // client id removed and registered again inherits none of them (its
+    // generation starts past the removed client's).
+    let token_version = crate::revocation::initial_client_version(db, &spec.id).await?;
+    let client = registration(spec, secret_hash, now, token_version, false)?;
+    clients::insert(db, &client).await?;
+    Ok(client)
+}
+
+/// Give a confidential client a new secret (`secret`, or a random one):
+/// the old one stops working on every instance at once (each request reads
+/// the stored hash). Returns the new secret, which is stored only hashed.
+pub async fn rotate_secret(
+    db: &impl ConnectionTrait,
+    rng: &dyn Random,
+    id: &str,
+    secret: Option<String>,
+) -> Result<String, AdminError> {
+    let Some(client) = clients::find(db, id).await? else {
+        return invalid(format!("no client {id}"));
+    };
+    if client.is_public() {
+        return invalid(format!("client {id} is public: it has no secret"));
+    }
+    let secret = secret.unwrap_or_else(|| crate::random::secret_token(rng));
+    check_secret(&secret)?;
+    let hash = hash_password(&secret, rng)?;
+    clients::set_secret_hash(db, id, &hash).await?;
+    Ok(secret)
+}
+
+/// A client secret an operator chose: long enough to resist guessing.
+pub fn check_secret(secret: &str) -> Result<(), AdminError> {
+    if secret.len() < 8 {
+        return invalid("a client secret must be at least 8 characters");
+    }
+    Ok(())
+}
+
+/// Changes to a registered client: each `Some` replaces that setting.
+#[derive(Debug, Clone, Default)]
+pub struct ClientUpdate {
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub first_party: Option<bool>,
+    pub require_pkce: Option<bool>,
+    pub id_token_alg: Option<String>,
+    pub access_token_format: Option<String>,
+    /// `Some(None)` removes the URI.
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub frontchannel_logout_uri: Option<Option<String>>,
+    pub audiences: Option<Vec<String>>,
+    /// `Some(None)` returns to the global default.
+    pub access_token_ttl: Option<Option<i64>>,
+    pub refresh_token_idle_ttl: Option<Option<i64>>,
+    pub refresh_token_absolute_ttl: Option<Option<i64>>,
+    pub logout_revokes: Option<String>,
+    pub keep_offline_tokens: Option<bool>,
+    pub introspect_audiences: Option<Vec<String>>,
+}
+
+/// Change a client's registration under the rules of [`add_client`]. Every
+/// instance reads clients from the database per request, so the change
+/// counts everywhere from the next request; tokens already issued keep
+/// what they were issued with.
+pub async fn update_client(
+    db: &impl ConnectionTrait,
+    id: &str,
+    u: ClientUpdate,
+) -> Result<Client, AdminError> {
+    let Some(old) = clients::find(db, id).await? else {
+        return invalid(format!("no client {id}"));
+    };
+    let spec = ClientSpec {
+        id: old.id.clone(),
+        // Only whether it has one matters to the rules.
+        secret: old.secret_hash.clone(),
+        redirect_uris: u.redirect_uris.unwrap_or(old.redirect_uris),
+        post_logout_redirect_uris: u
+            .post_logout_redirect_uris
+            .unwrap_or(old.post_logout_redirect_uris),
+        scopes: u.scopes.unwrap_or_else(|| old.scopes.tokens().to_vec()),
+        grant_types: u.grant_types.unwrap_or_else(|| {
+            old.grant_types
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect()
+        }),
+        first_party: u.first_party.unwrap_or(old.first_party),
+        require_pkce: u.require_pkce.unwrap_or(old.require_pkce),
+        id_token_alg: Some(
+            u.id_token_alg
+                .unwrap_or_else(|| old.id_token_alg.to_string()),
+        ),
+        access_token_format: Some(
+            u.access_token_format
+                .unwrap_or_else(|| old.access_token_format.as_str().to_owned()),
+        ),
+        backchannel_logout_uri: u
+            .backchannel_logout_uri
+            .unwrap_or(old.backchannel_logout_uri),
+        frontchannel_logout_uri: u
+            .frontchannel_logout_uri
+            .unwrap_or(old.frontchannel_logout_uri),
+        audiences: u.audiences.unwrap_or(old.audiences),
+        access_token_ttl: u.access_token_ttl.unwrap_or(old.access_token_ttl),
+        refresh_token_idle_ttl: u
+            .refresh_token_idle_ttl
+            .unwrap_or(old.refresh_token_idle_ttl),
+        refresh_token_absolute_ttl: u
+            .refresh_token_absolute_ttl
+            .unwrap_or(old.refresh_token_absolute_ttl),
+        logout_revokes: Some(
+            u.logout_revokes
+                .unwrap_or_else(|| old.logout_revokes.as_str().to_owned()),
+        ),
+        keep_offline_tokens: u.keep_offline_tokens.unwrap_or(old.keep_offline_tokens),
+        introspect_audiences: u.introspect_audiences.unwrap_or(old.introspect_audiences),
+    };
+    let client = registration(
+        spec,
+        old.secret_hash,
+        old.created_at,
+        old.token_version,
+        old.disabled,
+    )?;
+    clients::update(db, &client).await?;
+    Ok(client)
+}
+
+/// The client `spec` describes, under the registration rules; `secret_hash`
+/// is its stored secret (`None`: public).
+fn registration(
+    spec: ClientSpec,
+    secret_hash: Option<String>,
+    created_at: i64,
+    token_version: i64,
+    disabled: bool,
+) -> Result<Client, AdminError> {
     let mut grant_types: Vec<GrantType> = Vec::new();
     for name in &spec.grant_types {
         let Some(g) = GrantType::parse(name) else {
@@ -169,11 +317,6 @@ pub async fn add_client(
             None => return invalid(format!("access token format {f} is not jwt or opaque")),
         },
     };
-    if let Some(secret) = &spec.secret
-        && secret.len() < 8
-    {
-        return invalid("a client secret must be at least 8 characters");
-    }
     if !spec.introspect_audiences.is_empty() && spec.secret.is_none() {
         return invalid("a public client cannot introspect tokens (RFC 7662 §2.1)");
     }
@@ -211,20 +354,12 @@ pub async fn add_client(
             }
         },
     };
-    let secret_hash = match &spec.secret {
-        Some(s) => Some(hash_password(s, rng)?),
-        None => None,
-    };
     let scopes = if spec.scopes.is_empty() {
         Scope::parse_all(crate::tokens::claims::USER_SCOPES).map_err(anyhow::Error::from)?
     } else {
         registered_scope(&spec.scopes)?
     };
-    // RFC 6749 §10.4: tokens are bound to the client they were issued to; a
-    // client id removed and registered again inherits none of them (its
-    // generation starts past the removed client's).
-    let token_version = crate::revocation::initial_client_version(db, &spec.id).await?;
-    let client = Client {
+    Ok(Client {
         id: spec.id,
         secret_hash,
         redirect_uris: spec.redirect_uris,
@@ -239,19 +374,17 @@ pub async fn add_client(
         backchannel_logout_uri: spec.backchannel_logout_uri,
         frontchannel_logout_session_required: spec.frontchannel_logout_uri.is_some(),
         frontchannel_logout_uri: spec.frontchannel_logout_uri,
-        created_at: now,
+        created_at,
         audiences: spec.audiences,
         access_token_ttl: spec.access_token_ttl,
         refresh_token_idle_ttl: spec.refresh_token_idle_ttl,
         refresh_token_absolute_ttl: spec.refresh_token_absolute_ttl,
         token_version,
-        disabled: false,
+        disabled,
         logout_revokes,
         keep_offline_tokens: spec.keep_offline_tokens,
         introspect_audiences: spec.introspect_audiences,
-    };
-    clients::insert(db, &client).await?;
-    Ok(client)
+    })
 }
 
 /// RFC 6749 §3.3: each `--scope` value is a scope string, so `"a b"`

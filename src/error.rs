@@ -62,6 +62,9 @@ pub enum OAuthError {
     Internal(#[from] anyhow::Error),
 }
 
+/// `Retry-After` of a 503 answered while the database cannot be reached.
+pub const DB_RETRY_AFTER: u64 = 5;
+
 impl From<sea_orm::DbErr> for OAuthError {
     fn from(err: sea_orm::DbErr) -> Self {
         OAuthError::Internal(err.into())
@@ -158,6 +161,21 @@ pub struct ErrorBody<'a> {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
+        // A database that cannot be reached is no fault of the request:
+        // RFC 9110 §15.6.4 503 with `Retry-After`, not 500, so clients retry.
+        let this = match self {
+            OAuthError::Internal(e) if crate::store::is_unavailable_any(&e) => {
+                tracing::warn!(error = format!("{e:#}"), "database unavailable");
+                OAuthError::Unavailable(DB_RETRY_AFTER)
+            }
+            other => other,
+        };
+        this.respond()
+    }
+}
+
+impl OAuthError {
+    fn respond(self) -> Response {
         self.log();
         let status = self.status();
         let body = ErrorBody {

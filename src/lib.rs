@@ -2,17 +2,20 @@
 //! JWTs?" a configuration choice. See README.md and docs/design.md.
 
 pub mod admin;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod grant_type;
+pub mod health;
 pub mod http;
 pub mod jws;
 pub mod keys;
 pub mod logout;
 pub mod maintenance;
+pub mod metrics;
 pub mod oidc;
 pub mod pages;
 pub mod random;

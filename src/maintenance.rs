@@ -63,6 +63,11 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "pruning the revocation log failed"),
                 }
+                match crate::audit::prune(&state.db, now, state.config.audit.retention).await {
+                    Ok(n) if n > 0 => tracing::debug!(pruned = n, "old audit events removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning audit events failed"),
+                }
                 // Ended sessions stay listed a week (account page, CLI).
                 if let Err(e) =
                     crate::store::sessions::prune_ended(&state.db, now - 7 * 24 * 3600).await

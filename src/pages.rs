@@ -192,6 +192,18 @@ impl IntoResponse for PageError {
                 );
                 crate::throttle::with_retry_after(page, seconds)
             }
+            PageError::Internal(e) if crate::store::is_unavailable_any(&e) => {
+                tracing::warn!(error = format!("{e:#}"), "database unavailable");
+                let page = render(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &ErrorPage {
+                        title: "Temporarily unavailable",
+                        message: "The sign-in service cannot reach its database. Try again in a moment.",
+                        code: Some("temporarily_unavailable"),
+                    },
+                );
+                crate::throttle::with_retry_after(page, crate::error::DB_RETRY_AFTER)
+            }
             PageError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "hosted page failed");
                 render(

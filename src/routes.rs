@@ -4,14 +4,15 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, StatusCode, header};
-use axum::middleware::map_response;
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::http::headers;
+use crate::health;
+use crate::http::{access, headers};
 use crate::oidc::authorize::login;
 use crate::oidc::{
     authorize, discovery, end_session, introspection, jwks, revocation, token, userinfo,
@@ -69,7 +70,9 @@ pub fn router(state: AppState) -> Router {
         .route("/account/login", post(account::login))
         .route("/account/sessions/end", post(account::end_one))
         .route("/account/sessions/end-all", post(account::end_all))
-        .route("/healthz", get(|| async { "ok" }));
+        // Probes (src/health.rs).
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
     let routes = api
         .merge(pages)
         .fallback(not_found)
@@ -106,6 +109,8 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             http.request_timeout,
         ))
+        // Outermost: the access log sees every answer, 408 and 413 included.
+        .layer(from_fn_with_state(state.clone(), access::access_log))
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -51,25 +51,48 @@ pub const BUSY_RETRY_AFTER: u64 = 1;
 /// blocking pool to 512 threads (about 9.5 GiB of argon2 memory).
 pub struct PasswordVerifier {
     permits: Arc<Semaphore>,
+    max_concurrent: usize,
     wait: Duration,
     verifications: AtomicU64,
+    /// Checks waiting for a slot now.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a check as waiting while it lives.
+struct Waiting(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Waiting {
+    fn new(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl PasswordVerifier {
     pub fn new(max_concurrent: usize, wait: Duration) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_concurrent)),
+            max_concurrent,
             wait,
             verifications: AtomicU64::new(0),
+            waiting: Arc::default(),
         }
     }
 
     /// Waits at most the configured time for a slot; then [`Busy`].
     pub async fn verify(&self, password: &str, stored: &str) -> Result<bool, Busy> {
+        let waiting = Waiting::new(&self.waiting);
         let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| Busy)?
             .map_err(|_| Busy)?;
+        drop(waiting);
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let (password, stored) = (password.to_owned(), stored.to_owned());
         // The permit moves into the task: a request abandoned mid-hash keeps
@@ -84,6 +107,14 @@ impl PasswordVerifier {
     /// The longest a check waits for its turn.
     pub fn wait(&self) -> Duration {
         self.wait
+    }
+
+    /// Verifications running now, and checks waiting for a slot (metrics).
+    pub fn load(&self) -> (usize, usize) {
+        let busy = self
+            .max_concurrent
+            .saturating_sub(self.permits.available_permits());
+        (busy, self.waiting.load(Ordering::Relaxed))
     }
 
     /// How many argon2 verifications this instance has started.

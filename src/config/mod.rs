@@ -22,12 +22,19 @@ pub use limits::{HttpConfig, ThrottleConfig};
 pub struct Config {
     /// Address the HTTP server listens on.
     pub bind: SocketAddr,
+    /// Address of a second listener serving only `GET /metrics`
+    /// (Prometheus); unset (default): no metrics. Keep it private
+    /// (loopback or an internal network).
+    pub metrics_bind: Option<SocketAddr>,
     /// The `iss` of every token and the base of every endpoint URL.
     pub issuer: Url,
     /// `sqlite://FILE?mode=rwc` (default) or `postgres://…`.
     pub database_url: String,
     /// Log filter in `tracing_subscriber::EnvFilter` syntax.
     pub log: String,
+    /// `text` (default; coloured only on a terminal) or `json` (one object a
+    /// line, for log collectors).
+    pub log_format: LogFormat,
     pub tokens: TokenConfig,
     pub sessions: SessionConfig,
     pub keys: KeyConfig,
@@ -35,6 +42,7 @@ pub struct Config {
     pub revocation: RevocationConfig,
     pub throttle: ThrottleConfig,
     pub http: HttpConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -192,6 +200,31 @@ pub struct LogoutConfig {
     pub keep_delivered: Duration,
 }
 
+/// The audit trail (`audit_events`, `signoff audit list`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Audit events older than this are deleted by the maintenance task.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(90 * 24 * 3600),
+        }
+    }
+}
+
+/// The shape of log lines (written to standard error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// How fast a revocation made elsewhere (another instance, the CLI) counts
 /// on this instance (docs/revocation.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,9 +276,11 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8080".parse().expect("valid default address"),
+            metrics_bind: None,
             issuer: Url::parse("http://127.0.0.1:8080").expect("valid default issuer"),
             database_url: "sqlite://signoff.db?mode=rwc".into(),
             log: "info".into(),
+            log_format: LogFormat::Text,
             tokens: TokenConfig::default(),
             sessions: SessionConfig::default(),
             keys: KeyConfig::default(),
@@ -253,6 +288,7 @@ impl Default for Config {
             revocation: RevocationConfig::default(),
             throttle: ThrottleConfig::default(),
             http: HttpConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -471,6 +507,9 @@ impl Config {
         }
         if r.session_sweep_interval < Duration::from_millis(100) {
             return invalid("revocation.session_sweep_interval must be at least 100ms".into());
+        }
+        if self.audit.retention < Duration::from_secs(3600) {
+            return invalid("audit.retention must be at least 1h".into());
         }
         self.throttle.validate()?;
         self.http.validate()?;

@@ -2,6 +2,7 @@
 //! side: request parsing, cookies, response headers. The route table is
 //! `crate::routes`.
 
+pub mod access;
 pub mod client_addr;
 pub mod cookies;
 pub mod extract;

@@ -158,15 +158,18 @@ async fn deliver(state: AppState, http: reqwest::Client, n: Notification) {
     let config = &state.config.logout;
     let result = match &outcome {
         Outcome::Delivered => {
+            crate::metrics::backchannel("delivered");
             tracing::info!(client_id = %n.client_id, sid = %n.sid, jti = %n.id, attempts, "back-channel logout delivered");
             logout_outbox::mark_delivered(&state.db, &n.id, now).await
         }
         Outcome::Retry(error) if attempts < config.max_attempts => {
             let wait = backoff(config, attempts);
+            crate::metrics::backchannel("retry");
             tracing::warn!(client_id = %n.client_id, sid = %n.sid, jti = %n.id, attempts, retry_in = wait, error = %error, "back-channel logout failed; will retry");
             logout_outbox::schedule_retry(&state.db, &n.id, now + wait, error).await
         }
         Outcome::Retry(error) | Outcome::Permanent(error) => {
+            crate::metrics::backchannel("failed");
             tracing::error!(client_id = %n.client_id, sid = %n.sid, jti = %n.id, attempts, error = %error, "back-channel logout failed for good");
             logout_outbox::mark_failed(&state.db, &n.id, error).await
         }

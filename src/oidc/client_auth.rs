@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::audit;
 use crate::error::OAuthError;
+use crate::http::access::{ClientSlot, record_client};
 use crate::http::client_addr::{self, ClientAddr};
 use crate::http::extract::{Form, Params};
 use crate::secrets::dummy_password_hash;
@@ -46,6 +48,7 @@ impl FromRequest<AppState> for AuthenticatedClient {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let headers = req.headers().clone();
+        let slot = req.extensions().get::<ClientSlot>().cloned();
         let ClientAddr(peer) = client_addr::of(
             req.extensions(),
             &headers,
@@ -54,6 +57,7 @@ impl FromRequest<AppState> for AuthenticatedClient {
         let Form(params) = Form::from_request(req, state).await?;
         params.reject_malformed()?;
         let client = authenticate(state, &headers, &params, peer).await?;
+        record_client(slot.as_ref(), &client.id);
         if client.disabled {
             tracing::info!(client_id = %client.id, "a disabled client was refused");
             return Err(bad_client("this client is disabled"));
@@ -198,12 +202,30 @@ async fn authenticate(
                 .await
         }
     };
+    // Failures only (a success is every token request): a client id that
+    // names no client is not stored.
+    let known = client.as_ref().map(|c| c.id.clone());
+    let failed = |outcome| audit::Entry {
+        actor: "client",
+        action: "client_auth",
+        subject: known.clone(),
+        client_id: known.clone(),
+        address: Some(peer),
+        outcome,
+        detail: known.is_none().then(|| "unknown client".to_owned()),
+    };
     match (verdict, client) {
         (Verdict::Verified, Some(client)) => Ok(client),
-        (Verdict::Throttled { retry_after }, _) => Err(OAuthError::Throttled(retry_after)),
+        (Verdict::Throttled { retry_after }, _) => {
+            crate::metrics::client_auth_refused("throttled");
+            audit::record(&state.db, state.now(), failed("throttled")).await;
+            Err(OAuthError::Throttled(retry_after))
+        }
         (Verdict::Busy { retry_after }, _) => Err(OAuthError::Unavailable(retry_after)),
         _ => {
             tracing::info!(client_id, "client authentication failed");
+            crate::metrics::client_auth_refused("failure");
+            audit::record(&state.db, state.now(), failed("failure")).await;
             Err(bad_client("client authentication failed"))
         }
     }

@@ -21,7 +21,11 @@ pub async fn introspect(
     AuthenticatedClient { client, params }: AuthenticatedClient,
 ) -> Response {
     match handle(&state, &client, &params).await {
-        Ok(body) => no_store(Json(body).into_response()),
+        Ok(body) => {
+            let active = body["active"] == true;
+            crate::metrics::introspection(if active { "active" } else { "inactive" });
+            no_store(Json(body).into_response())
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -162,10 +162,15 @@ impl<'a> Transaction<'a> {
     /// Commit; returns the events written.
     pub async fn commit(self) -> Result<Vec<Event>, DbErr> {
         if !self.written.is_empty() {
+            // The audit trail of each event commits with it.
+            for entry in self.written.iter().filter_map(crate::audit::of_revocation) {
+                crate::audit::write(&self.txn, self.rev.now, entry).await?;
+            }
             revocation_log::notify(&self.txn).await?;
         }
         self.txn.commit().await?;
         for e in &self.written {
+            crate::metrics::revocation(e.kind.as_str(), e.reason.as_deref());
             tracing::info!(
                 seq = e.seq,
                 kind = %e.kind,

@@ -51,6 +51,9 @@ struct Inner {
     reading: tokio::sync::Mutex<()>,
     /// The highest `seq` below which every event is applied.
     applied: watch::Sender<i64>,
+    /// When the log was last read successfully (readiness: a view that
+    /// cannot read the log falls behind other instances' revocations).
+    synced_at: Mutex<Instant>,
 }
 
 /// A user or client: its standing, and the `seq` of the event that last set
@@ -251,6 +254,7 @@ impl RevocationView {
             tracker: Mutex::new(tracker),
             reading: tokio::sync::Mutex::new(()),
             applied,
+            synced_at: Mutex::new(Instant::now()),
         })))
     }
 
@@ -390,7 +394,28 @@ impl RevocationView {
         if behind {
             self.catch_up().await?;
         }
+        self.synced();
         Ok(())
+    }
+
+    fn synced(&self) {
+        *self.0.synced_at.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// Time since the log was last read successfully.
+    pub fn since_synced(&self) -> Duration {
+        self.0
+            .synced_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+    }
+
+    /// Events committed to the log that this view has not applied yet
+    /// (one read of `max(seq)`).
+    pub async fn lag(&self) -> Result<i64, DbErr> {
+        let newest = revocation_log::max_seq(&self.0.db).await?;
+        Ok((newest - self.applied()).max(0))
     }
 
     /// Read and apply every event after the highest seen, and the gaps.
@@ -406,6 +431,7 @@ impl RevocationView {
             records.extend(revocation_log::by_seqs(&self.0.db, &gaps).await?);
             self.absorb(records);
             if !more {
+                self.synced();
                 return Ok(());
             }
         }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use crate::audit;
 use crate::pages::PageError;
 use crate::secrets::dummy_password_hash;
 use crate::state::AppState;
@@ -31,9 +32,8 @@ pub async fn check_password(
     password: &str,
     peer: IpAddr,
 ) -> Result<PasswordCheck, sea_orm::DbErr> {
-    let user = users::find_by_username(&state.db, username)
-        .await?
-        .filter(|u| !u.disabled);
+    let known = users::find_by_username(&state.db, username).await?;
+    let user = known.clone().filter(|u| !u.disabled);
     let stored = user
         .as_ref()
         .map_or(dummy_password_hash(), |u| u.password_hash.as_str());
@@ -41,21 +41,44 @@ pub async fn check_password(
         let ok = state.passwords.verify(password, stored).await?;
         Ok(ok && user.is_some())
     };
-    Ok(
-        match state
-            .throttle
-            .guard(Subject::User(username), peer, check)
-            .await
-        {
-            Verdict::Verified => match user {
-                Some(user) => PasswordCheck::Verified(user),
-                None => PasswordCheck::Wrong,
-            },
-            Verdict::Wrong => PasswordCheck::Wrong,
-            Verdict::Throttled { retry_after } => PasswordCheck::Throttled(retry_after),
-            Verdict::Busy { retry_after } => PasswordCheck::Busy(retry_after),
+    let result = match state
+        .throttle
+        .guard(Subject::User(username), peer, check)
+        .await
+    {
+        Verdict::Verified => match user {
+            Some(user) => PasswordCheck::Verified(user),
+            None => PasswordCheck::Wrong,
         },
-    )
+        Verdict::Wrong => PasswordCheck::Wrong,
+        Verdict::Throttled { retry_after } => PasswordCheck::Throttled(retry_after),
+        Verdict::Busy { retry_after } => PasswordCheck::Busy(retry_after),
+    };
+    let outcome = match &result {
+        PasswordCheck::Verified(_) => "success",
+        PasswordCheck::Wrong => "failure",
+        PasswordCheck::Throttled(_) => "throttled",
+        PasswordCheck::Busy(_) => "busy",
+    };
+    crate::metrics::sign_in(outcome);
+    // A typed name that is no user's may be a password in the wrong
+    // field: only a known user is named (by id).
+    let detail = match &known {
+        None => Some("unknown username".to_owned()),
+        Some(u) if u.disabled => Some("user disabled".to_owned()),
+        Some(_) => None,
+    };
+    let entry = audit::Entry {
+        actor: "user",
+        action: "sign_in",
+        subject: known.map(|u| u.id),
+        address: Some(peer),
+        outcome,
+        detail,
+        ..audit::Entry::default()
+    };
+    audit::record(&state.db, state.now(), entry).await;
+    Ok(result)
 }
 
 /// The password step of a sign-in page: the verified user, or the answer

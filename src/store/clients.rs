@@ -178,6 +178,17 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Client>, sea_orm::DbE
 }
 
 pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm::DbErr> {
+    active(c).insert(db).await?;
+    Ok(())
+}
+
+/// Write every setting of a registered client (found by id).
+pub async fn update(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm::DbErr> {
+    active(c).update(db).await?;
+    Ok(())
+}
+
+fn active(c: &Client) -> client::ActiveModel {
     client::ActiveModel {
         id: Set(c.id.clone()),
         secret_hash: Set(c.secret_hash.clone()),
@@ -209,9 +220,6 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm
         keep_offline_tokens: Set(c.keep_offline_tokens),
         introspect_audiences: Set(list_to_json(&c.introspect_audiences)),
     }
-    .insert(db)
-    .await?;
-    Ok(())
 }
 
 pub async fn set_secret_hash(

@@ -2,6 +2,7 @@
 //! holds the repository for one protocol object; functions are protocol
 //! transitions (issue, consume, revoke) and return domain types.
 
+pub mod audit;
 pub mod clients;
 pub mod consents;
 pub mod entity;
@@ -64,6 +65,66 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
+}
+
+/// The connection pool's size and idle connections (metrics).
+pub fn pool_usage(db: &DatabaseConnection) -> Option<(u32, usize)> {
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            Some((pool.size(), pool.num_idle()))
+        }
+        sea_orm::DatabaseBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            Some((pool.size(), pool.num_idle()))
+        }
+        _ => None,
+    }
+}
+
+/// How many migrations this build knows that the database has not applied
+/// (without creating the migrations table).
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr> {
+    Ok(Migrator::get_pending_migrations_read_only(db).await?.len())
+}
+
+/// Whether `err` means the database cannot be reached right now (the pool
+/// has no connection, the connection broke, the server is shutting down or
+/// refusing connections, SQLite is busy) rather than a fault in the query:
+/// such a request may succeed when retried, and is answered 503.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    let sqlx_err = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx_err.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL (Appendix A): class 08 connection exception, 57P01-03
+            // shutting down / cannot connect now, 53300 too many
+            // connections. SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED.
+            code.starts_with("08")
+                || matches!(
+                    code.as_ref(),
+                    "57P01" | "57P02" | "57P03" | "53300" | "5" | "6"
+                )
+        }),
+        _ => false,
+    }
+}
+
+/// [`is_unavailable`] for an error that may wrap a `DbErr`.
+pub fn is_unavailable_any(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<DbErr>())
+        .any(is_unavailable)
 }
 
 /// JSON array in a TEXT column → list; a corrupt value reads as empty.

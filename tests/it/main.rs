@@ -26,6 +26,8 @@ mod keys;
 mod login_page;
 mod logout;
 mod logout_everywhere;
+mod ops_cli;
+mod ops_health;
 mod reauthentication;
 mod refresh_rotation;
 mod request_limits;

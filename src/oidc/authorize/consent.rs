@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::flow;
 use super::interaction::{InteractionQuery, Pending, csrf_ok, interaction_of, load_pending};
 use super::request::Rejection;
+use crate::audit;
 use crate::error::OAuthError;
 use crate::http::headers::allow_form_redirect_to;
 use crate::pages::{self, ConsentPage, PageError, PageForm};
@@ -92,7 +93,18 @@ pub async fn submit(
     // HTML §4.10.21.2: implicit submission (Enter) sends the first button,
     // "approve"; a form sent without any button value is read the same way.
     // Only an explicit other answer is a refusal.
-    if !matches!(form.get("decision"), None | Some("approve")) {
+    let approved = matches!(form.get("decision"), None | Some("approve"));
+    let entry = audit::Entry {
+        actor: "user",
+        action: "consent",
+        subject: Some(active.user.id.clone()),
+        client_id: Some(pending.client.id.clone()),
+        outcome: if approved { "granted" } else { "denied" },
+        detail: Some(req.scopes.tokens().join(" ")),
+        ..audit::Entry::default()
+    };
+    audit::record(&state.db, state.now(), entry).await;
+    if !approved {
         // OpenID Core §3.1.2.6: the user said no.
         return Ok(flow::reject(
             &state,

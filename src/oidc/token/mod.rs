@@ -83,7 +83,12 @@ pub async fn token(
     AuthenticatedClient { client, params }: AuthenticatedClient,
 ) -> Response {
     match handle(&state, &client, &params).await {
-        Ok(body) => no_store(Json(body).into_response()),
+        Ok(body) => {
+            if let Some(grant) = params.get("grant_type").and_then(GrantType::parse) {
+                crate::metrics::token_issued(grant.as_str(), client.access_token_format.as_str());
+            }
+            no_store(Json(body).into_response())
+        }
         Err(e) => e.into_response(),
     }
 }

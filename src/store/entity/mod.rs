@@ -1,6 +1,7 @@
 //! sea-orm entities, one file per table. Only `store` uses these directly;
 //! the rest of the crate sees the domain types the repositories return.
 pub mod access_token;
+pub mod audit_event;
 pub mod authorization_code;
 pub mod client;
 pub mod consent;

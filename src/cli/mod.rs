@@ -5,19 +5,23 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use tokio::net::TcpListener;
 
 use crate::admin::{self, ClientSpec, UserSpec};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
-use crate::grant_type::GrantType;
+use crate::config::{Config, LogFormat};
 use crate::jws::Algorithm;
 use crate::keys;
-use crate::random::{OsRandom, secret_token};
+use crate::random::OsRandom;
 use crate::revocation::{self, Initiator, Revoker};
 use crate::seal::{self, MasterKeys};
-use crate::state::AppState;
-use crate::store::{self, clients, users};
+use crate::store::{self, users};
+
+mod manage;
+mod ops;
+mod serve;
+
+pub(crate) use serve::shutdown_signal;
+pub use serve::{DEMO_CLIENT, DEMO_USER};
 
 #[derive(Parser)]
 #[command(name = "signoff", version, about = "An OpenID Connect provider")]
@@ -56,6 +60,38 @@ pub enum Command {
     LogoutDeliveries(LogoutDeliveriesCommand),
     /// Reverse proxy that admits only live tokens of this issuer (signoff-guard).
     Gateway(Box<crate::gateway::GatewayArgs>),
+    /// The audit trail: sign-ins, consent, revocations, logouts, administration.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Check the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Copy a live SQLite database to FILE (PostgreSQL: use pg_dump).
+    Backup { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Audit events, newest first.
+    List {
+        /// Only events about this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events since this long ago (e.g. 24h) or this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration (file and SIGNOFF_* variables) and print the
+    /// settings in effect, secrets redacted; exits non-zero when invalid.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -91,7 +127,25 @@ pub enum ClientCommand {
     /// Register a client.
     Add(Box<ClientAddArgs>),
     /// List clients.
-    List,
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a client's registration.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a client's registration (each option given replaces that setting).
+    Update(Box<manage::ClientUpdateArgs>),
+    /// Give a confidential client a new secret, printed once (or read from
+    /// stdin with --secret-stdin); the old one stops working.
+    RotateSecret {
+        id: String,
+        #[arg(long)]
+        secret_stdin: bool,
+    },
     /// Remove a client: every token it holds stops working.
     Remove { id: String },
     /// Void every token issued to a client so far.
@@ -195,7 +249,23 @@ pub enum UserCommand {
         password_stdin: bool,
     },
     /// List users.
-    List,
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a user (never the password).
+    Show {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's password, read from standard input: every session of the
+    /// user ends and earlier tokens stop working.
+    SetPassword {
+        username: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
     /// Disable a user: no more logins, every session ends (relying parties
     /// are notified), and their tokens stop working.
     Disable { username: String },
@@ -235,10 +305,13 @@ pub enum KeysCommand {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
-    init_tracing(&config);
+    init_tracing(&config, &cli.command);
     if let Command::Gateway(args) = cli.command {
         // The gateway needs the issuer only: no database, no keys.
         return crate::gateway::run(&config, *args).await;
+    }
+    if let Command::Config(ConfigCommand::Check) = cli.command {
+        return ops::config_check(&config);
     }
     // What needs a master key refuses before touching the database.
     let config = match &cli.command {
@@ -273,7 +346,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let rev = Revoker::new(&db, &config, &rng, now);
     match cli.command {
         Command::Migrate => println!("database is up to date"),
-        Command::Serve { demo } => serve(config, db, demo).await?,
+        Command::Serve { demo } => serve::serve(config, db, demo).await?,
         Command::Client(ClientCommand::Add(a)) => {
             let a = *a;
             // A client may only ask for an algorithm whose keys are rotated.
@@ -313,6 +386,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 introspect_audiences: a.introspect_audiences,
             };
             let c = admin::add_client(&db, &rng, spec, now).await?;
+            manage::admin_event(&db, now, "client_added", &c.id).await;
             println!(
                 "client {} added ({})",
                 c.id,
@@ -323,24 +397,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             );
         }
-        Command::Client(ClientCommand::List) => {
-            for c in clients::list(&db).await? {
-                println!(
-                    "{}\t{}\tgrants={}\tredirect_uris={}",
-                    c.id,
-                    if c.is_public() {
-                        "public"
-                    } else {
-                        "confidential"
-                    },
-                    c.grant_types
-                        .iter()
-                        .map(|g| g.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    c.redirect_uris.join(",")
-                );
-            }
+        Command::Client(ClientCommand::List { json }) => manage::list_clients(&db, json).await?,
+        Command::Client(ClientCommand::Show { id, json }) => {
+            manage::show_client(&db, &id, json).await?
+        }
+        Command::Client(ClientCommand::Update(args)) => {
+            manage::update_client(&db, &config, now, *args).await?
+        }
+        Command::Client(ClientCommand::RotateSecret { id, secret_stdin }) => {
+            manage::rotate_secret(&db, &rng, now, &id, secret_stdin).await?
         }
         Command::Client(ClientCommand::Remove { id }) => {
             if !revocation::remove_client(&rev, &id).await? {
@@ -378,6 +443,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 address: address.as_deref(),
             };
             let id = admin::add_user(&db, &rng, spec, now).await?;
+            manage::admin_event(&db, now, "user_added", &id).await;
             println!("user {username} added (sub {id})");
         }
         Command::User(UserCommand::LogoutEverywhere { username }) => {
@@ -398,16 +464,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("client {id}: every token issued so far is void");
         }
-        Command::User(UserCommand::List) => {
-            for u in users::list(&db).await? {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    u.username,
-                    u.id,
-                    u.email.as_deref().unwrap_or("-"),
-                    if u.disabled { "disabled" } else { "active" }
-                );
-            }
+        Command::User(UserCommand::List { json }) => manage::list_users(&db, json).await?,
+        Command::User(UserCommand::Show { username, json }) => {
+            manage::show_user(&db, &username, json).await?
+        }
+        Command::User(UserCommand::SetPassword { username, .. }) => {
+            manage::set_password(&rev, &username).await?
         }
         Command::User(UserCommand::Disable { username }) => {
             let id = user_id(&db, &username).await?;
@@ -440,7 +502,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::LogoutDeliveries(LogoutDeliveriesCommand::List { status, limit }) => {
             crate::session::admin::list_deliveries(&db, status.as_deref(), limit).await?
         }
-        Command::Gateway(_) => unreachable!("handled before the database is opened"),
+        Command::Audit(AuditCommand::List {
+            user,
+            since,
+            limit,
+            json,
+        }) => {
+            let since = since.map(|s| ops::parse_since(&s, now)).transpose()?;
+            ops::audit_list(&db, user.as_deref(), since, limit, json).await?
+        }
+        Command::Backup { file } => ops::backup(&db, &file).await?,
+        Command::Gateway(_) | Command::Config(_) => {
+            unreachable!("handled before the database is opened")
+        }
     }
     Ok(())
 }
@@ -501,6 +575,7 @@ async fn keys_command(
                         at(rotated.signs_from)
                     )
                 };
+                manage::admin_event(db, now, "key_rotated", &rotated.promoted).await;
                 println!("{alg}: signs from {when} with key {}", rotated.promoted);
             }
         }
@@ -564,110 +639,32 @@ fn with_master_key(mut config: Config, demo: bool) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn init_tracing(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+/// Logs go to standard error (a command's result goes to standard output).
+/// Commands other than `serve` and `gateway` log only warnings of the
+/// migrator, so an operator sees their result, not the schema steps.
+fn init_tracing(config: &Config, command: &Command) {
+    use std::io::IsTerminal;
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
-async fn serve(config: Config, db: sea_orm::DatabaseConnection, demo: bool) -> anyhow::Result<()> {
-    if demo {
-        demo_setup(&config, &db).await?;
-    }
-    let listener = TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.bind))?;
-    let issuer = config.issuer_str().to_owned();
-    let state = AppState::production(config, db).await?;
-    tracing::info!(%issuer, addr = %listener.local_addr()?, "signoff is listening");
-    crate::serve(listener, state, shutdown_signal()).await?;
-    Ok(())
-}
-
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+    if !matches!(command, Command::Serve { .. } | Command::Gateway(_)) {
+        for quiet in ["sea_orm_migration=warn", "sea_orm=warn", "sqlx=warn"] {
+            if let Ok(d) = quiet.parse() {
+                filter = filter.add_directive(d);
+            }
         }
+    }
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-}
-
-pub const DEMO_CLIENT: &str = "demo";
-pub const DEMO_USER: &str = "demo";
-
-/// `--demo`: a confidential client and a user to try the flow with. Fresh
-/// credentials are generated on every start and printed (only hashes are
-/// stored, so earlier ones cannot be shown again).
-async fn demo_setup(config: &Config, db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
-    let rng = OsRandom;
-    let now = SystemClock.now();
-    let secret = secret_token(&rng);
-    let password = secret_token(&rng)[..16].to_owned();
-    let redirect_uri = "http://127.0.0.1:9000/callback";
-    if clients::find(db, DEMO_CLIENT).await?.is_some() {
-        let hash = crate::secrets::hash_password(&secret, &rng)?;
-        clients::set_secret_hash(db, DEMO_CLIENT, &hash).await?;
-    } else {
-        admin::add_client(
-            db,
-            &rng,
-            ClientSpec {
-                id: DEMO_CLIENT.into(),
-                secret: Some(secret.clone()),
-                redirect_uris: vec![redirect_uri.into()],
-                post_logout_redirect_uris: vec!["http://127.0.0.1:9000/".into()],
-                grant_types: GrantType::ALL.iter().map(|g| g.to_string()).collect(),
-                ..ClientSpec::default()
-            },
-            now,
-        )
-        .await?;
-    }
-    if let Some(user) = users::find_by_username(db, DEMO_USER).await? {
-        // A new password ends the demo user's sessions, as any would.
-        let hash = crate::secrets::hash_password(&password, &rng)?;
-        let rev = Revoker::new(db, config, &rng, now);
-        revocation::set_password(&rev, &user.id, &hash, Initiator::Admin).await?;
-    } else {
-        admin::add_user(
-            db,
-            &rng,
-            UserSpec {
-                username: DEMO_USER,
-                email: Some("demo@example.com"),
-                name: Some("Demo User"),
-                password: &password,
-                phone_number: Some("+15550100100"),
-                address: Some("1 Demo Street, Springfield"),
-            },
-            now,
-        )
-        .await?;
-    }
-    let issuer = config.issuer_str();
-    println!(
-        "\nSignoff demo mode — for trying things out on this machine only.\n\
-         \n  Discovery:      {issuer}/.well-known/openid-configuration\
-         \n  Client ID:      {DEMO_CLIENT}\
-         \n  Client secret:  {secret}\
-         \n  Redirect URI:   {redirect_uri}\
-         \n  User:           {DEMO_USER}\
-         \n  Password:       {password}\
-         \n\n  Start a login in a browser:\
-         \n  {issuer}/authorize?response_type=code&client_id={DEMO_CLIENT}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fcallback&scope=openid%20profile%20email&state=xyz&nonce=n1\n"
-    );
-    Ok(())
 }
 
 /// A secret read from standard input: everything up to the end, without
