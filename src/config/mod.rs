@@ -15,7 +15,9 @@ use crate::jws::Algorithm;
 use crate::seal::MasterKeys;
 
 mod limits;
+mod ssf;
 pub use limits::{HttpConfig, ThrottleConfig};
+pub use ssf::SsfConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -35,6 +37,7 @@ pub struct Config {
     pub revocation: RevocationConfig,
     pub throttle: ThrottleConfig,
     pub http: HttpConfig,
+    pub ssf: SsfConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -253,6 +256,7 @@ impl Default for Config {
             revocation: RevocationConfig::default(),
             throttle: ThrottleConfig::default(),
             http: HttpConfig::default(),
+            ssf: SsfConfig::default(),
         }
     }
 }
@@ -474,6 +478,7 @@ impl Config {
         }
         self.throttle.validate()?;
         self.http.validate()?;
+        self.ssf.validate(self.http.request_timeout)?;
         self.validate_keys()
     }
 
