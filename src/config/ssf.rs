@@ -12,7 +12,9 @@ pub struct SsfConfig {
     /// Streams one receiver (client) may have at once; one more gets 409.
     pub max_streams_per_client: u64,
     /// Longest a poll with `returnImmediately: false` is held with nothing
-    /// to return (RFC 8936 §2.2); below `http.request_timeout`.
+    /// to return (RFC 8936 §2.2); below `http.request_timeout`. Short
+    /// enough that every held poll answers well within a receiver's
+    /// freshness bound (signoff-guard fails closed after 5 s by default).
     #[serde(with = "humantime_serde")]
     pub long_poll_timeout: Duration,
     /// Long polls held at once on this instance; further polls return at
@@ -39,7 +41,7 @@ impl Default for SsfConfig {
     fn default() -> Self {
         Self {
             max_streams_per_client: 5,
-            long_poll_timeout: Duration::from_secs(20),
+            long_poll_timeout: Duration::from_secs(2),
             max_long_polls: 256,
             max_events: 500,
             push_timeout: Duration::from_secs(5),
