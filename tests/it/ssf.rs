@@ -294,7 +294,7 @@ async fn disabling_a_user_reaches_a_long_polling_receiver() {
 #[tokio::test]
 async fn a_session_that_expires_reaches_a_long_polling_receiver() {
     let server = setup().await;
-    let (token, stream) = drained_stream(&server).await;
+    let (_, stream) = drained_stream(&server).await;
     let tokens = sign_in(&server, &server.browser(), "rp", "openid").await;
     let sid = sid_of(&tokens);
     server.clock.advance(3601);
