@@ -25,6 +25,7 @@ pub mod scope;
 pub mod seal;
 pub mod secrets;
 pub mod session;
+pub mod ssf;
 pub mod state;
 pub mod store;
 pub mod throttle;
@@ -46,6 +47,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let background = maintenance::spawn(state.clone());
     let logout_worker = logout::backchannel::spawn(state.clone());
+    let push_worker = ssf::push::spawn(state.clone());
     let revocation_tail = revocation::spawn_tail(
         state.revocations.clone(),
         state.config.database_url.clone(),
@@ -55,6 +57,7 @@ pub async fn serve(
     let result = http::server::serve(listener, router(state), &limits, shutdown).await;
     background.abort();
     logout_worker.abort();
+    push_worker.abort();
     revocation_tail.abort();
     result
 }

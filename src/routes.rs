@@ -18,6 +18,7 @@ use crate::oidc::{
     authorize, discovery, end_session, introspection, jwks, revocation, token, userinfo,
 };
 use crate::session::account;
+use crate::ssf;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -73,12 +74,41 @@ pub fn router(state: AppState) -> Router {
         // Probes (src/health.rs).
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
+    // OpenID Shared Signals Framework 1.0 (src/ssf): server to server, no
+    // CORS.
+    let shared_signals = Router::new()
+        .route(
+            "/ssf/streams",
+            post(ssf::streams::create)
+                .get(ssf::streams::read)
+                .patch(ssf::streams::update)
+                .put(ssf::streams::replace)
+                .delete(ssf::streams::delete),
+        )
+        .route(
+            "/ssf/status",
+            get(ssf::streams::status).post(ssf::streams::set_status),
+        )
+        .route("/ssf/verify", post(ssf::streams::verify))
+        .route("/ssf/poll/{stream_id}", post(ssf::poll::poll));
+    // SSF 1.0 §7.2: the transmitter metadata's well-known URI (below, the
+    // form for an issuer with a path).
+    let shared_signals = if state.config.issuer.path().trim_end_matches('/').is_empty() {
+        shared_signals.route(
+            "/.well-known/ssf-configuration",
+            get(ssf::metadata::ssf_configuration),
+        )
+    } else {
+        shared_signals
+    };
     let routes = api
         .merge(pages)
+        .merge(shared_signals)
         .fallback(not_found)
         .with_state(state.clone());
     // An issuer with a path (https://example.com/auth) serves under that path.
     let router = match state.config.issuer.path().trim_end_matches('/') {
+        // SSF 1.0 §7.2: the transmitter metadata's well-known URI.
         "" => routes,
         // RFC 8414 §3.1: for an issuer with a path, the well-known segment
         // goes between the host and that path.
@@ -88,6 +118,11 @@ pub fn router(state: AppState) -> Router {
                 get(discovery::openid_configuration),
             )
             .layer(cors)
+            // SSF 1.0 §7.2: likewise for the transmitter metadata.
+            .route(
+                &format!("/.well-known/ssf-configuration{prefix}"),
+                get(ssf::metadata::ssf_configuration),
+            )
             .with_state(state.clone())
             .nest(prefix, routes),
     };

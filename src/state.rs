@@ -31,6 +31,8 @@ pub struct Inner {
     pub revocations: RevocationView,
     /// Sign-ins one client address may start (`sessions.interactions_per_minute`).
     pub interaction_budget: AddressBudget,
+    /// The Shared Signals transmitter's wake-ups and long-poll bound.
+    pub ssf: crate::ssf::Hub,
 }
 
 impl Deref for AppState {
@@ -62,8 +64,10 @@ impl AppState {
             config.sessions.interactions_per_minute,
             config.sessions.interaction_burst,
         );
+        let ssf = crate::ssf::Hub::new(&config.ssf);
         Ok(AppState(Arc::new(Inner {
             interaction_budget,
+            ssf,
             config,
             db,
             clock,

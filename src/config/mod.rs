@@ -15,7 +15,9 @@ use crate::jws::Algorithm;
 use crate::seal::MasterKeys;
 
 mod limits;
+mod ssf;
 pub use limits::{HttpConfig, ThrottleConfig};
+pub use ssf::SsfConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -43,6 +45,7 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     pub http: HttpConfig,
     pub audit: AuditConfig,
+    pub ssf: SsfConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -289,6 +292,7 @@ impl Default for Config {
             throttle: ThrottleConfig::default(),
             http: HttpConfig::default(),
             audit: AuditConfig::default(),
+            ssf: SsfConfig::default(),
         }
     }
 }
@@ -513,6 +517,7 @@ impl Config {
         }
         self.throttle.validate()?;
         self.http.validate()?;
+        self.ssf.validate(self.http.request_timeout)?;
         self.validate_keys()
     }
 

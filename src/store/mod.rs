@@ -12,6 +12,7 @@ pub mod keys;
 pub mod logout_outbox;
 pub mod revocation_log;
 pub mod sessions;
+pub mod ssf_streams;
 pub mod users;
 
 use std::time::Duration;

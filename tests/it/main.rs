@@ -7,6 +7,7 @@ mod common;
 mod guard_support;
 mod lifecycle;
 mod logout_support;
+mod ssf_support;
 
 mod account;
 mod audience;
@@ -37,6 +38,9 @@ mod revocation_restart;
 mod security_browser;
 mod session_end;
 mod sessions_sso;
+mod ssf;
+mod ssf_errors;
+mod ssf_push;
 mod throttle;
 mod token_endpoint;
 mod token_lifecycle;

@@ -13,4 +13,6 @@ pub mod revocation_event;
 pub mod session;
 pub mod session_client;
 pub mod signing_key;
+pub mod ssf_pending;
+pub mod ssf_stream;
 pub mod user;

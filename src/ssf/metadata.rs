@@ -1,0 +1,39 @@
+//! Transmitter configuration metadata (SSF 1.0 §7.1), served at
+//! `/.well-known/ssf-configuration` (for an issuer with a path, SSF 1.0
+//! §7.2's RFC 8615 form: the well-known segment between host and path).
+//! Only what works is advertised: subjects are always every subject
+//! (`default_subjects: ALL`), so there are no add/remove subject endpoints.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{POLL, PUSH};
+use crate::state::AppState;
+
+pub fn metadata(state: &AppState) -> Value {
+    let c = &state.config;
+    json!({
+        "spec_version": "1_0",
+        "issuer": c.issuer_str(),
+        "jwks_uri": c.endpoint("/jwks"),
+        "delivery_methods_supported": [PUSH, POLL],
+        "configuration_endpoint": c.endpoint("/ssf/streams"),
+        "status_endpoint": c.endpoint("/ssf/status"),
+        "verification_endpoint": c.endpoint("/ssf/verify"),
+        // SSF 1.0 §7.1.1: OAuth 2.0 bearer tokens (client_credentials).
+        "authorization_schemes": [{ "spec_urn": "urn:ietf:rfc:6749" }],
+        "default_subjects": "ALL",
+    })
+}
+
+pub async fn ssf_configuration(State(state): State<AppState>) -> Response {
+    let mut response = Json(metadata(&state)).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}
