@@ -15,6 +15,7 @@ mod m20261121_000004_logout;
 mod m20261121_000005_user_contact_and_expiry;
 mod m20261201_000001_revocation_log;
 mod m20261202_000001_introspection_policy;
+mod m20261203_000001_replay_guard;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000005_user_contact_and_expiry::Migration),
             Box::new(m20261201_000001_revocation_log::Migration),
             Box::new(m20261202_000001_introspection_policy::Migration),
+            Box::new(m20261203_000001_replay_guard::Migration),
         ]
     }
 }

@@ -28,6 +28,7 @@ mod logout;
 mod logout_everywhere;
 mod reauthentication;
 mod refresh_rotation;
+mod replay_guard;
 mod request_limits;
 mod revocation;
 mod revocation_log;
