@@ -5,6 +5,7 @@ pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dpop;
 pub mod error;
 pub mod gateway;
 pub mod grant_type;

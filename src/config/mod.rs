@@ -14,7 +14,9 @@ use url::Url;
 use crate::jws::Algorithm;
 use crate::seal::MasterKeys;
 
+mod dpop;
 mod limits;
+pub use dpop::DpopConfig;
 pub use limits::{HttpConfig, ThrottleConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +37,7 @@ pub struct Config {
     pub revocation: RevocationConfig,
     pub throttle: ThrottleConfig,
     pub http: HttpConfig,
+    pub dpop: DpopConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -253,6 +256,7 @@ impl Default for Config {
             revocation: RevocationConfig::default(),
             throttle: ThrottleConfig::default(),
             http: HttpConfig::default(),
+            dpop: DpopConfig::default(),
         }
     }
 }
@@ -474,6 +478,7 @@ impl Config {
         }
         self.throttle.validate()?;
         self.http.validate()?;
+        self.dpop.validate()?;
         self.validate_keys()
     }
 
