@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::map_response;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -11,6 +11,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::dpop;
 use crate::http::headers;
 use crate::oidc::authorize::login;
 use crate::oidc::{
@@ -25,11 +26,10 @@ pub fn router(state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("dpop"),
-        ]);
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, dpop::HEADER])
+        // RFC 9449 §8: a browser client must read the nonce it is given,
+        // and the challenge that asks for it.
+        .expose_headers([dpop::NONCE_HEADER, header::WWW_AUTHENTICATE]);
     let api = Router::new()
         // OpenID Connect Discovery 1.0 §4 and RFC 8414 §3.
         .route(

@@ -16,6 +16,7 @@ mod m20261121_000005_user_contact_and_expiry;
 mod m20261201_000001_revocation_log;
 mod m20261202_000001_introspection_policy;
 mod m20261203_000001_replay_guard;
+mod m20261203_000002_dpop;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_revocation_log::Migration),
             Box::new(m20261202_000001_introspection_policy::Migration),
             Box::new(m20261203_000001_replay_guard::Migration),
+            Box::new(m20261203_000002_dpop::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@
 
 mod browser_support;
 mod common;
+mod dpop_support;
 mod guard_support;
 mod lifecycle;
 mod logout_support;
@@ -18,6 +19,7 @@ mod cli;
 mod code_flow;
 mod cookies;
 mod discovery;
+mod dpop;
 mod gateway;
 mod guard_feed;
 mod guard_tokens;
