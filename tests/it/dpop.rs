@@ -119,6 +119,51 @@ async fn a_stolen_public_refresh_token_fails_without_the_key_and_the_holder_keep
 }
 
 #[tokio::test]
+async fn a_rotated_public_refresh_token_replayed_without_the_key_revokes_nothing() {
+    let server =
+        TestServer::with(|c| c.tokens.refresh_reuse_grace = std::time::Duration::ZERO).await;
+    let device = Device::new();
+    let thief = Device::new();
+    let tokens = spa_login(&server, &device).await;
+    let stolen = text(&tokens, "refresh_token");
+    let rotated = token_json(spa_refresh(&server, &stolen, Some(&device)).await).await;
+    // The consumed token presented again without the key would be reuse
+    // (RFC 9700 §4.14.2), but it proves nothing (RFC 9449 §5): refused,
+    // and the family lives on.
+    for attempt in [None, Some(&thief)] {
+        assert_oauth_error(
+            spa_refresh(&server, &stolen, attempt).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+    }
+    let access = text(&rotated, "access_token");
+    let proof = device.proof_for_token(&server, "GET", "/userinfo", &access);
+    assert_eq!(
+        userinfo_with(&server, "DPoP", &access, Some(&proof))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    token_json(spa_refresh(&server, &text(&rotated, "refresh_token"), Some(&device)).await).await;
+    // Reuse by the holder of the key is still reuse: the family dies.
+    assert_oauth_error(
+        spa_refresh(&server, &stolen, Some(&device)).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    let proof = device.proof_for_token(&server, "GET", "/userinfo", &access);
+    assert_eq!(
+        userinfo_with(&server, "DPoP", &access, Some(&proof))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
 async fn a_confidential_refresh_token_is_bound_by_client_authentication_and_its_access_token_by_the_proof()
  {
     let server = lifecycle_server().await;
