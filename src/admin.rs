@@ -62,6 +62,9 @@ pub struct ClientSpec {
     /// introspect tokens whose audience is one of these (every client may
     /// introspect its own tokens).
     pub introspect_audiences: Vec<String>,
+    /// RFC 9449 §5.2: refuse this client's token requests without a DPoP
+    /// proof.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// Redirect URI registration rules (RFC 6749 §3.1.2, RFC 9700 §4.1.3,
@@ -384,6 +387,7 @@ fn registration(
         logout_revokes,
         keep_offline_tokens: spec.keep_offline_tokens,
         introspect_audiences: spec.introspect_audiences,
+        dpop_bound_access_tokens: spec.dpop_bound_access_tokens,
     })
 }
 

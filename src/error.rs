@@ -58,12 +58,36 @@ pub enum OAuthError {
     /// with `Retry-After`) and the body borrows that code.
     #[error("temporarily_unavailable: retry after {0}s")]
     Unavailable(u64),
+    /// RFC 9449 §5 (token endpoint, 400) and §7.1 (protected resource, 401
+    /// with a DPoP challenge): a DPoP proof that is not accepted.
+    #[error("invalid_dpop_proof: {desc}")]
+    InvalidDpopProof { desc: Desc, at: DpopAt },
+    /// RFC 9449 §8 and §9: the proof must carry the server nonce sent in
+    /// the `DPoP-Nonce` header of this response.
+    #[error("use_dpop_nonce")]
+    UseDpopNonce { nonce: String, at: DpopAt },
+    /// RFC 9449 §7.1: a protected resource refuses the access token of a
+    /// DPoP request, or a DPoP-bound token presented as a bearer token; the
+    /// challenge names the DPoP scheme.
+    #[error("invalid_token: {0}")]
+    InvalidDpopToken(Desc),
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
 
 /// `Retry-After` of a 503 answered while the database cannot be reached.
 pub const DB_RETRY_AFTER: u64 = 5;
+/// Where a DPoP proof was refused: the token endpoint answers with a JSON
+/// error (RFC 9449 §5), a protected resource with a `WWW-Authenticate: DPoP`
+/// challenge (§7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpopAt {
+    TokenEndpoint,
+    Resource,
+}
+
+/// RFC 9449 §7.1: the `algs` of a DPoP challenge.
+const DPOP_ALGS: &str = "ES256 EdDSA RS256 PS256";
 
 impl From<sea_orm::DbErr> for OAuthError {
     fn from(err: sea_orm::DbErr) -> Self {
@@ -91,6 +115,9 @@ impl OAuthError {
             OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::RequestNotSupported => "request_not_supported",
             OAuthError::RequestUriNotSupported => "request_uri_not_supported",
+            OAuthError::InvalidDpopProof { .. } => "invalid_dpop_proof",
+            OAuthError::UseDpopNonce { .. } => "use_dpop_nonce",
+            OAuthError::InvalidDpopToken(_) => "invalid_token",
             OAuthError::Internal(_) => "server_error",
         }
     }
@@ -100,7 +127,17 @@ impl OAuthError {
     /// insufficient scope.
     pub fn status(&self) -> StatusCode {
         match self {
-            OAuthError::InvalidClient(_) | OAuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            OAuthError::InvalidClient(_)
+            | OAuthError::InvalidToken(_)
+            | OAuthError::InvalidDpopToken(_) => StatusCode::UNAUTHORIZED,
+            OAuthError::InvalidDpopProof {
+                at: DpopAt::Resource,
+                ..
+            }
+            | OAuthError::UseDpopNonce {
+                at: DpopAt::Resource,
+                ..
+            } => StatusCode::UNAUTHORIZED,
             OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             OAuthError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             OAuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -126,7 +163,12 @@ impl OAuthError {
             | OAuthError::LoginRequired(d)
             | OAuthError::ConsentRequired(d)
             | OAuthError::InteractionRequired(d)
-            | OAuthError::InvalidTarget(d) => Some(d),
+            | OAuthError::InvalidTarget(d)
+            | OAuthError::InvalidDpopToken(d)
+            | OAuthError::InvalidDpopProof { desc: d, .. } => Some(d),
+            OAuthError::UseDpopNonce { .. } => {
+                Some("the DPoP proof must carry the nonce in the DPoP-Nonce header")
+            }
             OAuthError::RequestNotSupported => Some("the request parameter is not supported"),
             OAuthError::RequestUriNotSupported => {
                 Some("the request_uri parameter is not supported")
@@ -206,7 +248,29 @@ impl OAuthError {
             OAuthError::Throttled(seconds) | OAuthError::Unavailable(seconds) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
             }
+            OAuthError::InvalidDpopToken(_)
+            | OAuthError::InvalidDpopProof {
+                at: DpopAt::Resource,
+                ..
+            }
+            | OAuthError::UseDpopNonce {
+                at: DpopAt::Resource,
+                ..
+            } => {
+                // RFC 9449 §7.1: the DPoP challenge names the error and the
+                // algorithms a proof may use.
+                let value = format!("DPoP algs=\"{DPOP_ALGS}\", error=\"{}\"", self.code());
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
             _ => {}
+        }
+        // RFC 9449 §8.1, §9: the nonce to use comes in `DPoP-Nonce`.
+        if let OAuthError::UseDpopNonce { nonce, .. } = &self
+            && let Ok(value) = HeaderValue::from_str(nonce)
+        {
+            headers.insert(crate::dpop::NONCE_HEADER, value);
         }
         response
     }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dpop;
 pub mod error;
 pub mod gateway;
 pub mod grant_type;

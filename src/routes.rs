@@ -11,6 +11,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::dpop;
 use crate::health;
 use crate::http::{access, headers};
 use crate::oidc::authorize::login;
@@ -27,11 +28,10 @@ pub fn router(state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("dpop"),
-        ]);
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, dpop::HEADER])
+        // RFC 9449 §8: a browser client must read the nonce it is given,
+        // and the challenge that asks for it.
+        .expose_headers([dpop::NONCE_HEADER, header::WWW_AUTHENTICATE]);
     let api = Router::new()
         // OpenID Connect Discovery 1.0 §4 and RFC 8414 §3.
         .route(

@@ -117,6 +117,19 @@ impl MasterKeys {
             .ok_or(SealError::WrongKey)
     }
 
+    /// A key for `purpose` derived from each master key (HMAC-SHA256 of the
+    /// purpose label), the first master key's first: for values every
+    /// instance makes and checks without storing them (DPoP nonces). A new
+    /// master key put first changes what is made; the old one, kept second,
+    /// still checks what it made.
+    pub fn derive(&self, purpose: &str) -> Vec<[u8; KEY_LEN]> {
+        let label = format!("signoff/{purpose}/v1");
+        self.0
+            .iter()
+            .map(|key| crate::secrets::hmac_sha256(key, label.as_bytes()))
+            .collect()
+    }
+
     /// A fresh random master key in the format [`MasterKeys::parse`] reads.
     pub fn generate(rng: &dyn Random) -> String {
         let mut key = [0u8; KEY_LEN];

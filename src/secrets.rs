@@ -250,6 +250,17 @@ pub fn token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(sha256(token.as_bytes()))
 }
 
+/// HMAC-SHA256 (RFC 2104) of `message` under `key`.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let key = openssl::pkey::PKey::hmac(key).expect("an HMAC key from any bytes");
+    let mut out = [0u8; 32];
+    openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)
+        .expect("HMAC-SHA256 is available")
+        .sign_oneshot(&mut out, message)
+        .expect("HMAC-SHA256 output is 32 bytes");
+    out
+}
+
 /// Constant-time string equality for values such as CSRF tokens.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;

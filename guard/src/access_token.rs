@@ -52,6 +52,12 @@ pub(crate) fn from_jwt(
     if !aud.iter().any(|a| a == audience) {
         return Err(Reason::Audience);
     }
+    // RFC 9449 §7.2 (RFC 7800 §3.1): a token bound to a key is accepted only
+    // with a proof by that key, which this guard does not check; as a
+    // bearer token it is refused, or binding would protect nothing here.
+    if claims.contains_key("cnf") {
+        return Err(Reason::SenderConstrained);
+    }
     // RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat and jti are required.
     Ok(ClaimsData {
         kind: TokenKind::Jwt,
@@ -121,6 +127,11 @@ mod tests {
             ("iat", Value::Null, Reason::MissingClaim),
             ("exp", json!("soon"), Reason::Malformed),
             ("sub", json!(7), Reason::Malformed),
+            (
+                "cnf",
+                json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+                Reason::SenderConstrained,
+            ),
         ];
         for (name, value, expected) in cases {
             let mut c = good();

@@ -59,6 +59,9 @@ pub enum Reason {
     Inactive,
     /// An opaque token, and introspection is not enabled.
     OpaqueNotAccepted,
+    /// RFC 9449 §7.2: the token is bound to a DPoP key (`cnf`); the guard
+    /// does not check DPoP proofs, and such a token is never a bearer token.
+    SenderConstrained,
 }
 
 impl Reason {
@@ -78,6 +81,7 @@ impl Reason {
             Reason::Revoked => "the token was revoked",
             Reason::Inactive => "the token is not active",
             Reason::OpaqueNotAccepted => "only JWT access tokens are accepted",
+            Reason::SenderConstrained => "the token is DPoP-bound and is not a bearer token",
         }
     }
 
@@ -98,6 +102,7 @@ impl Reason {
             Reason::Revoked => "revoked",
             Reason::Inactive => "inactive",
             Reason::OpaqueNotAccepted => "opaque",
+            Reason::SenderConstrained => "sender_constrained",
         }
     }
 }

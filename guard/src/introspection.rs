@@ -119,7 +119,8 @@ impl Introspector {
             return None;
         }
         let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
-        // A refresh token is not a bearer token for a resource.
+        // A refresh token is not a bearer token for a resource, nor is a
+        // DPoP-bound access token (RFC 9449 §6.2, §7.2: `token_type` DPoP).
         if text("token_type").is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) {
             return None;
         }

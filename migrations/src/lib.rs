@@ -17,6 +17,8 @@ mod m20261201_000001_revocation_log;
 mod m20261202_000001_introspection_policy;
 mod m20261202_000002_audit_events;
 mod m20261202_000010_ssf_streams;
+mod m20261203_000001_replay_guard;
+mod m20261203_000002_dpop;
 
 pub struct Migrator;
 
@@ -33,6 +35,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_introspection_policy::Migration),
             Box::new(m20261202_000002_audit_events::Migration),
             Box::new(m20261202_000010_ssf_streams::Migration),
+            Box::new(m20261203_000001_replay_guard::Migration),
+            Box::new(m20261203_000002_dpop::Migration),
         ]
     }
 }

@@ -215,6 +215,10 @@ pub struct ClientAddArgs {
     /// introspect only its own tokens.
     #[arg(long = "introspect", value_name = "AUDIENCE")]
     pub introspect_audiences: Vec<String>,
+    /// Device binding (RFC 9449 DPoP): refuse the client's token requests
+    /// without a DPoP proof, so every token it gets is bound to its key.
+    #[arg(long = "dpop-bound")]
+    pub dpop_bound: bool,
     /// Audience (RFC 8707 resource) the client may request; the first is the default `aud`.
     #[arg(long = "audience")]
     pub audiences: Vec<String>,
@@ -384,6 +388,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 logout_revokes: a.logout_revokes,
                 keep_offline_tokens: a.keep_offline_tokens,
                 introspect_audiences: a.introspect_audiences,
+                dpop_bound_access_tokens: a.dpop_bound,
             };
             let c = admin::add_client(&db, &rng, spec, now).await?;
             manage::admin_event(&db, now, "client_added", &c.id).await;

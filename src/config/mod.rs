@@ -14,8 +14,10 @@ use url::Url;
 use crate::jws::Algorithm;
 use crate::seal::MasterKeys;
 
+mod dpop;
 mod limits;
 mod ssf;
+pub use dpop::DpopConfig;
 pub use limits::{HttpConfig, ThrottleConfig};
 pub use ssf::SsfConfig;
 
@@ -46,6 +48,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub audit: AuditConfig,
     pub ssf: SsfConfig,
+    pub dpop: DpopConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -293,6 +296,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             audit: AuditConfig::default(),
             ssf: SsfConfig::default(),
+            dpop: DpopConfig::default(),
         }
     }
 }
@@ -518,6 +522,7 @@ impl Config {
         self.throttle.validate()?;
         self.http.validate()?;
         self.ssf.validate(self.http.request_timeout)?;
+        self.dpop.validate()?;
         self.validate_keys()
     }
 

@@ -39,6 +39,8 @@ pub fn metadata(state: &AppState) -> Value {
         "userinfo_signing_alg_values_supported": ["none"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
+        // RFC 9449 §5.1: the algorithms a DPoP proof may use.
+        "dpop_signing_alg_values_supported": crate::dpop::ALGORITHMS,
         "claims_supported": claims::SUPPORTED,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,

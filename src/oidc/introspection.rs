@@ -14,6 +14,7 @@ use crate::http::headers::no_store;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::state::AppState;
 use crate::store::clients::Client;
+use crate::tokens::access_token;
 use crate::tokens::validate::{self, ActiveToken, Hint, TokenType};
 
 pub async fn introspect(
@@ -54,8 +55,9 @@ async fn handle(state: &AppState, caller: &Client, params: &Params) -> Result<Va
         "active": true,
         "scope": active.scope.to_string(),
         "client_id": active.client_id,
+        // RFC 9449 §6.2: a bound access token is of type DPoP.
         "token_type": match active.token_type {
-            TokenType::Access => "Bearer",
+            TokenType::Access => access_token::token_type(active.jkt.as_deref()),
             TokenType::Refresh => "refresh_token",
         },
         "exp": active.exp,
@@ -90,6 +92,11 @@ async fn handle(state: &AppState, caller: &Client, params: &Params) -> Result<Va
         obj.insert("ver".into(), json!(ver));
     }
     obj.insert("cver".into(), json!(active.issued_under.client));
+    // RFC 9449 §6.2: the key the token is bound to, for the resource server
+    // to check the proof against.
+    if let Some(jkt) = &active.jkt {
+        obj.insert("cnf".into(), json!({ "jkt": jkt }));
+    }
     Ok(body)
 }
 

@@ -101,6 +101,8 @@ pub struct Client {
     /// server, may introspect (besides its own tokens, which every client
     /// may).
     pub introspect_audiences: Vec<String>,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Client {
@@ -156,6 +158,7 @@ impl From<client::Model> for Client {
                 .unwrap_or(LogoutRevokes::SessionTokens),
             keep_offline_tokens: m.keep_offline_tokens,
             introspect_audiences: list_from_json(&m.introspect_audiences),
+            dpop_bound_access_tokens: m.dpop_bound_access_tokens,
         }
     }
 }
@@ -219,6 +222,7 @@ fn active(c: &Client) -> client::ActiveModel {
         logout_revokes: Set(c.logout_revokes.as_str().into()),
         keep_offline_tokens: Set(c.keep_offline_tokens),
         introspect_audiences: Set(list_to_json(&c.introspect_audiences)),
+        dpop_bound_access_tokens: Set(c.dpop_bound_access_tokens),
     }
 }
 

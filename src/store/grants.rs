@@ -211,6 +211,7 @@ pub async fn insert_access_token(
         auth_time: Set(t.auth_time),
         user_version: Set(t.user_version),
         client_version: Set(t.client_version),
+        jkt: Set(t.jkt),
     }
     .insert(db)
     .await?;
@@ -244,6 +245,7 @@ pub async fn insert_refresh_token(
         successor_sealed: Set(None),
         user_version: Set(t.user_version),
         client_version: Set(t.client_version),
+        jkt: Set(t.jkt),
     }
     .insert(db)
     .await?;

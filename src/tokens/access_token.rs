@@ -29,6 +29,8 @@ pub struct NewAccessToken<'a> {
     /// The user's and the client's token versions the token is issued under
     /// (checked by the caller just before).
     pub issued_under: IssuedUnder,
+    /// RFC 9449 §6: the thumbprint of the DPoP key the token is bound to.
+    pub jkt: Option<&'a str>,
 }
 
 /// RFC 9068 §2.2 claims, plus `gid` (the grant, so that revoking a refresh
@@ -58,6 +60,15 @@ pub struct JwtAccessClaims {
     pub ver: Option<i64>,
     #[serde(default)]
     pub cver: i64,
+    /// RFC 9449 §6.1 (RFC 7800 §3.1): the DPoP key the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 §3.1 `cnf`, with RFC 9449 §6.1's `jkt` member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 impl JwtAccessClaims {
@@ -74,6 +85,12 @@ impl JwtAccessClaims {
             client: self.cver,
         }
     }
+}
+
+/// RFC 6749 §7.1 `token_type` of an access token: `DPoP` when it is bound
+/// to a key (RFC 9449 §5), else `Bearer` (RFC 6750).
+pub fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }
 }
 
 /// RFC 9068 §2.1: the `typ` header of JWT access tokens.
@@ -128,6 +145,9 @@ fn issue_jwt(state: &AppState, t: &NewAccessToken<'_>) -> Result<String, OAuthEr
         gid: t.grant_id.map(str::to_owned),
         ver: t.user_id.map(|_| t.issued_under.user),
         cver: t.issued_under.client,
+        cnf: t.jkt.map(|jkt| Confirmation {
+            jkt: jkt.to_owned(),
+        }),
     };
     Ok(key.sign(JWT_TYP, &claims)?)
 }
@@ -148,6 +168,7 @@ fn opaque(rng: &dyn Random, t: &NewAccessToken<'_>) -> (String, AccessTokenRecor
         auth_time: t.auth_time,
         user_version: t.issued_under.user,
         client_version: t.issued_under.client,
+        jkt: t.jkt.map(Into::into),
     };
     (token, row)
 }

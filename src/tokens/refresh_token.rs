@@ -14,6 +14,8 @@ pub struct NewRefreshToken<'a> {
     pub now: i64,
     pub expires_at: i64,
     pub issued_under: IssuedUnder,
+    /// RFC 9449 §5: the DPoP key a public client's token is bound to.
+    pub jkt: Option<&'a str>,
 }
 
 /// A new refresh token and the row that makes it valid (not yet stored).
@@ -33,6 +35,7 @@ pub fn mint(rng: &dyn Random, t: NewRefreshToken<'_>) -> (String, RefreshTokenRe
         successor_sealed: None,
         user_version: t.issued_under.user,
         client_version: t.issued_under.client,
+        jkt: t.jkt.map(Into::into),
     };
     (token, row)
 }

@@ -38,6 +38,8 @@ pub struct ActiveToken {
     pub grant_id: Option<String>,
     /// The token versions it was issued under (`ver` only with a user).
     pub issued_under: IssuedUnder,
+    /// RFC 9449 §6: the thumbprint of the DPoP key the token is bound to.
+    pub jkt: Option<String>,
 }
 
 impl ActiveToken {
@@ -108,6 +110,7 @@ pub async fn access_token(
         sid: row.session_id,
         grant_id: row.grant_id,
         issued_under,
+        jkt: row.jkt,
     }))
 }
 
@@ -178,6 +181,7 @@ async fn jwt_access_token(
         sid: claims.sid,
         grant_id: claims.gid,
         issued_under,
+        jkt: claims.cnf.map(|c| c.jkt),
     }))
 }
 
@@ -232,6 +236,7 @@ pub async fn refresh_token(
         sid: grant.session_id,
         grant_id: Some(row.grant_id),
         issued_under,
+        jkt: row.jkt,
     }))
 }
 

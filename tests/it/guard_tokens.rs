@@ -437,3 +437,37 @@ async fn opaque_tokens_are_introspected_and_cached_no_longer_than_the_bound() {
     assert_eq!(status_of(&api, refresh).await, StatusCode::UNAUTHORIZED);
     assert_eq!(guard.status().introspections, 3);
 }
+
+#[tokio::test]
+async fn a_dpop_bound_jwt_is_not_accepted_as_a_bearer_token() {
+    let rig = Rig::start().await;
+    let guard = rig.live_guard(rig.guard_builder()).await;
+    let api = rig.serve_api(&guard).await;
+    let device = crate::dpop_support::Device::new();
+    let proof = device.proof(&rig.server, "POST", "/token");
+    let body = token_json(
+        crate::dpop_support::token_with_proof(
+            &rig.server,
+            Some((JOB, JOB_SECRET)),
+            &[("grant_type", "client_credentials"), ("scope", "api.read")],
+            Some(&proof),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(body["token_type"], "DPoP");
+    let bound = body["access_token"].as_str().unwrap();
+    assert!(jwt_claims(bound)["cnf"]["jkt"].is_string());
+    // RFC 9449 §7.2: the guard checks no proofs, so a bound token is
+    // refused rather than honoured as a bearer token.
+    let response = call(&api, "/me", Some(bound)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("DPoP-bound"), "{challenge}");
+    // The same client's unbound token passes.
+    let unbound = rig.job_token().await;
+    assert_eq!(
+        call(&api, "/me", Some(&unbound)).await.status(),
+        StatusCode::OK
+    );
+}

@@ -4,6 +4,7 @@
 
 mod browser_support;
 mod common;
+mod dpop_support;
 mod guard_support;
 mod lifecycle;
 mod logout_support;
@@ -19,6 +20,7 @@ mod cli;
 mod code_flow;
 mod cookies;
 mod discovery;
+mod dpop;
 mod gateway;
 mod guard_feed;
 mod guard_tokens;
@@ -31,6 +33,7 @@ mod ops_cli;
 mod ops_health;
 mod reauthentication;
 mod refresh_rotation;
+mod replay_guard;
 mod request_limits;
 mod revocation;
 mod revocation_log;

@@ -426,23 +426,18 @@ async fn removed_signing_key_voids_its_jwts() {
 }
 
 #[tokio::test]
-async fn device_binding_is_not_built_tokens_are_bearer_tokens() {
+async fn without_a_dpop_proof_tokens_are_bearer_tokens() {
+    // Device binding is opt-in per request (RFC 9449 §5): tests/it/dpop.rs
+    // covers bound tokens; a request without a proof still gets a bearer
+    // token, with no `cnf` in the JWT or at introspection.
     let server = lifecycle_server().await;
-    let discovery: Value = server
-        .http
-        .get(server.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    // RFC 9449 §5.1 would advertise this; Signoff does not do DPoP.
-    assert!(discovery.get("dpop_signing_alg_values_supported").is_none());
     let login = jwt_login(&server).await;
     assert_eq!(login.tokens["token_type"], "Bearer");
     let (_, claims) = verify_access_jwt(&server, &login.access_token()).await;
     assert!(claims.get("cnf").is_none(), "{claims}");
+    let introspected = introspect(&server, &login.access_token()).await;
+    assert_eq!(introspected["token_type"], "Bearer");
+    assert!(introspected.get("cnf").is_none(), "{introspected}");
 }
 
 #[tokio::test]

@@ -30,6 +30,7 @@ pub async fn exchange(
     redirect_uri: Option<&str>,
     code_verifier: Option<&str>,
     resource: Option<&str>,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = state.now();
     let hash = token_hash(code);
@@ -109,6 +110,7 @@ pub async fn exchange(
             audience: &audience,
             nonce: row.nonce.as_deref(),
             refresh_expires_at,
+            dpop,
         },
     )?;
 

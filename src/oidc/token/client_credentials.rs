@@ -15,6 +15,7 @@ pub async fn grant(
     client: &Client,
     scope: Option<&str>,
     resource: Option<&str>,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     // RFC 6749 §4.4.2: only confidential clients.
     if client.is_public() {
@@ -62,12 +63,13 @@ pub async fn grant(
                 user: 0,
                 client: client.token_version,
             },
+            jkt: dpop,
         },
     )
     .await?;
     Ok(TokenResponse {
         access_token: token,
-        token_type: "Bearer".into(),
+        token_type: access_token::token_type(dpop).into(),
         expires_in: ttl,
         scope: scope.to_string(),
         refresh_token: None,

@@ -95,6 +95,8 @@ pub struct UserGrant<'a> {
     pub nonce: Option<&'a str>,
     /// Hand out a refresh token expiring then, if any.
     pub refresh_expires_at: Option<i64>,
+    /// The key of the request's DPoP proof, if any (RFC 9449 §5).
+    pub dpop: Option<&'a str>,
 }
 
 /// A token response whose signatures are made but whose rows are not yet
@@ -144,6 +146,7 @@ pub fn mint_user_tokens(state: &AppState, g: UserGrant<'_>) -> Result<Minted, OA
             now,
             ttl,
             issued_under,
+            jkt: g.dpop,
         },
     )?;
     let (refresh_token, refresh_row) = match g.refresh_expires_at {
@@ -158,6 +161,10 @@ pub fn mint_user_tokens(state: &AppState, g: UserGrant<'_>) -> Result<Minted, OA
                     now,
                     expires_at,
                     issued_under,
+                    // RFC 9449 §5: a public client's refresh token is bound
+                    // to its key; a confidential client's is bound to the
+                    // client by its authentication.
+                    jkt: refresh_binding(g.client, g.dpop),
                 },
             );
             (Some(token), Some(row))
@@ -190,7 +197,7 @@ pub fn mint_user_tokens(state: &AppState, g: UserGrant<'_>) -> Result<Minted, OA
     Ok(Minted {
         response: TokenResponse {
             access_token,
-            token_type: "Bearer".into(),
+            token_type: access_token::token_type(g.dpop).into(),
             expires_in: ttl,
             scope: g.scope.to_string(),
             refresh_token,
@@ -199,6 +206,12 @@ pub fn mint_user_tokens(state: &AppState, g: UserGrant<'_>) -> Result<Minted, OA
         access_row,
         refresh_row,
     })
+}
+
+/// RFC 9449 §5: the key a new refresh token is bound to: the proof's, for a
+/// public client only.
+pub fn refresh_binding<'a>(client: &Client, dpop: Option<&'a str>) -> Option<&'a str> {
+    dpop.filter(|_| client.is_public())
 }
 
 /// Whether the grant's scope earns a refresh token (OpenID Core §11).

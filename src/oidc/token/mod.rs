@@ -8,9 +8,11 @@ mod refresh_token;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::OAuthError;
+use crate::dpop;
+use crate::error::{DpopAt, OAuthError};
 use crate::grant_type::GrantType;
 use crate::http::extract::Params;
 use crate::http::headers::no_store;
@@ -80,9 +82,10 @@ impl<'a> GrantRequest<'a> {
 /// `POST /token`.
 pub async fn token(
     State(state): State<AppState>,
+    headers: HeaderMap,
     AuthenticatedClient { client, params }: AuthenticatedClient,
 ) -> Response {
-    match handle(&state, &client, &params).await {
+    let response = match handle(&state, &headers, &client, &params).await {
         Ok(body) => {
             if let Some(grant) = params.get("grant_type").and_then(GrantType::parse) {
                 crate::metrics::token_issued(grant.as_str(), client.access_token_format.as_str());
@@ -90,15 +93,37 @@ pub async fn token(
             no_store(Json(body).into_response())
         }
         Err(e) => e.into_response(),
-    }
+    };
+    dpop::offer_nonce(&state, response)
 }
 
 async fn handle(
     state: &AppState,
+    headers: &HeaderMap,
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let grant = GrantRequest::parse(params)?;
+    // RFC 9449 §5: a proof binds what this request issues to its key.
+    let key = dpop::check(
+        state,
+        headers,
+        &dpop::Target {
+            method: &Method::POST,
+            path: "/token",
+            access_token: None,
+            at: DpopAt::TokenEndpoint,
+        },
+    )
+    .await?;
+    let dpop = key.as_deref();
+    // RFC 9449 §5.2: `dpop_bound_access_tokens` makes the proof mandatory;
+    // a missing one is a missing parameter (RFC 6749 §5.2).
+    if client.dpop_bound_access_tokens && dpop.is_none() {
+        return Err(OAuthError::InvalidRequest(
+            "this client must send a DPoP proof".into(),
+        ));
+    }
     if !client.allows_grant(grant.grant_type()) {
         return Err(OAuthError::UnauthorizedClient(
             format!("this client may not use the {} grant", grant.grant_type()).into(),
@@ -111,16 +136,24 @@ async fn handle(
             code_verifier,
             resource,
         } => {
-            authorization_code::exchange(state, client, code, redirect_uri, code_verifier, resource)
-                .await
+            authorization_code::exchange(
+                state,
+                client,
+                code,
+                redirect_uri,
+                code_verifier,
+                resource,
+                dpop,
+            )
+            .await
         }
         GrantRequest::RefreshToken {
             refresh_token,
             scope,
             resource,
-        } => refresh_token::refresh(state, client, refresh_token, scope, resource).await,
+        } => refresh_token::refresh(state, client, refresh_token, scope, resource, dpop).await,
         GrantRequest::ClientCredentials { scope, resource } => {
-            client_credentials::grant(state, client, scope, resource).await
+            client_credentials::grant(state, client, scope, resource, dpop).await
         }
     }
 }

@@ -27,6 +27,7 @@ pub async fn refresh(
     presented: &str,
     scope: Option<&str>,
     resource: Option<&str>,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = state.now();
     let hash = token_hash(presented);
@@ -39,6 +40,23 @@ pub async fn refresh(
         tracing::warn!(client_id = %client.id, "client presented another client's refresh token");
         return Err(bad_token());
     }
+    // RFC 9449 §5: a token bound to a key is used only with a proof by that
+    // key. Checked before the token is consumed or its reuse judged: whoever
+    // holds a copy without the key gets nothing, and cannot revoke the
+    // family either (which would lock the holder of the key out).
+    if let Some(bound) = row.jkt.as_deref()
+        && dpop != Some(bound)
+    {
+        tracing::warn!(
+            security_event = "dpop_refresh_key_mismatch",
+            client_id = %client.id,
+            grant_id = %row.grant_id,
+            "refresh token presented without a proof by its DPoP key"
+        );
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token is bound to another DPoP key".into(),
+        ));
+    }
     if row.consumed_at.is_some() {
         // The reuse check reads, then may revoke: the write lock first.
         let txn = crate::store::begin_write(&state.db).await?;
@@ -47,7 +65,7 @@ pub async fn refresh(
     // Check and sign first; the write transaction below then only consumes
     // the token and stores the new rows, so SQLite's single writer is never
     // held while a signature is made. Errors so far changed nothing.
-    let (grant_id, minted) = prepare(state, client, &row, scope, resource).await?;
+    let (grant_id, minted) = prepare(state, client, &row, scope, resource, dpop).await?;
     let successor = match (
         &minted.response.refresh_token,
         state.config.tokens.refresh_reuse_grace.as_secs(),
@@ -95,6 +113,7 @@ async fn prepare(
     row: &RefreshTokenRecord,
     scope: Option<&str>,
     resource: Option<&str>,
+    dpop: Option<&str>,
 ) -> Result<(String, Minted), OAuthError> {
     let now = state.now();
     if row.revoked_at.is_some()
@@ -151,6 +170,7 @@ async fn prepare(
             audience: &audience,
             nonce: None,
             refresh_expires_at: Some(lifetimes.refresh_expiry(now, grant.created_at)),
+            dpop,
         },
     )?;
     Ok((grant.id, minted))

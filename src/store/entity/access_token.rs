@@ -18,6 +18,8 @@ pub struct Model {
     pub auth_time: Option<i64>,
     pub user_version: i64,
     pub client_version: i64,
+    /// RFC 9449 §6.1: thumbprint of the DPoP key the token is bound to.
+    pub jkt: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -29,6 +29,7 @@ pub struct Model {
     pub logout_revokes: String,
     pub keep_offline_tokens: bool,
     pub introspect_audiences: String,
+    pub dpop_bound_access_tokens: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,6 +18,8 @@ pub struct Model {
     pub successor_sealed: Option<String>,
     pub user_version: i64,
     pub client_version: i64,
+    /// RFC 9449 §5: thumbprint of the DPoP key the token is bound to.
+    pub jkt: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
