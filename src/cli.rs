@@ -106,7 +106,7 @@ pub enum ClientCommand {
 // A struct-level #[group] would make every field a member (so --id would
 // conflict with --secret); the group must hold exactly --secret,
 // --secret-stdin and --public.
-#[command(group(clap::ArgGroup::new("kind").required(true).multiple(false).args(["secret", "secret_stdin", "public"])))]
+#[command(group(clap::ArgGroup::new("kind").required(true).multiple(false).args(["secret", "secret_stdin", "public", "jwks", "jwks_uri"])))]
 pub struct ClientAddArgs {
     #[arg(long)]
     pub id: String,
@@ -122,6 +122,14 @@ pub struct ClientAddArgs {
     /// Public client (no secret; PKCE required).
     #[arg(long)]
     pub public: bool,
+    /// Confidential client authenticating with private_key_jwt (RFC 7523):
+    /// its public JWK Set, read from FILE, or from standard input for `-`.
+    #[arg(long, value_name = "FILE|-")]
+    pub jwks: Option<String>,
+    /// Confidential client authenticating with private_key_jwt, its public
+    /// keys fetched from this https URL (cached, client_auth.jwks_uri_*).
+    #[arg(long)]
+    pub jwks_uri: Option<String>,
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
     #[arg(long = "post-logout-redirect-uri")]
@@ -161,6 +169,10 @@ pub struct ClientAddArgs {
     /// introspect only its own tokens.
     #[arg(long = "introspect", value_name = "AUDIENCE")]
     pub introspect_audiences: Vec<String>,
+    /// Accept this client's authorization requests only through /par (RFC
+    /// 9126 §6: require_pushed_authorization_requests).
+    #[arg(long)]
+    pub require_par: bool,
     /// Audience (RFC 8707 resource) the client may request; the first is the default `aud`.
     #[arg(long = "audience")]
     pub audiences: Vec<String>,
@@ -311,6 +323,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 logout_revokes: a.logout_revokes,
                 keep_offline_tokens: a.keep_offline_tokens,
                 introspect_audiences: a.introspect_audiences,
+                require_pushed_authorization_requests: a.require_par,
+                jwks: match a.jwks.as_deref() {
+                    None => None,
+                    Some("-") => Some(read_stdin_line("the client's JWK Set")?),
+                    Some(path) => Some(
+                        std::fs::read_to_string(path)
+                            .with_context(|| format!("reading the JWK Set {path}"))?,
+                    ),
+                },
+                jwks_uri: a.jwks_uri,
             };
             let c = admin::add_client(&db, &rng, spec, now).await?;
             println!(
@@ -318,6 +340,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 c.id,
                 if c.is_public() {
                     "public"
+                } else if c.keys.is_some() {
+                    "confidential, private_key_jwt"
                 } else {
                     "confidential"
                 }

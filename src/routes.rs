@@ -14,7 +14,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::http::headers;
 use crate::oidc::authorize::login;
 use crate::oidc::{
-    authorize, discovery, end_session, introspection, jwks, revocation, token, userinfo,
+    authorize, discovery, end_session, introspection, jwks, par, revocation, token, userinfo,
 };
 use crate::session::account;
 use crate::state::AppState;
@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/jwks", get(jwks::jwks))
         .route("/token", post(token::token))
+        // RFC 9126 §2: the pushed authorization request endpoint.
+        .route("/par", post(par::push))
         .route("/revoke", post(revocation::revoke))
         .route("/introspect", post(introspection::introspect))
         .route(

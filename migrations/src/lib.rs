@@ -15,6 +15,8 @@ mod m20261121_000004_logout;
 mod m20261121_000005_user_contact_and_expiry;
 mod m20261201_000001_revocation_log;
 mod m20261202_000001_introspection_policy;
+mod m20261202_000010_pushed_requests;
+mod m20261202_000011_client_keys;
 
 pub struct Migrator;
 
@@ -29,6 +31,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000005_user_contact_and_expiry::Migration),
             Box::new(m20261201_000001_revocation_log::Migration),
             Box::new(m20261202_000001_introspection_policy::Migration),
+            Box::new(m20261202_000010_pushed_requests::Migration),
+            Box::new(m20261202_000011_client_keys::Migration),
         ]
     }
 }

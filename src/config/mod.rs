@@ -14,8 +14,12 @@ use url::Url;
 use crate::jws::Algorithm;
 use crate::seal::MasterKeys;
 
+mod client_auth;
 mod limits;
+mod par;
+pub use client_auth::ClientAuthConfig;
 pub use limits::{HttpConfig, ThrottleConfig};
+pub use par::ParConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -35,6 +39,8 @@ pub struct Config {
     pub revocation: RevocationConfig,
     pub throttle: ThrottleConfig,
     pub http: HttpConfig,
+    pub par: ParConfig,
+    pub client_auth: ClientAuthConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -253,6 +259,8 @@ impl Default for Config {
             revocation: RevocationConfig::default(),
             throttle: ThrottleConfig::default(),
             http: HttpConfig::default(),
+            par: ParConfig::default(),
+            client_auth: ClientAuthConfig::default(),
         }
     }
 }
@@ -474,6 +482,8 @@ impl Config {
         }
         self.throttle.validate()?;
         self.http.validate()?;
+        self.par.validate()?;
+        self.client_auth.validate()?;
         self.validate_keys()
     }
 

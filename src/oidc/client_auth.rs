@@ -169,8 +169,9 @@ async fn authenticate(
     let client = clients::find(&state.db, client_id).await?;
     let stored = client.as_ref().and_then(|c| c.secret_hash.as_deref());
     let verdict = match (&client, stored, secret) {
-        // A public client presents no secret (RFC 6749 §2.1, auth method none).
-        (Some(_), None, None) => Verdict::Verified,
+        // A public client presents no secret (RFC 6749 §2.1, auth method
+        // none); a client registered with keys is not public.
+        (Some(c), None, None) if c.is_public() => Verdict::Verified,
         (_, _, None) => Verdict::Wrong,
         (Some(_), Some(hash), Some(secret)) => {
             let check = state

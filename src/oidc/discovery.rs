@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::grant_type::GrantType;
+use crate::oidc::authorize::response::ResponseMode;
+use crate::oidc::introspection_jwt;
 use crate::state::AppState;
 use crate::tokens::claims;
 
@@ -30,19 +32,23 @@ pub fn metadata(state: &AppState) -> Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint": c.endpoint("/introspect"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        // RFC 9701 §8.1.
+        "introspection_signing_alg_values_supported": [introspection_jwt::ALG.as_str()],
         "scopes_supported": claims::USER_SCOPES,
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ResponseMode::SUPPORTED,
         "grant_types_supported": GrantType::ALL.map(|g| g.as_str()),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
-        "userinfo_signing_alg_values_supported": ["none"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims::SUPPORTED,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
+        // RFC 9126 §5.
+        "pushed_authorization_request_endpoint": c.endpoint("/par"),
+        "require_pushed_authorization_requests": c.par.required,
         "require_request_uri_registration": false,
         "prompt_values_supported": ["none", "login", "consent"],
         "display_values_supported": ["page", "popup"],

@@ -101,11 +101,27 @@ pub struct Client {
     /// server, may introspect (besides its own tokens, which every client
     /// may).
     pub introspect_audiences: Vec<String>,
+    /// RFC 9126 §6: authorization requests only through /par.
+    pub require_pushed_authorization_requests: bool,
+    /// The public keys of a `private_key_jwt` client (RFC 7523 §2.2).
+    pub keys: Option<ClientKeys>,
+}
+
+/// Where a `private_key_jwt` client's public keys are (OpenID Dynamic
+/// Client Registration §2: `jwks` or `jwks_uri`, never both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientKeys {
+    /// A JWK Set, as JSON text.
+    Jwks(String),
+    /// An https URL (or http on a loopback address) serving the JWK Set.
+    Uri(String),
 }
 
 impl Client {
+    /// RFC 6749 §2.1: a client with no credentials, neither a secret nor
+    /// keys.
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+        self.secret_hash.is_none() && self.keys.is_none()
     }
 
     pub fn allows_grant(&self, grant_type: GrantType) -> bool {
@@ -156,6 +172,12 @@ impl From<client::Model> for Client {
                 .unwrap_or(LogoutRevokes::SessionTokens),
             keep_offline_tokens: m.keep_offline_tokens,
             introspect_audiences: list_from_json(&m.introspect_audiences),
+            require_pushed_authorization_requests: m.require_pushed_authorization_requests,
+            keys: match (m.jwks, m.jwks_uri) {
+                (Some(jwks), _) => Some(ClientKeys::Jwks(jwks)),
+                (None, Some(uri)) => Some(ClientKeys::Uri(uri)),
+                (None, None) => None,
+            },
         }
     }
 }
@@ -208,6 +230,15 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm
         logout_revokes: Set(c.logout_revokes.as_str().into()),
         keep_offline_tokens: Set(c.keep_offline_tokens),
         introspect_audiences: Set(list_to_json(&c.introspect_audiences)),
+        require_pushed_authorization_requests: Set(c.require_pushed_authorization_requests),
+        jwks: Set(match &c.keys {
+            Some(ClientKeys::Jwks(jwks)) => Some(jwks.clone()),
+            _ => None,
+        }),
+        jwks_uri: Set(match &c.keys {
+            Some(ClientKeys::Uri(uri)) => Some(uri.clone()),
+            _ => None,
+        }),
     }
     .insert(db)
     .await?;

@@ -29,6 +29,9 @@ pub struct Model {
     pub logout_revokes: String,
     pub keep_offline_tokens: bool,
     pub introspect_audiences: String,
+    pub require_pushed_authorization_requests: bool,
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
