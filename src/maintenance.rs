@@ -12,6 +12,11 @@ use crate::store::interactions;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Sessions the expiry sweep ends per round (the rest wait for the next).
 const SWEEP_BATCH: u64 = 200;
+/// One-time identifiers deleted per statement, and statements per round: a
+/// round removes at most 20 000 (more wait for the next round), and no
+/// single statement holds the write lock for long.
+const REPLAY_PRUNE_BATCH: u64 = 1000;
+const REPLAY_PRUNE_ROUNDS: usize = 20;
 
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -76,6 +81,13 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                 {
                     tracing::warn!(error = %e, "pruning ended sessions failed");
                 }
+                match prune_replay_guard(&state, now).await {
+                    Ok(n) if n > 0 => {
+                        tracing::debug!(pruned = n, "expired one-time identifiers removed")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning one-time identifiers failed"),
+                }
                 match crate::store::grants::prune_expired(&state.db, now - skew).await {
                     Ok(n) if n > 0 => {
                         tracing::debug!(pruned = n, "expired codes and tokens removed")
@@ -86,6 +98,20 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Remove one-time identifiers (`jti`s) past their expiry, in bounded
+/// batches.
+async fn prune_replay_guard(state: &AppState, now: i64) -> Result<u64, crate::store::StoreError> {
+    let mut pruned = 0;
+    for _ in 0..REPLAY_PRUNE_ROUNDS {
+        let n = crate::store::replay::prune(&state.db, now, REPLAY_PRUNE_BATCH).await?;
+        pruned += n;
+        if n < REPLAY_PRUNE_BATCH {
+            break;
+        }
+    }
+    Ok(pruned)
 }
 
 /// One round of key maintenance, run by every instance every

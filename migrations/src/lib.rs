@@ -17,6 +17,7 @@ mod m20261201_000001_revocation_log;
 mod m20261202_000001_introspection_policy;
 mod m20261202_000010_pushed_requests;
 mod m20261202_000011_client_keys;
+mod m20261203_000001_replay_guard;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_introspection_policy::Migration),
             Box::new(m20261202_000010_pushed_requests::Migration),
             Box::new(m20261202_000011_client_keys::Migration),
+            Box::new(m20261203_000001_replay_guard::Migration),
         ]
     }
 }

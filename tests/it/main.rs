@@ -32,6 +32,7 @@ mod loopback_redirect;
 mod par;
 mod reauthentication;
 mod refresh_rotation;
+mod replay_guard;
 mod request_limits;
 mod revocation;
 mod revocation_log;

@@ -9,6 +9,7 @@ pub mod interaction;
 pub mod logout_outbox;
 pub mod pushed_request;
 pub mod refresh_token;
+pub mod replay_guard;
 pub mod revocation_event;
 pub mod session;
 pub mod session_client;
