@@ -9,6 +9,7 @@ use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
 use crate::http::rate::AddressBudget;
 use crate::keys::KeyStore;
+use crate::oidc::client_keys::JwksCache;
 use crate::random::{OsRandom, Random};
 use crate::revocation::{RevocationView, Revoker};
 use crate::secrets::{PasswordVerifier, VerifiedSecrets};
@@ -31,6 +32,8 @@ pub struct Inner {
     pub revocations: RevocationView,
     /// Sign-ins one client address may start (`sessions.interactions_per_minute`).
     pub interaction_budget: AddressBudget,
+    /// JWK Sets fetched from `private_key_jwt` clients' `jwks_uri`s.
+    pub client_jwks: JwksCache,
 }
 
 impl Deref for AppState {
@@ -73,6 +76,7 @@ impl AppState {
             passwords,
             throttle,
             revocations,
+            client_jwks: JwksCache::new(),
         })))
     }
 

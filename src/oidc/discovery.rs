@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::grant_type::GrantType;
 use crate::oidc::authorize::response::ResponseMode;
-use crate::oidc::introspection_jwt;
+use crate::oidc::{client_assertion, introspection_jwt};
 use crate::state::AppState;
 use crate::tokens::claims;
 
@@ -29,9 +29,11 @@ pub fn metadata(state: &AppState) -> Value {
         "userinfo_endpoint": c.endpoint("/userinfo"),
         "jwks_uri": c.endpoint("/jwks"),
         "revocation_endpoint": c.endpoint("/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": client_assertion::ALGORITHMS,
         "introspection_endpoint": c.endpoint("/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": client_assertion::ALGORITHMS,
         // RFC 9701 §8.1.
         "introspection_signing_alg_values_supported": [introspection_jwt::ALG.as_str()],
         "scopes_supported": claims::USER_SCOPES,
@@ -40,7 +42,9 @@ pub fn metadata(state: &AppState) -> Value {
         "grant_types_supported": GrantType::ALL.map(|g| g.as_str()),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        // OpenID Core §9: the algorithms of private_key_jwt assertions.
+        "token_endpoint_auth_signing_alg_values_supported": client_assertion::ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims::SUPPORTED,
         "claims_parameter_supported": false,

@@ -1,6 +1,7 @@
 //! OpenID Connect and OAuth 2.0 endpoints, one module per endpoint.
 
 pub mod authorize;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod client_keys;
 pub mod discovery;

@@ -30,6 +30,7 @@ mod logout;
 mod logout_everywhere;
 mod loopback_redirect;
 mod par;
+mod private_key_jwt;
 mod reauthentication;
 mod refresh_rotation;
 mod replay_guard;
