@@ -7,10 +7,11 @@ use url::Url;
 use crate::config::is_loopback_host;
 use crate::grant_type::GrantType;
 use crate::jws::Algorithm;
+use crate::oidc::client_keys;
 use crate::random::{Random, identifier};
 use crate::scope::Scope;
 use crate::secrets::hash_password;
-use crate::store::clients::{self, AccessTokenFormat, Client, LogoutRevokes};
+use crate::store::clients::{self, AccessTokenFormat, Client, ClientKeys, LogoutRevokes};
 use crate::store::users::{self, NewUser};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,12 @@ pub struct ClientSpec {
     /// RFC 9449 §5.2: refuse this client's token requests without a DPoP
     /// proof.
     pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6: the client's authorization requests must be pushed.
+    pub require_pushed_authorization_requests: bool,
+    /// `private_key_jwt` (RFC 7523 §2.2): the client's public keys as a JWK
+    /// Set (JSON text), or the URL it publishes them at. Instead of a secret.
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
 }
 
 /// Redirect URI registration rules (RFC 6749 §3.1.2, RFC 9700 §4.1.3,
@@ -105,6 +112,32 @@ pub fn validate_logout_uri(uri: &str) -> Result<(), String> {
             "{uri} must be https (http only for loopback hosts)"
         )),
     }
+}
+
+/// The keys of a `private_key_jwt` client: a JWK Set of public keys we can
+/// verify with, or a URL we may fetch one from (`oidc::client_keys`). One
+/// way of authenticating per client (OpenID Dynamic Client Registration
+/// §2: `token_endpoint_auth_method`), so not with a secret.
+fn client_keys(spec: &ClientSpec) -> Result<Option<ClientKeys>, AdminError> {
+    let keys = match (&spec.jwks, &spec.jwks_uri) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => return invalid("register --jwks or --jwks-uri, not both"),
+        (Some(jwks), None) => {
+            let count = client_keys::parse_jwks(jwks)
+                .map_err(AdminError::Invalid)?
+                .len();
+            tracing::debug!(keys = count, "client JWK Set accepted");
+            ClientKeys::Jwks(jwks.clone())
+        }
+        (None, Some(uri)) => {
+            client_keys::validate_jwks_uri(uri).map_err(AdminError::Invalid)?;
+            ClientKeys::Uri(uri.clone())
+        }
+    };
+    if spec.secret.is_some() {
+        return invalid("a client authenticates with a secret or with keys, not both");
+    }
+    Ok(Some(keys))
 }
 
 pub async fn add_client(
@@ -187,6 +220,8 @@ pub struct ClientUpdate {
     pub logout_revokes: Option<String>,
     pub keep_offline_tokens: Option<bool>,
     pub introspect_audiences: Option<Vec<String>>,
+    pub dpop_bound_access_tokens: Option<bool>,
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 /// Change a client's registration under the rules of [`add_client`]. Every
@@ -246,6 +281,20 @@ pub async fn update_client(
         ),
         keep_offline_tokens: u.keep_offline_tokens.unwrap_or(old.keep_offline_tokens),
         introspect_audiences: u.introspect_audiences.unwrap_or(old.introspect_audiences),
+        dpop_bound_access_tokens: u
+            .dpop_bound_access_tokens
+            .unwrap_or(old.dpop_bound_access_tokens),
+        require_pushed_authorization_requests: u
+            .require_pushed_authorization_requests
+            .unwrap_or(old.require_pushed_authorization_requests),
+        jwks: match &old.keys {
+            Some(clients::ClientKeys::Jwks(jwks)) => Some(jwks.clone()),
+            _ => None,
+        },
+        jwks_uri: match &old.keys {
+            Some(clients::ClientKeys::Uri(uri)) => Some(uri.clone()),
+            _ => None,
+        },
     };
     let client = registration(
         spec,
@@ -283,7 +332,9 @@ fn registration(
     if grant_types.is_empty() {
         grant_types = GrantType::DEFAULT.to_vec();
     }
-    if spec.secret.is_none() && grant_types.contains(&GrantType::ClientCredentials) {
+    let keys = client_keys(&spec)?;
+    let public = spec.secret.is_none() && keys.is_none();
+    if public && grant_types.contains(&GrantType::ClientCredentials) {
         return invalid("a public client cannot use client_credentials (RFC 6749 §4.4)");
     }
     if grant_types.contains(&GrantType::AuthorizationCode) && spec.redirect_uris.is_empty() {
@@ -320,7 +371,12 @@ fn registration(
             None => return invalid(format!("access token format {f} is not jwt or opaque")),
         },
     };
-    if !spec.introspect_audiences.is_empty() && spec.secret.is_none() {
+    if let Some(secret) = &spec.secret
+        && secret.len() < 8
+    {
+        return invalid("a client secret must be at least 8 characters");
+    }
+    if !spec.introspect_audiences.is_empty() && public {
         return invalid("a public client cannot introspect tokens (RFC 7662 §2.1)");
     }
     for aud in spec.audiences.iter().chain(&spec.introspect_audiences) {
@@ -388,6 +444,8 @@ fn registration(
         keep_offline_tokens: spec.keep_offline_tokens,
         introspect_audiences: spec.introspect_audiences,
         dpop_bound_access_tokens: spec.dpop_bound_access_tokens,
+        require_pushed_authorization_requests: spec.require_pushed_authorization_requests,
+        keys,
     })
 }
 

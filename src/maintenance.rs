@@ -59,6 +59,13 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "pruning interactions failed"),
                 }
+                match crate::store::pushed_requests::prune(&state.db, state.now()).await {
+                    Ok(n) if n > 0 => {
+                        tracing::debug!(pruned = n, "expired pushed requests removed")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning pushed requests failed"),
+                }
                 let skew = state.config.keys.clock_skew.as_secs() as i64;
                 let now = state.now();
                 // Events keep their clock skew margin in `retain_until`.

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -16,7 +16,7 @@ use crate::health;
 use crate::http::{access, headers};
 use crate::oidc::authorize::login;
 use crate::oidc::{
-    authorize, discovery, end_session, introspection, jwks, revocation, token, userinfo,
+    authorize, discovery, end_session, introspection, jwks, par, revocation, token, userinfo,
 };
 use crate::session::account;
 use crate::ssf;
@@ -44,6 +44,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/jwks", get(jwks::jwks))
         .route("/token", post(token::token))
+        // RFC 9126 §2: the pushed authorization request endpoint.
+        .route("/par", post(par::push))
         .route("/revoke", post(revocation::revoke))
         .route("/introspect", post(introspection::introspect))
         .route(

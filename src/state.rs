@@ -9,6 +9,7 @@ use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
 use crate::http::rate::AddressBudget;
 use crate::keys::KeyStore;
+use crate::oidc::client_keys::JwksCache;
 use crate::random::{OsRandom, Random};
 use crate::revocation::{RevocationView, Revoker};
 use crate::secrets::{PasswordVerifier, VerifiedSecrets};
@@ -33,6 +34,8 @@ pub struct Inner {
     pub interaction_budget: AddressBudget,
     /// The Shared Signals transmitter's wake-ups and long-poll bound.
     pub ssf: crate::ssf::Hub,
+    /// JWK Sets fetched from `private_key_jwt` clients' `jwks_uri`s.
+    pub client_jwks: JwksCache,
 }
 
 impl Deref for AppState {
@@ -77,6 +80,7 @@ impl AppState {
             passwords,
             throttle,
             revocations,
+            client_jwks: JwksCache::new(),
         })))
     }
 

@@ -19,6 +19,8 @@ mod m20261202_000002_audit_events;
 mod m20261202_000010_ssf_streams;
 mod m20261203_000001_replay_guard;
 mod m20261203_000002_dpop;
+mod m20261202_000010_pushed_requests;
+mod m20261202_000011_client_keys;
 
 pub struct Migrator;
 
@@ -37,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_ssf_streams::Migration),
             Box::new(m20261203_000001_replay_guard::Migration),
             Box::new(m20261203_000002_dpop::Migration),
+            Box::new(m20261202_000010_pushed_requests::Migration),
+            Box::new(m20261202_000011_client_keys::Migration),
         ]
     }
 }

@@ -62,6 +62,12 @@ pub struct ClientUpdateArgs {
     pub logout_revokes: Option<String>,
     #[arg(long)]
     pub keep_offline_tokens: Option<bool>,
+    /// true: refuse token requests without a DPoP proof (RFC 9449 §5.2).
+    #[arg(long)]
+    pub dpop_bound: Option<bool>,
+    /// true: accept authorization requests only through /par (RFC 9126 §6).
+    #[arg(long)]
+    pub require_par: Option<bool>,
 }
 
 fn lifetime(value: Option<String>) -> anyhow::Result<Option<Option<i64>>> {
@@ -106,6 +112,8 @@ pub async fn update_client(
         logout_revokes: a.logout_revokes,
         keep_offline_tokens: a.keep_offline_tokens,
         introspect_audiences: a.introspect_audiences,
+        dpop_bound_access_tokens: a.dpop_bound,
+        require_pushed_authorization_requests: a.require_par,
     };
     let client = admin::update_client(db, &a.id, update).await?;
     admin_event(db, now, "client_updated", &client.id).await;

@@ -160,7 +160,7 @@ pub enum ClientCommand {
 // A struct-level #[group] would make every field a member (so --id would
 // conflict with --secret); the group must hold exactly --secret,
 // --secret-stdin and --public.
-#[command(group(clap::ArgGroup::new("kind").required(true).multiple(false).args(["secret", "secret_stdin", "public"])))]
+#[command(group(clap::ArgGroup::new("kind").required(true).multiple(false).args(["secret", "secret_stdin", "public", "jwks", "jwks_uri"])))]
 pub struct ClientAddArgs {
     #[arg(long)]
     pub id: String,
@@ -176,6 +176,14 @@ pub struct ClientAddArgs {
     /// Public client (no secret; PKCE required).
     #[arg(long)]
     pub public: bool,
+    /// Confidential client authenticating with private_key_jwt (RFC 7523):
+    /// its public JWK Set, read from FILE, or from standard input for `-`.
+    #[arg(long, value_name = "FILE|-")]
+    pub jwks: Option<String>,
+    /// Confidential client authenticating with private_key_jwt, its public
+    /// keys fetched from this https URL (cached, client_auth.jwks_uri_*).
+    #[arg(long)]
+    pub jwks_uri: Option<String>,
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
     #[arg(long = "post-logout-redirect-uri")]
@@ -219,6 +227,10 @@ pub struct ClientAddArgs {
     /// without a DPoP proof, so every token it gets is bound to its key.
     #[arg(long = "dpop-bound")]
     pub dpop_bound: bool,
+    /// Accept this client's authorization requests only through /par (RFC
+    /// 9126 §6: require_pushed_authorization_requests).
+    #[arg(long)]
+    pub require_par: bool,
     /// Audience (RFC 8707 resource) the client may request; the first is the default `aud`.
     #[arg(long = "audience")]
     pub audiences: Vec<String>,
@@ -389,6 +401,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 keep_offline_tokens: a.keep_offline_tokens,
                 introspect_audiences: a.introspect_audiences,
                 dpop_bound_access_tokens: a.dpop_bound,
+                require_pushed_authorization_requests: a.require_par,
+                jwks: match a.jwks.as_deref() {
+                    None => None,
+                    Some("-") => Some(read_stdin_line("the client's JWK Set")?),
+                    Some(path) => Some(
+                        std::fs::read_to_string(path)
+                            .with_context(|| format!("reading the JWK Set {path}"))?,
+                    ),
+                },
+                jwks_uri: a.jwks_uri,
             };
             let c = admin::add_client(&db, &rng, spec, now).await?;
             manage::admin_event(&db, now, "client_added", &c.id).await;
@@ -397,6 +419,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 c.id,
                 if c.is_public() {
                     "public"
+                } else if c.keys.is_some() {
+                    "confidential, private_key_jwt"
                 } else {
                     "confidential"
                 }

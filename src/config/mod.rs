@@ -20,6 +20,10 @@ mod ssf;
 pub use dpop::DpopConfig;
 pub use limits::{HttpConfig, ThrottleConfig};
 pub use ssf::SsfConfig;
+mod client_auth;
+mod par;
+pub use client_auth::ClientAuthConfig;
+pub use par::ParConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -49,6 +53,8 @@ pub struct Config {
     pub audit: AuditConfig,
     pub ssf: SsfConfig,
     pub dpop: DpopConfig,
+    pub par: ParConfig,
+    pub client_auth: ClientAuthConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -297,6 +303,8 @@ impl Default for Config {
             audit: AuditConfig::default(),
             ssf: SsfConfig::default(),
             dpop: DpopConfig::default(),
+            par: ParConfig::default(),
+            client_auth: ClientAuthConfig::default(),
         }
     }
 }
@@ -523,6 +531,8 @@ impl Config {
         self.http.validate()?;
         self.ssf.validate(self.http.request_timeout)?;
         self.dpop.validate()?;
+        self.par.validate()?;
+        self.client_auth.validate()?;
         self.validate_keys()
     }
 

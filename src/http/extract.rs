@@ -131,6 +131,13 @@ impl Params {
         self.get(name).is_some()
     }
 
+    /// The same parameters without those named in `names`.
+    pub fn without(&self, names: &[&str]) -> Params {
+        let mut kept = self.clone();
+        kept.values.retain(|k, _| !names.contains(&k.as_str()));
+        kept
+    }
+
     /// The parameters (each name once) in `application/x-www-form-urlencoded`
     /// form, e.g. to repeat a POSTed request as a GET.
     pub fn to_urlencoded(&self) -> String {

@@ -2,18 +2,24 @@
 
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use url::Url;
 
-/// The Content-Security-Policy of a hosted page. No script at all (the pages
-/// are plain forms); no framing by anyone (RFC 9700 §4.16, clickjacking);
+/// The Content-Security-Policy of a hosted page. No script (the pages are
+/// plain forms) but the form_post page's one, allowed by its hash; no framing by anyone (RFC 9700 §4.16, clickjacking);
 /// frames only from `frame_sources`; and forms only to this origin and to
 /// `form_targets`. CSP 3 `form-action` also governs the redirects that follow
 /// a form submission (CSP 3 §6.4.1; Chromium enforces it), so a page whose
 /// form is answered with a redirect to a relying party (login, consent,
 /// logout confirmation) must name that party's URI.
-fn page_policy(frame_sources: &[String], form_targets: &[String]) -> String {
+fn page_policy(frame_sources: &[String], form_targets: &[String], scripts: &[String]) -> String {
     let mut csp =
         String::from("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:");
+    if !scripts.is_empty() {
+        csp.push_str("; script-src ");
+        csp.push_str(&scripts.join(" "));
+    }
     if !frame_sources.is_empty() {
         csp.push_str("; frame-src ");
         csp.push_str(&frame_sources.join(" "));
@@ -27,8 +33,13 @@ fn page_policy(frame_sources: &[String], form_targets: &[String]) -> String {
     csp
 }
 
-fn set_policy(response: &mut Response, frame_sources: &[String], form_targets: &[String]) {
-    if let Ok(value) = HeaderValue::from_str(&page_policy(frame_sources, form_targets)) {
+fn set_policy(
+    response: &mut Response,
+    frame_sources: &[String],
+    form_targets: &[String],
+    scripts: &[String],
+) {
+    if let Ok(value) = HeaderValue::from_str(&page_policy(frame_sources, form_targets, scripts)) {
         response
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, value);
@@ -61,7 +72,7 @@ pub fn source_expression(url: &Url) -> String {
 /// browsers, no referrer leaking codes or state, no caching of pages that
 /// carry CSRF tokens.
 pub fn html_page(mut response: Response) -> Response {
-    set_policy(&mut response, &[], &[]);
+    set_policy(&mut response, &[], &[], &[]);
     let h = response.headers_mut();
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
@@ -82,7 +93,7 @@ pub fn html_page(mut response: Response) -> Response {
 /// CSP source expressions.
 pub fn html_page_with_frames(response: Response, frame_sources: &[String]) -> Response {
     let mut response = html_page(response);
-    set_policy(&mut response, frame_sources, &[]);
+    set_policy(&mut response, frame_sources, &[], &[]);
     response
 }
 
@@ -95,7 +106,22 @@ pub fn allow_form_redirect_to(mut response: Response, target: Option<&str>) -> R
         .map(|u| source_expression(&u))
         .into_iter()
         .collect();
-    set_policy(&mut response, &[], &targets);
+    set_policy(&mut response, &[], &targets, &[]);
+    response
+}
+
+/// The form_post response page (OAuth 2.0 Form Post Response Mode §2): its
+/// form posts to `target`, and the one inline script that submits it is
+/// allowed by its hash (CSP 3 §8.2: `'sha256-…'`), nothing else.
+pub fn form_post_page(response: Response, target: &str, script: &str) -> Response {
+    let mut response = html_page(response);
+    let targets: Vec<String> = Url::parse(target)
+        .ok()
+        .map(|u| source_expression(&u))
+        .into_iter()
+        .collect();
+    let hash = STANDARD.encode(openssl::sha::sha256(script.as_bytes()));
+    set_policy(&mut response, &[], &targets, &[format!("'sha256-{hash}'")]);
     response
 }
 
@@ -136,11 +162,11 @@ mod tests {
 
     #[test]
     fn form_action_names_self_and_the_redirect_target() {
-        let csp = page_policy(&[], &["https://rp.example.com/cb".into()]);
+        let csp = page_policy(&[], &["https://rp.example.com/cb".into()], &[]);
         assert!(
             csp.contains("; form-action 'self' https://rp.example.com/cb;"),
             "{csp}"
         );
-        assert!(page_policy(&[], &[]).contains("; form-action 'self';"));
+        assert!(page_policy(&[], &[], &[]).contains("; form-action 'self';"));
     }
 }

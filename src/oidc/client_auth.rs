@@ -1,6 +1,7 @@
-//! Client authentication at the token, revocation and introspection
+//! Client authentication at the token, revocation, introspection and PAR
 //! endpoints (RFC 6749 §2.3, OpenID Core §9): `client_secret_basic`,
-//! `client_secret_post`, and `none` for public clients. Every endpoint a
+//! `client_secret_post`, `private_key_jwt` (`oidc::client_assertion`), and
+//! `none` for public clients. Every endpoint a
 //! client calls with its credentials takes an [`AuthenticatedClient`], so the
 //! form rules, the authentication and the disabled-client policy are the same
 //! everywhere.
@@ -17,6 +18,7 @@ use crate::error::OAuthError;
 use crate::http::access::{ClientSlot, record_client};
 use crate::http::client_addr::{self, ClientAddr};
 use crate::http::extract::{Form, Params};
+use crate::oidc::client_assertion;
 use crate::secrets::dummy_password_hash;
 use crate::state::AppState;
 use crate::store::clients::{self, Client};
@@ -49,6 +51,13 @@ impl FromRequest<AppState> for AuthenticatedClient {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let headers = req.headers().clone();
         let slot = req.extensions().get::<ClientSlot>().cloned();
+        // The URL of the endpoint called: an audience a client assertion
+        // may name (RFC 9126 §2).
+        let endpoint = ENDPOINTS
+            .iter()
+            .find(|e| req.uri().path().ends_with(**e))
+            .map(|e| state.config.endpoint(e))
+            .unwrap_or_default();
         let ClientAddr(peer) = client_addr::of(
             req.extensions(),
             &headers,
@@ -56,7 +65,7 @@ impl FromRequest<AppState> for AuthenticatedClient {
         );
         let Form(params) = Form::from_request(req, state).await?;
         params.reject_malformed()?;
-        let client = authenticate(state, &headers, &params, peer).await?;
+        let client = authenticate(state, &headers, &params, peer, &endpoint).await?;
         record_client(slot.as_ref(), &client.id);
         if client.disabled {
             tracing::info!(client_id = %client.id, "a disabled client was refused");
@@ -66,9 +75,21 @@ impl FromRequest<AppState> for AuthenticatedClient {
     }
 }
 
+/// The endpoints that authenticate clients.
+const ENDPOINTS: [&str; 4] = ["/token", "/introspect", "/revoke", "/par"];
+
 enum Presented {
-    Secret { client_id: String, secret: String },
-    Public { client_id: String },
+    Secret {
+        client_id: String,
+        secret: String,
+    },
+    Assertion {
+        client_id: String,
+        assertion: String,
+    },
+    Public {
+        client_id: String,
+    },
 }
 
 fn bad_client(why: &'static str) -> OAuthError {
@@ -77,6 +98,15 @@ fn bad_client(why: &'static str) -> OAuthError {
 
 fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
     let authorization = headers.get(header::AUTHORIZATION);
+    if params.contains("client_assertion") || params.contains("client_assertion_type") {
+        // RFC 6749 §2.3: one authentication method per request.
+        if authorization.is_some() || params.contains("client_secret") {
+            return Err(OAuthError::InvalidRequest(
+                "use one client authentication method, not several".into(),
+            ));
+        }
+        return assertion(params);
+    }
     if let Some(value) = authorization {
         let value = value
             .to_str()
@@ -128,6 +158,26 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
     }
 }
 
+/// RFC 7521 §4.2 and RFC 7523 §2.2: a JWT client assertion. The client is
+/// the one the assertion names (`sub`); a `client_id` sent too must agree.
+fn assertion(params: &Params) -> Result<Presented, OAuthError> {
+    if params.get("client_assertion_type") != Some(client_assertion::ASSERTION_TYPE) {
+        return Err(bad_client("unsupported client_assertion_type"));
+    }
+    let assertion = params
+        .get("client_assertion")
+        .ok_or_else(|| bad_client("client_assertion is missing"))?;
+    let client_id = client_assertion::claimed_client(assertion)
+        .ok_or_else(|| bad_client("the client assertion names no client"))?;
+    if params.get("client_id").is_some_and(|id| id != client_id) {
+        return Err(bad_client("client_id does not match the client assertion"));
+    }
+    Ok(Presented::Assertion {
+        client_id,
+        assertion: assertion.to_owned(),
+    })
+}
+
 fn url_decode(s: &str) -> Option<String> {
     let replaced = s.replace('+', " ");
     let bytes: Vec<u8> = percent_decode(replaced.as_bytes())?;
@@ -160,11 +210,14 @@ async fn authenticate(
     headers: &HeaderMap,
     params: &Params,
     peer: IpAddr,
+    endpoint: &str,
 ) -> Result<Client, OAuthError> {
     let presented = presented(headers, params)?;
     let (client_id, secret) = match &presented {
         Presented::Secret { client_id, secret } => (client_id.as_str(), Some(secret.as_str())),
-        Presented::Public { client_id } => (client_id.as_str(), None),
+        Presented::Assertion { client_id, .. } | Presented::Public { client_id } => {
+            (client_id.as_str(), None)
+        }
     };
     // RFC 6749 Appendix A.1: client_id = *VSCHAR. Anything else names no
     // client, and must not reach the database (PostgreSQL rejects NUL in text).
@@ -173,10 +226,14 @@ async fn authenticate(
         return Err(bad_client("client authentication failed"));
     }
     let client = clients::find(&state.db, client_id).await?;
+    if let Presented::Assertion { assertion, .. } = &presented {
+        return by_assertion(state, client, assertion, peer, endpoint).await;
+    }
     let stored = client.as_ref().and_then(|c| c.secret_hash.as_deref());
     let verdict = match (&client, stored, secret) {
-        // A public client presents no secret (RFC 6749 §2.1, auth method none).
-        (Some(_), None, None) => Verdict::Verified,
+        // A public client presents no secret (RFC 6749 §2.1, auth method
+        // none); a client registered with keys is not public.
+        (Some(c), None, None) if c.is_public() => Verdict::Verified,
         (_, _, None) => Verdict::Wrong,
         (Some(_), Some(hash), Some(secret)) => {
             let check = state
@@ -231,6 +288,49 @@ async fn authenticate(
     }
 }
 
+/// `private_key_jwt`: the assertion verified against the keys of the
+/// client it names, throttled like a secret (a wrong signature counts as a
+/// failed attempt).
+async fn by_assertion(
+    state: &AppState,
+    client: Option<Client>,
+    assertion: &str,
+    peer: IpAddr,
+    endpoint: &str,
+) -> Result<Client, OAuthError> {
+    let Some(client) = client.filter(|c| c.keys.is_some()) else {
+        tracing::info!("client assertion for a client without registered keys");
+        return Err(bad_client("client authentication failed"));
+    };
+    let mut internal = None;
+    let check = async {
+        match client_assertion::verify(state, &client, assertion, endpoint).await {
+            Ok(()) => Ok(true),
+            Err(client_assertion::Refusal::Invalid(why)) => {
+                tracing::info!(client_id = %client.id, why, "client assertion refused");
+                Ok(false)
+            }
+            Err(client_assertion::Refusal::Internal(e)) => {
+                internal = Some(e);
+                Ok(false)
+            }
+        }
+    };
+    let verdict = state
+        .throttle
+        .guard(Subject::Client(&client.id), peer, check)
+        .await;
+    if let Some(e) = internal {
+        return Err(OAuthError::Internal(e));
+    }
+    match verdict {
+        Verdict::Verified => Ok(client),
+        Verdict::Throttled { retry_after } => Err(OAuthError::Throttled(retry_after)),
+        Verdict::Busy { retry_after } => Err(OAuthError::Unavailable(retry_after)),
+        _ => Err(bad_client("client authentication failed")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +348,7 @@ mod tests {
                 assert_eq!(client_id, "my client");
                 assert_eq!(secret, "p:ss word");
             }
-            Presented::Public { .. } => panic!("expected a secret"),
+            _ => panic!("expected a secret"),
         }
     }
 

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::grant_type::GrantType;
+use crate::oidc::authorize::response::ResponseMode;
+use crate::oidc::{client_assertion, introspection_jwt};
 use crate::state::AppState;
 use crate::tokens::claims;
 
@@ -27,17 +29,22 @@ pub fn metadata(state: &AppState) -> Value {
         "userinfo_endpoint": c.endpoint("/userinfo"),
         "jwks_uri": c.endpoint("/jwks"),
         "revocation_endpoint": c.endpoint("/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": client_assertion::ALGORITHMS,
         "introspection_endpoint": c.endpoint("/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": client_assertion::ALGORITHMS,
+        // RFC 9701 §8.1.
+        "introspection_signing_alg_values_supported": [introspection_jwt::ALG.as_str()],
         "scopes_supported": claims::USER_SCOPES,
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ResponseMode::SUPPORTED,
         "grant_types_supported": GrantType::ALL.map(|g| g.as_str()),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
-        "userinfo_signing_alg_values_supported": ["none"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        // OpenID Core §9: the algorithms of private_key_jwt assertions.
+        "token_endpoint_auth_signing_alg_values_supported": client_assertion::ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
         // RFC 9449 §5.1: the algorithms a DPoP proof may use.
         "dpop_signing_alg_values_supported": crate::dpop::ALGORITHMS,
@@ -45,6 +52,9 @@ pub fn metadata(state: &AppState) -> Value {
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
+        // RFC 9126 §5.
+        "pushed_authorization_request_endpoint": c.endpoint("/par"),
+        "require_pushed_authorization_requests": c.par.required,
         "require_request_uri_registration": false,
         "prompt_values_supported": ["none", "login", "consent"],
         "display_values_supported": ["page", "popup"],

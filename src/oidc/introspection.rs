@@ -5,6 +5,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -12,6 +13,7 @@ use crate::error::OAuthError;
 use crate::http::extract::Params;
 use crate::http::headers::no_store;
 use crate::oidc::client_auth::AuthenticatedClient;
+use crate::oidc::introspection_jwt;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::tokens::access_token;
@@ -19,16 +21,23 @@ use crate::tokens::validate::{self, ActiveToken, Hint, TokenType};
 
 pub async fn introspect(
     State(state): State<AppState>,
+    headers: HeaderMap,
     AuthenticatedClient { client, params }: AuthenticatedClient,
 ) -> Response {
-    match handle(&state, &client, &params).await {
+    let answer = match handle(&state, &client, &params).await {
+        // RFC 9701 §4: signed when the caller asks for it.
         Ok(body) => {
             let active = body["active"] == true;
             crate::metrics::introspection(if active { "active" } else { "inactive" });
-            no_store(Json(body).into_response())
+            if introspection_jwt::wanted(&headers) {
+                introspection_jwt::respond(&state, &client, &body)
+            } else {
+                Ok(no_store(Json(body).into_response()))
+            }
         }
-        Err(e) => e.into_response(),
-    }
+        Err(e) => Err(e),
+    };
+    answer.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn handle(state: &AppState, caller: &Client, params: &Params) -> Result<Value, OAuthError> {

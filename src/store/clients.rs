@@ -103,11 +103,27 @@ pub struct Client {
     pub introspect_audiences: Vec<String>,
     /// RFC 9449 §5.2: every token request must carry a DPoP proof.
     pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6: authorization requests only through /par.
+    pub require_pushed_authorization_requests: bool,
+    /// The public keys of a `private_key_jwt` client (RFC 7523 §2.2).
+    pub keys: Option<ClientKeys>,
+}
+
+/// Where a `private_key_jwt` client's public keys are (OpenID Dynamic
+/// Client Registration §2: `jwks` or `jwks_uri`, never both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientKeys {
+    /// A JWK Set, as JSON text.
+    Jwks(String),
+    /// An https URL (or http on a loopback address) serving the JWK Set.
+    Uri(String),
 }
 
 impl Client {
+    /// RFC 6749 §2.1: a client with no credentials, neither a secret nor
+    /// keys.
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+        self.secret_hash.is_none() && self.keys.is_none()
     }
 
     pub fn allows_grant(&self, grant_type: GrantType) -> bool {
@@ -159,6 +175,12 @@ impl From<client::Model> for Client {
             keep_offline_tokens: m.keep_offline_tokens,
             introspect_audiences: list_from_json(&m.introspect_audiences),
             dpop_bound_access_tokens: m.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: m.require_pushed_authorization_requests,
+            keys: match (m.jwks, m.jwks_uri) {
+                (Some(jwks), _) => Some(ClientKeys::Jwks(jwks)),
+                (None, Some(uri)) => Some(ClientKeys::Uri(uri)),
+                (None, None) => None,
+            },
         }
     }
 }
@@ -223,6 +245,15 @@ fn active(c: &Client) -> client::ActiveModel {
         keep_offline_tokens: Set(c.keep_offline_tokens),
         introspect_audiences: Set(list_to_json(&c.introspect_audiences)),
         dpop_bound_access_tokens: Set(c.dpop_bound_access_tokens),
+        require_pushed_authorization_requests: Set(c.require_pushed_authorization_requests),
+        jwks: Set(match &c.keys {
+            Some(ClientKeys::Jwks(jwks)) => Some(jwks.clone()),
+            _ => None,
+        }),
+        jwks_uri: Set(match &c.keys {
+            Some(ClientKeys::Uri(uri)) => Some(uri.clone()),
+            _ => None,
+        }),
     }
 }
 

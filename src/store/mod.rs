@@ -10,6 +10,7 @@ pub mod grants;
 pub mod interactions;
 pub mod keys;
 pub mod logout_outbox;
+pub mod pushed_requests;
 pub mod replay;
 pub mod revocation_log;
 pub mod sessions;

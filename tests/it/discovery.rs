@@ -219,3 +219,15 @@ async fn issuer_with_a_path_runs_the_code_flow() {
         issuer.as_str()
     );
 }
+
+#[tokio::test]
+async fn discovery_advertises_no_acr_claim_and_no_userinfo_signing() {
+    // No token carries `acr`, and /userinfo answers plain JSON only: neither
+    // is advertised (OpenID Discovery 1.0 §3: only what is supported).
+    let server = TestServer::start().await;
+    let doc = metadata(&server, "/.well-known/openid-configuration").await;
+    let claims = doc["claims_supported"].as_array().unwrap();
+    assert!(!claims.iter().any(|c| c == "acr"), "{claims:?}");
+    assert!(claims.iter().any(|c| c == "sub"), "{claims:?}");
+    assert!(doc.get("userinfo_signing_alg_values_supported").is_none());
+}

@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::flow;
 use super::interaction::{InteractionQuery, Pending, csrf_ok, interaction_of, load_pending};
-use super::request::Rejection;
 use crate::audit;
 use crate::error::OAuthError;
 use crate::http::headers::allow_form_redirect_to;
@@ -108,11 +107,7 @@ pub async fn submit(
         // OpenID Core §3.1.2.6: the user said no.
         return Ok(flow::reject(
             &state,
-            Rejection::Redirect {
-                redirect_uri: req.redirect_uri.clone(),
-                state: req.state.clone(),
-                error: OAuthError::AccessDenied("the user denied access".into()),
-            },
+            req.refuse(OAuthError::AccessDenied("the user denied access".into())),
         ));
     }
     consents::grant(
@@ -140,13 +135,6 @@ fn login_first(state: &AppState, pending: &Pending, active: &ActiveSession) -> O
             let login = format!("/login?interaction={}", pending.interaction.id);
             Some(Redirect::to(&state.config.endpoint(&login)).into_response())
         }
-        Err(error) => Some(flow::reject(
-            state,
-            Rejection::Redirect {
-                redirect_uri: pending.request.redirect_uri.clone(),
-                state: pending.request.state.clone(),
-                error,
-            },
-        )),
+        Err(error) => Some(flow::reject(state, pending.request.refuse(error))),
     }
 }

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use sea_orm::TransactionTrait;
-use url::Url;
 
 use super::request::{AuthorizationRequest, Rejection};
+use super::response;
 use crate::error::OAuthError;
 use crate::http::cookies;
 use crate::pages::PageError;
@@ -179,14 +179,8 @@ async fn try_proceed(
         Some(s) => consents::granted_scopes(&state.db, &s.user.id, &client.id).await?,
         None => Scope::default(),
     };
-    let next =
-        next_step(&req, client, session.as_ref(), &granted, now, fresh_login).map_err(|error| {
-            Rejection::Redirect {
-                redirect_uri: req.redirect_uri.clone(),
-                state: req.state.clone(),
-                error,
-            }
-        })?;
+    let next = next_step(&req, client, session.as_ref(), &granted, now, fresh_login)
+        .map_err(|error| req.refuse(error))?;
     match (next, session) {
         (Next::Complete, Some(active)) => {
             // An interaction finishes once: of two concurrent submissions
@@ -344,27 +338,11 @@ pub async fn complete(
     }
     // RFC 9207 §2: identify the issuer in the response.
     pairs.push(("iss", state.config.issuer_str()));
-    Ok(redirect_to_client(&req.redirect_uri, &pairs))
-}
-
-/// A redirect to a registered redirect URI with `pairs` added to its query
-/// (RFC 6749 §4.1.2: existing query components are kept).
-pub fn redirect_to_client(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
-    match Url::parse(redirect_uri) {
-        Ok(mut url) => {
-            url.query_pairs_mut().extend_pairs(pairs);
-            let mut response = Redirect::to(url.as_str()).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(_) => PageError::bad_request(
-            "Invalid redirect URI",
-            "The application's registered redirect URI is not a valid URL.",
-        )
-        .into_response(),
-    }
+    Ok(response::deliver(
+        &req.redirect_uri,
+        req.response_mode,
+        &pairs,
+    ))
 }
 
 /// Turn a rejection into a page or an error redirect (RFC 6749 §4.1.2.1,
@@ -380,6 +358,7 @@ pub fn reject(state: &AppState, rejection: Rejection) -> Response {
         Rejection::Redirect {
             redirect_uri,
             state: client_state,
+            response_mode,
             error,
         } => {
             error.log();
@@ -391,7 +370,7 @@ pub fn reject(state: &AppState, rejection: Rejection) -> Response {
                 pairs.push(("state", s));
             }
             pairs.push(("iss", state.config.issuer_str()));
-            redirect_to_client(&redirect_uri, &pairs)
+            response::deliver(&redirect_uri, response_mode, &pairs)
         }
     }
 }

@@ -6,7 +6,9 @@ pub mod consent;
 pub mod flow;
 pub mod interaction;
 pub mod login;
+pub mod redirect_uri;
 pub mod request;
+pub mod response;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -15,6 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use crate::http::client_addr::ClientAddr;
 use crate::http::cookies;
 use crate::http::extract::QueryOrForm;
+use crate::oidc::par;
 use crate::pages::PageError;
 use crate::state::AppState;
 
@@ -40,9 +43,22 @@ pub async fn authorize(
                 .into_response();
         }
     };
-    let (client, request) = match request::validate(&state, &params).await {
-        Ok(v) => v,
-        Err(rejection) => return flow::reject(&state, rejection),
+    // RFC 9126 §4: a pushed request, named by its request_uri, stands for
+    // the whole request.
+    let (client, request, pushed) = if par::is_pushed_reference(&params) {
+        match par::resolve(&state, &params).await {
+            Ok(par::Resolved {
+                client,
+                request,
+                reference,
+            }) => (client, request, Some(reference)),
+            Err(rejection) => return flow::reject(&state, rejection),
+        }
+    } else {
+        match request::validate(&state, &params).await {
+            Ok((client, request)) => (client, request, None),
+            Err(rejection) => return flow::reject(&state, rejection),
+        }
     };
     // A relying party may send the request as a cross-site form POST; the
     // browser then withholds a SameSite=Lax session cookie (RFC 6265bis
@@ -50,7 +66,8 @@ pub async fn authorize(
     // support SameSite=None), and the user would be asked to sign in although
     // signed in. The same request as a top-level GET carries the cookie, so a
     // POST without one is repeated as a GET (303, RFC 9110 §15.4.4); it was
-    // validated above, so only a registered client's request is bounced.
+    // validated above, so only a registered client's request is bounced (a
+    // pushed one is not used up yet: the GET uses it).
     if method == Method::POST && !cookies::present(&state.config, &headers, cookies::SESSION) {
         tracing::debug!(client_id = %client.id, "POST /authorize without a session cookie, repeated as GET");
         let target = format!(
@@ -63,6 +80,13 @@ pub async fn authorize(
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return response;
+    }
+    if let Some(pushed) = pushed {
+        match pushed.consume(&state).await {
+            Ok(true) => {}
+            Ok(false) => return PageError::sign_in_expired().into_response(),
+            Err(e) => return PageError::from(e).into_response(),
+        }
     }
     flow::begin(&state, &headers, peer, &client, request).await
 }

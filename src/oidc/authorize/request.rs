@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::response::ResponseMode;
 use crate::error::OAuthError;
 use crate::grant_type::GrantType;
 use crate::http::extract::Params;
@@ -31,6 +32,10 @@ pub struct AuthorizationRequest {
     pub code_challenge: Option<String>,
     /// `sub` of a valid `id_token_hint`.
     pub hint_sub: Option<String>,
+    /// How the response goes back (interactions stored before this field
+    /// existed answered in the query).
+    #[serde(default)]
+    pub response_mode: ResponseMode,
 }
 
 impl AuthorizationRequest {
@@ -40,6 +45,16 @@ impl AuthorizationRequest {
 
     pub fn is_openid(&self) -> bool {
         self.scopes.contains("openid")
+    }
+
+    /// `error` for this request's client, at its redirect URI.
+    pub fn refuse(&self, error: OAuthError) -> Rejection {
+        Rejection::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            response_mode: self.response_mode,
+            error,
+        }
     }
 }
 
@@ -51,6 +66,7 @@ pub enum Rejection {
     Redirect {
         redirect_uri: String,
         state: Option<String>,
+        response_mode: ResponseMode,
         error: OAuthError,
     },
 }
@@ -65,52 +81,96 @@ fn page(title: &'static str, message: &'static str) -> Rejection {
     Rejection::Page(PageError::bad_request(title, message))
 }
 
+/// How the authorization request reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// In the browser's query or form, at /authorize.
+    FrontChannel,
+    /// Pushed by the authenticated client to /par (RFC 9126), or read back
+    /// from such a push.
+    Pushed,
+}
+
+impl Rejection {
+    /// The rejection as a protocol error, for an endpoint that answers in
+    /// JSON (RFC 9126 §2.3: /par answers with the token endpoint's errors).
+    pub fn into_oauth_error(self) -> OAuthError {
+        match self {
+            Rejection::Redirect { error, .. } => error,
+            Rejection::Page(PageError::Internal(e)) => OAuthError::Internal(e),
+            Rejection::Page(PageError::Shown { message, .. }) => {
+                OAuthError::InvalidRequest(message)
+            }
+            Rejection::Page(_) => OAuthError::InvalidRequest("the request was refused".into()),
+        }
+    }
+}
+
+/// Validate a front-channel authorization request.
 pub async fn validate(
     state: &AppState,
     params: &Params,
 ) -> Result<(Client, AuthorizationRequest), Rejection> {
     // Stage 1: client and redirect URI. Nothing is redirected until both hold.
     let client = check_client(state, params).await?;
-    let redirect_uri = check_redirect_uri(&client, params)?;
+    let request = validate_for(state, &client, params, Channel::FrontChannel).await?;
+    Ok((client, request))
+}
+
+/// Validate an authorization request of `client` (a registered, enabled
+/// client: found from `client_id` at /authorize, authenticated at /par).
+pub async fn validate_for(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    channel: Channel,
+) -> Result<AuthorizationRequest, Rejection> {
+    let redirect_uri = check_redirect_uri(client, params)?;
     let client_state = params.get("state").map(str::to_owned);
-    let redirect = |error: OAuthError| Rejection::Redirect {
-        redirect_uri: redirect_uri.clone(),
-        state: if params.is_duplicated("state") {
-            None
-        } else {
-            client_state.clone()
-        },
-        error,
+    // A repeated state is not echoed (it is refused as malformed below).
+    let echoed_state = client_state
+        .clone()
+        .filter(|_| !params.is_duplicated("state"));
+    let to_client = |response_mode: ResponseMode| {
+        let (redirect_uri, state) = (redirect_uri.clone(), echoed_state.clone());
+        move |error: OAuthError| Rejection::Redirect {
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
+            response_mode,
+            error,
+        }
     };
 
-    // Stage 2: everything else is reported to the client.
-    params.reject_malformed().map_err(redirect)?;
-    check_lengths(params).map_err(redirect)?;
-    check_request_objects(params).map_err(redirect)?;
-    check_response_type(&client, params).map_err(redirect)?;
-    let scopes = check_scope(&client, params).map_err(redirect)?;
-    let prompt = check_prompt(params).map_err(redirect)?;
-    let max_age = check_max_age(params).map_err(redirect)?;
-    let code_challenge = check_pkce(&client, params).map_err(redirect)?;
-    let hint_sub = check_id_token_hint(state, &client, params).map_err(redirect)?;
+    // Stage 2: everything else is reported to the client, in the response
+    // mode it asked for once that is known to be one we support.
+    let response_mode = ResponseMode::of(params).map_err(to_client(ResponseMode::Query))?;
+    let redirect = to_client(response_mode);
+    params.reject_malformed().map_err(&redirect)?;
+    check_channel(state, client, channel).map_err(&redirect)?;
+    check_lengths(params).map_err(&redirect)?;
+    check_request_objects(params).map_err(&redirect)?;
+    check_response_type(client, params).map_err(&redirect)?;
+    let scopes = check_scope(client, params).map_err(&redirect)?;
+    let prompt = check_prompt(params).map_err(&redirect)?;
+    let max_age = check_max_age(params).map_err(&redirect)?;
+    let code_challenge = check_pkce(client, params).map_err(&redirect)?;
+    let hint_sub = check_id_token_hint(state, client, params).map_err(&redirect)?;
 
-    Ok((
-        client.clone(),
-        AuthorizationRequest {
-            client_id: client.id.clone(),
-            redirect_uri,
-            scopes,
-            state: client_state,
-            nonce: params.get("nonce").map(str::to_owned),
-            prompt,
-            max_age,
-            login_hint: params
-                .get("login_hint")
-                .map(|v| v.chars().take(255).collect()),
-            code_challenge,
-            hint_sub,
-        },
-    ))
+    Ok(AuthorizationRequest {
+        client_id: client.id.clone(),
+        redirect_uri,
+        scopes,
+        state: client_state,
+        nonce: params.get("nonce").map(str::to_owned),
+        prompt,
+        max_age,
+        login_hint: params
+            .get("login_hint")
+            .map(|v| v.chars().take(255).collect()),
+        code_challenge,
+        hint_sub,
+        response_mode,
+    })
 }
 
 /// The client, registered and enabled. A disabled client is refused like an
@@ -138,13 +198,14 @@ async fn check_client(state: &AppState, params: &Params) -> Result<Client, Rejec
         })
 }
 
-/// OpenID Core §3.1.2.1: redirect_uri is required and must exactly match a
-/// registered value (simple string comparison, §3.1.2.1 / RFC 9700 §4.1.3).
+/// OpenID Core §3.1.2.1: redirect_uri is required and must match a
+/// registered value (`redirect_uri::matches`: exactly, but for the port of a
+/// public client's loopback IP URI, RFC 8252 §7.3).
 fn check_redirect_uri(client: &Client, params: &Params) -> Result<String, Rejection> {
     let Some(redirect_uri) = params.get("redirect_uri") else {
         return Err(page("Invalid request", "The request has no redirect_uri."));
     };
-    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+    if super::redirect_uri::registered_match(client, redirect_uri).is_none() {
         return Err(page(
             "Invalid redirect URI",
             "The application asked to return you to an address it has not registered.",
@@ -173,8 +234,23 @@ fn check_lengths(params: &Params) -> Result<(), OAuthError> {
     Ok(())
 }
 
+/// RFC 9126 §5-6: a client (or this provider) that requires pushed
+/// authorization requests gets none through the front channel.
+fn check_channel(state: &AppState, client: &Client, channel: Channel) -> Result<(), OAuthError> {
+    let required = state.config.par.required || client.require_pushed_authorization_requests;
+    if required && channel == Channel::FrontChannel {
+        return Err(OAuthError::InvalidRequest(
+            "this client must push its authorization requests to the pushed_authorization_request_endpoint".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// OpenID Core §6.1/§6.2: request objects are optional; we say so with the
-/// dedicated codes.
+/// dedicated codes. The only `request_uri` we take is the reference to a
+/// pushed request (RFC 9126 §4), which `oidc::par::resolve` reads before
+/// this; any other is a request object by reference. A pushed request holds
+/// none (RFC 9126 §2.1, refused at /par).
 fn check_request_objects(params: &Params) -> Result<(), OAuthError> {
     if params.contains("request") {
         return Err(OAuthError::RequestNotSupported);
@@ -185,20 +261,13 @@ fn check_request_objects(params: &Params) -> Result<(), OAuthError> {
     Ok(())
 }
 
-/// RFC 6749 §4.1.1: only the code flow is offered, answered in the query,
-/// and only to clients registered for it.
+/// RFC 6749 §4.1.1: only the code flow is offered, and only to clients
+/// registered for it (the response mode was read before: `ResponseMode::of`).
 fn check_response_type(client: &Client, params: &Params) -> Result<(), OAuthError> {
     let response_type = params.require("response_type")?;
     if response_type != "code" {
         return Err(OAuthError::UnsupportedResponseType(
             "only response_type=code is supported".into(),
-        ));
-    }
-    if let Some(mode) = params.get("response_mode")
-        && mode != "query"
-    {
-        return Err(OAuthError::InvalidRequest(
-            "only response_mode=query is supported".into(),
         ));
     }
     if !client.allows_grant(GrantType::AuthorizationCode) {

@@ -30,6 +30,9 @@ pub struct Model {
     pub keep_offline_tokens: bool,
     pub introspect_audiences: String,
     pub dpop_bound_access_tokens: bool,
+    pub require_pushed_authorization_requests: bool,
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

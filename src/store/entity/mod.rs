@@ -8,6 +8,7 @@ pub mod consent;
 pub mod grant;
 pub mod interaction;
 pub mod logout_outbox;
+pub mod pushed_request;
 pub mod refresh_token;
 pub mod replay_guard;
 pub mod revocation_event;
