@@ -178,3 +178,35 @@ fn key_settings_are_checked() {
     );
     assert_eq!(format!("{:?}", Secret::from("hunter2")), "Secret(redacted)");
 }
+
+#[test]
+fn dpop_settings_are_checked() {
+    let refused = |adjust: &dyn Fn(&mut Config)| {
+        let mut config = Config::default();
+        adjust(&mut config);
+        config.validate().unwrap_err().to_string()
+    };
+    assert!(refused(&|c| c.dpop.proof_window = Duration::ZERO).contains("dpop.proof_window"));
+    assert!(
+        refused(&|c| c.dpop.proof_window = Duration::from_secs(601)).contains("dpop.proof_window")
+    );
+    assert!(
+        refused(&|c| c.dpop.nonce_rotation = Duration::from_secs(9))
+            .contains("dpop.nonce_rotation")
+    );
+    assert!(
+        refused(&|c| c.dpop.nonce_rotation = Duration::from_secs(3601))
+            .contains("dpop.nonce_rotation")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signoff.toml");
+    std::fs::write(
+        &file,
+        "[dpop]\nproof_window = \"2m\"\nrequire_nonce = true\nnonce_rotation = \"1m\"\n",
+    )
+    .unwrap();
+    let dpop = Config::load(Some(&file)).unwrap().dpop;
+    assert_eq!(dpop.proof_window, Duration::from_secs(120));
+    assert!(dpop.require_nonce);
+    assert_eq!(dpop.nonce_rotation, Duration::from_secs(60));
+}

@@ -529,3 +529,38 @@ async fn browsers_may_send_proofs_and_read_nonces() {
         .to_ascii_lowercase();
     assert!(exposed.contains("dpop-nonce"), "{exposed}");
 }
+
+#[tokio::test]
+async fn nonces_and_spent_proofs_hold_across_instances() {
+    let server = TestServer::with(|c| c.dpop.require_nonce = true).await;
+    let other = second_instance(&server).await;
+    let device = Device::new();
+    let at = |base: &str, proof: &str| {
+        server
+            .http
+            .post(format!("{base}/token"))
+            .basic_auth(SERVICE, Some(SERVICE_SECRET))
+            .form(&[("grant_type", "client_credentials")])
+            .header("DPoP", proof.to_owned())
+            .send()
+    };
+    // A nonce handed out by one instance is good at the other.
+    let response = at(&server.base, &device.proof(&server, "POST", "/token"))
+        .await
+        .unwrap();
+    let nonce = response.headers()["dpop-nonce"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_oauth_error(response, StatusCode::BAD_REQUEST, "use_dpop_nonce").await;
+    let proof = device.proof_with_nonce(&server, "/token", &nonce);
+    let tokens = token_json(at(&other.base, &proof).await.unwrap()).await;
+    assert_eq!(tokens["token_type"], "DPoP");
+    // The proof spent there is spent here too.
+    assert_oauth_error(
+        at(&server.base, &proof).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_dpop_proof",
+    )
+    .await;
+}
