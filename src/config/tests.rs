@@ -178,3 +178,22 @@ fn key_settings_are_checked() {
     );
     assert_eq!(format!("{:?}", Secret::from("hunter2")), "Secret(redacted)");
 }
+
+#[test]
+fn par_and_client_auth_bounds_are_validated() {
+    let mut config = Config::default();
+    config.par.request_uri_ttl = Duration::from_secs(61);
+    assert!(config.validate().is_err());
+    config.par.request_uri_ttl = Duration::from_secs(0);
+    assert!(config.validate().is_err());
+    config.par.request_uri_ttl = Duration::from_secs(30);
+    config.validate().unwrap();
+    config.client_auth.assertion_max_lifetime = Duration::from_secs(2 * 3600);
+    assert!(config.validate().is_err());
+    config.client_auth.assertion_max_lifetime = Duration::from_secs(300);
+    config.client_auth.jwks_uri_max_bytes = 10;
+    assert!(config.validate().is_err());
+    config.client_auth.jwks_uri_max_bytes = 64 * 1024;
+    config.client_auth.jwks_uri_min_refetch = Duration::from_secs(3600);
+    assert!(config.validate().is_err());
+}
