@@ -1,5 +1,7 @@
 //! Server-rendered pages (askama templates in `templates/`). No JavaScript:
-//! every page works as plain HTML forms. A hosted page that cannot go on
+//! every page works as plain HTML forms (the form_post response page,
+//! `oidc::authorize::response`, adds one hashed script that only presses
+//! its button). A hosted page that cannot go on
 //! answers with a [`PageError`], and reads its form through [`PageForm`].
 
 use std::borrow::Cow;

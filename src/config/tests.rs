@@ -209,4 +209,20 @@ fn dpop_settings_are_checked() {
     assert_eq!(dpop.proof_window, Duration::from_secs(120));
     assert!(dpop.require_nonce);
     assert_eq!(dpop.nonce_rotation, Duration::from_secs(60));
+fn par_and_client_auth_bounds_are_validated() {
+    let mut config = Config::default();
+    config.par.request_uri_ttl = Duration::from_secs(61);
+    assert!(config.validate().is_err());
+    config.par.request_uri_ttl = Duration::from_secs(0);
+    assert!(config.validate().is_err());
+    config.par.request_uri_ttl = Duration::from_secs(30);
+    config.validate().unwrap();
+    config.client_auth.assertion_max_lifetime = Duration::from_secs(2 * 3600);
+    assert!(config.validate().is_err());
+    config.client_auth.assertion_max_lifetime = Duration::from_secs(300);
+    config.client_auth.jwks_uri_max_bytes = 10;
+    assert!(config.validate().is_err());
+    config.client_auth.jwks_uri_max_bytes = 64 * 1024;
+    config.client_auth.jwks_uri_min_refetch = Duration::from_secs(3600);
+    assert!(config.validate().is_err());
 }

@@ -565,3 +565,59 @@ fn database_password_is_redacted_in_errors() {
         );
     }
 }
+
+/// RFC 7517 Appendix A.1's public EC key.
+const PUBLIC_JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"1"}]}"#;
+
+#[test]
+fn client_add_registers_a_private_key_jwt_client_from_stdin_and_refuses_private_keys() {
+    let cli = Signoff::new();
+    let args = [
+        "client",
+        "add",
+        "--id",
+        "keyed",
+        "--jwks",
+        "-",
+        "--require-par",
+        "--grant-type",
+        "client_credentials",
+    ];
+    let output = cli.run_with_stdin(&args, PUBLIC_JWKS, &[]);
+    assert_success(&output, &args);
+    let out = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        out.contains("keyed") && out.contains("private_key_jwt"),
+        "{out}"
+    );
+    let private = PUBLIC_JWKS.replace(
+        r#""kid":"1""#,
+        r#""kid":"1","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI""#,
+    );
+    let args = [
+        "client",
+        "add",
+        "--id",
+        "leaky",
+        "--jwks",
+        "-",
+        "--grant-type",
+        "client_credentials",
+    ];
+    let stderr = assert_failure(&cli.run_with_stdin(&args, &private, &[]));
+    assert!(stderr.contains("private member d"), "{stderr}");
+    // One way of authenticating per client.
+    let output = cli.run(&[
+        "client",
+        "add",
+        "--id",
+        "both",
+        "--secret",
+        SECRET,
+        "--jwks-uri",
+        "https://rp.example.com/jwks",
+        "--grant-type",
+        "client_credentials",
+    ]);
+    assert_failure(&output);
+}

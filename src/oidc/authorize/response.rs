@@ -36,10 +36,10 @@ impl ResponseMode {
         match params.get("response_mode") {
             None | Some("query") => Ok(ResponseMode::Query),
             Some("form_post") => Ok(ResponseMode::FormPost),
-            // Responses Practices §5 / OpenID Core §3.1.2.6: an unsupported
-            // mode is an error for the client, delivered in the default mode
-            // (the client and redirect URI are known good by now). The
-            // value is not echoed (RFC 6749 §4.1.2.1's character set).
+            // OpenID Core §3.1.2.6 / RFC 6749 §4.1.2.1: an unsupported mode
+            // is the client's error, sent to its redirect URI (known good by
+            // now) in the default mode, the only one we can be sure it
+            // reads. The value is not echoed (§4.1.2.1's character set).
             Some(_) => Err(OAuthError::InvalidRequest(
                 "unsupported response_mode (query, form_post)".into(),
             )),
