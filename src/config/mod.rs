@@ -478,7 +478,7 @@ impl Config {
         }
         self.throttle.validate()?;
         self.http.validate()?;
-        self.ssf.validate(self.http.request_timeout)?;
+        self.ssf.validate()?;
         self.validate_keys()
     }
 
