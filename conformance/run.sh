@@ -5,6 +5,8 @@
 #   conformance/run.sh reference [runner args...]   # node oidc-provider (OpenID Certified)
 #   conformance/run.sh faults                       # the reference with one defect at a time:
 #                                                   # each must make its module FAIL
+#   conformance/run.sh ssf-faults                   # Signoff, each openid-ssf-* module against a
+#                                                   # defective transmitter (--ssf-fault): each must FAIL
 #
 # Extra arguments go to signoff-conformance (e.g. --module oidcc-server, --verbose).
 # Exits non-zero when any module FAILED; the last line printed is the summary line
@@ -156,6 +158,11 @@ run_signoff() {
         "${common[@]}" --backchannel-logout-uri "$rp/backchannel"
     add_client --id conformance-frontchannel --secret conformance-frontchannel-secret-0123456789abcdef \
         "${common[@]}" --frontchannel-logout-uri "$rp/frontchannel"
+    # Shared Signals receivers (openid-ssf-transmitter-test-plan): one that manages streams, one read-only.
+    add_client --id conformance-ssf --secret conformance-ssf-secret-0123456789abcdef \
+        --grant-type client_credentials --scope ssf.manage
+    add_client --id conformance-ssf-read --secret conformance-ssf-read-secret-0123456789abcdef \
+        --grant-type client_credentials --scope ssf.read
     printf '%s' "$password" | "$signoff" user add --username alice --email alice@example.test --name "Alice Example" \
         --phone +15551234567 --address "1 Conformance Way, Springfield" \
         --password-stdin >>"$log" 2>&1 || fatal "signoff user add failed (see $log)"
@@ -193,7 +200,32 @@ secret = "conformance-backchannel-secret-0123456789abcdef"
 [clients.frontchannel]
 id = "conformance-frontchannel"
 secret = "conformance-frontchannel-secret-0123456789abcdef"
+
+[clients.ssf]
+id = "conformance-ssf"
+secret = "conformance-ssf-secret-0123456789abcdef"
+
+[clients.ssf_read]
+id = "conformance-ssf-read"
+secret = "conformance-ssf-read-secret-0123456789abcdef"
 EOF
+    if [[ "${SSF_FAULTS:-}" == 1 ]]; then
+        # Each openid-ssf-* module against a defective transmitter (--ssf-fault) must FAIL.
+        local caught=0 missed=0 module
+        for module in $(grep -o '"openid-ssf-[a-z-]*"' "$here/src/plans/ssf.rs" | tr -d '"' | sort -u); do
+            if "$target_dir/debug/signoff-conformance" --config "$work/conformance.toml" --issuer "$issuer" \
+                --module "$module" --ssf-fault "$module" >"$out/ssf-fault-$module.log" 2>&1; then
+                missed=$((missed + 1))
+                echo "MISSED  $module (see conformance/out/ssf-fault-$module.log)"
+            else
+                caught=$((caught + 1))
+                echo "caught  $module"
+            fi
+        done
+        echo "ssf faults: $caught passed, $missed failed"
+        [[ $missed -eq 0 ]]
+        return
+    fi
     "$target_dir/debug/signoff-conformance" --config "$work/conformance.toml" --issuer "$issuer" \
         --report "$out/report-signoff.json" "$@"
 }
@@ -202,8 +234,9 @@ case "$target" in
     reference) run_reference "$@" ;;
     signoff) run_signoff "$@" ;;
     faults) run_faults ;;
+    ssf-faults) SSF_FAULTS=1 run_signoff ;;
     *)
-        echo "usage: conformance/run.sh signoff|reference|faults [signoff-conformance args...]" >&2
+        echo "usage: conformance/run.sh signoff|reference|faults|ssf-faults [signoff-conformance args...]" >&2
         exit 2
         ;;
 esac

@@ -24,7 +24,7 @@ struct Args {
     /// The provider's issuer identifier.
     #[arg(long, value_name = "URL")]
     issuer: Option<String>,
-    /// basic | config | rp-logout | backchannel | frontchannel | tokens | all, comma-separated or
+    /// basic | config | rp-logout | backchannel | frontchannel | tokens | ssf | all, comma-separated or
     /// repeated; the OpenID Foundation plan ids are accepted too.
     #[arg(long = "plan", value_name = "PLAN")]
     plans: Vec<String>,
@@ -36,8 +36,8 @@ struct Args {
     client_id: Option<String>,
     #[arg(long, value_name = "SECRET")]
     client_secret: Option<String>,
-    /// Another test client; ROLE is one of post, second, unsigned, backchannel, frontchannel
-    /// (repeatable).
+    /// Another test client; ROLE is one of post, second, unsigned, backchannel, frontchannel,
+    /// ssf (client_credentials, scope ssf.manage), ssf_read (scope ssf.read) (repeatable).
     #[arg(long = "client", value_name = "ROLE=ID[:SECRET]", value_parser = parse_client_flag)]
     clients: Vec<(String, ClientCfg)>,
     /// The test user.
@@ -64,6 +64,10 @@ struct Args {
     /// Shorten the 30-second wait of oidcc-codereuse-30seconds to 2 seconds.
     #[arg(long)]
     fast: bool,
+    /// Stand a defective Shared Signals transmitter in for the provider in this module
+    /// (openid-ssf-*): the module must then FAIL.
+    #[arg(long, value_name = "MODULE")]
+    ssf_fault: Option<String>,
     /// Print every page and request the runner makes.
     #[arg(short, long)]
     verbose: bool,
@@ -112,6 +116,11 @@ pub const PLANS: &[Plan] = &[
         short: "tokens",
         id: "signoff-oauth-token-management-test-plan",
         title: "OAuth token management",
+    },
+    Plan {
+        short: "ssf",
+        id: "openid-ssf-transmitter-test-plan",
+        title: "Shared Signals Transmitter",
     },
 ];
 
@@ -185,6 +194,12 @@ pub struct Config {
     pub backchannel: Option<ClientCfg>,
     /// A client registered with frontchannel_logout_uri = frontchannel_logout_uri above.
     pub frontchannel: Option<ClientCfg>,
+    /// A Shared Signals receiver: client_credentials with scope ssf.manage.
+    pub ssf: Option<ClientCfg>,
+    /// The same with scope ssf.read only.
+    pub ssf_read: Option<ClientCfg>,
+    /// The module run against a defective transmitter (fault injection).
+    pub ssf_fault: Option<String>,
     pub idp_logout_command: Option<String>,
     pub report: Option<PathBuf>,
     pub fast: bool,
@@ -256,6 +271,8 @@ impl Config {
                 "unsigned",
                 "backchannel",
                 "frontchannel",
+                "ssf",
+                "ssf_read",
             ]
             .contains(&role.as_str())
             {
@@ -328,6 +345,9 @@ impl Config {
             unsigned: clients.remove("unsigned"),
             backchannel: clients.remove("backchannel"),
             frontchannel: clients.remove("frontchannel"),
+            ssf: clients.remove("ssf"),
+            ssf_read: clients.remove("ssf_read"),
+            ssf_fault: args.ssf_fault,
             idp_logout_command: args.idp_logout_command.or(file.idp_logout_command),
             report: args.report,
             fast: args.fast,

@@ -49,7 +49,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn read(resp: reqwest::Response) -> Step<Reply> {
+    pub async fn read(resp: reqwest::Response) -> Step<Reply> {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await?;

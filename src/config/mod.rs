@@ -529,7 +529,7 @@ impl Config {
         }
         self.throttle.validate()?;
         self.http.validate()?;
-        self.ssf.validate(self.http.request_timeout)?;
+        self.ssf.validate()?;
         self.dpop.validate()?;
         self.par.validate()?;
         self.client_auth.validate()?;

@@ -12,7 +12,7 @@ pub struct SsfConfig {
     /// Streams one receiver (client) may have at once; one more gets 409.
     pub max_streams_per_client: u64,
     /// Longest a poll with `returnImmediately: false` is held with nothing
-    /// to return (RFC 8936 §2.2); below `http.request_timeout`. Short
+    /// to return (RFC 8936 §2.2); at most 3/4 of `http.request_timeout`. Short
     /// enough that every held poll answers well within a receiver's
     /// freshness bound (signoff-guard fails closed after 5 s by default).
     #[serde(with = "humantime_serde")]
@@ -53,18 +53,22 @@ impl Default for SsfConfig {
 }
 
 impl SsfConfig {
-    pub(super) fn validate(&self, request_timeout: Duration) -> Result<(), ConfigError> {
+    /// How long a poll is held: `long_poll_timeout`, but never past three
+    /// quarters of `http.request_timeout` (which would answer 408 instead).
+    pub fn effective_long_poll(&self, request_timeout: Duration) -> Duration {
+        self.long_poll_timeout.min(request_timeout * 3 / 4)
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.into()));
         if !(1..=1000).contains(&self.max_streams_per_client) {
             return invalid("ssf.max_streams_per_client must be between 1 and 1000");
         }
-        // A held poll must end before the server's request timeout (408).
+        // A held poll also ends before the request timeout: `effective_long_poll`.
         if self.long_poll_timeout < Duration::from_millis(100)
-            || self.long_poll_timeout >= request_timeout
+            || self.long_poll_timeout > Duration::from_secs(60)
         {
-            return invalid(
-                "ssf.long_poll_timeout must be at least 100ms and below http.request_timeout",
-            );
+            return invalid("ssf.long_poll_timeout must be between 100ms and 60s");
         }
         if !(1..=100_000).contains(&self.max_long_polls) {
             return invalid("ssf.max_long_polls must be between 1 and 100000");

@@ -143,7 +143,11 @@ async fn collect(
     let Ok(_permit) = state.ssf.long_polls.clone().try_acquire_owned() else {
         return Ok(found);
     };
-    let deadline = tokio::time::Instant::now() + state.config.ssf.long_poll_timeout;
+    let hold = state
+        .config
+        .ssf
+        .effective_long_poll(state.config.http.request_timeout);
+    let deadline = tokio::time::Instant::now() + hold;
     loop {
         let queued = state.ssf.queued.notified();
         tokio::select! {

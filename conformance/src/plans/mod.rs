@@ -7,6 +7,7 @@ mod discovery;
 mod frontchannel;
 mod logout;
 mod session;
+mod ssf;
 mod tokens;
 
 use crate::browser::Walk;
@@ -23,6 +24,7 @@ pub fn modules(plan: &str) -> Vec<&'static str> {
         "backchannel" => backchannel::MODULES.to_vec(),
         "frontchannel" => frontchannel::MODULES.to_vec(),
         "tokens" => tokens::MODULES.to_vec(),
+        "ssf" => ssf::MODULES.to_vec(),
         _ => Vec::new(),
     }
 }
@@ -35,6 +37,7 @@ pub async fn run(plan: &str, module: &str, op: &Op, c: &mut Checks) -> Step {
         "backchannel" => backchannel::run(module, op, c).await,
         "frontchannel" => frontchannel::run(module, op, c).await,
         "tokens" => tokens::run(module, op, c).await,
+        "ssf" => ssf::run(module, op, c).await,
         _ => Err(Halt::Error(format!("unknown plan {plan}"))),
     }
 }
