@@ -574,3 +574,23 @@ async fn metrics_on_their_own_listener_count_requests_tokens_and_failed_sign_ins
     assert!(after.contains("signoff_argon2_busy"), "{after}");
     assert!(after.contains("signoff_db_pool_connections"), "{after}");
 }
+
+#[tokio::test]
+async fn every_list_prints_a_json_array_with_json() {
+    let server = TestServer::start().await;
+    ok(&server, &["client", "disable", SERVICE], "").await;
+    for (args, expect) in [
+        (&["client", "list", "--json"][..], SERVICE),
+        (&["user", "list", "--json"][..], ALICE),
+        (&["keys", "list", "--json"][..], "RS256"),
+        (&["session", "list", "--json"][..], ""),
+        (&["logout-deliveries", "list", "--json"][..], ""),
+        (&["audit", "list", "--json"][..], "client_disabled"),
+    ] {
+        let out = ok(&server, args, "").await;
+        let list: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"));
+        assert!(list.is_array(), "{args:?}: {out}");
+        assert!(out.contains(expect), "{args:?}: {out}");
+    }
+}
