@@ -594,3 +594,30 @@ async fn every_list_prints_a_json_array_with_json() {
         assert!(out.contains(expect), "{args:?}: {out}");
     }
 }
+
+#[tokio::test]
+async fn audit_events_past_the_retention_are_pruned_and_newer_ones_kept() {
+    use signoff::clock::Clock;
+    use signoff::store::audit::{NewAuditEvent, append};
+    let server = TestServer::start().await;
+    let now = server.clock.now();
+    let day = 24 * 3600;
+    for (age_days, action) in [(100, "old_one"), (91, "old_two"), (89, "recent")] {
+        let event = NewAuditEvent {
+            time: now - age_days * day,
+            actor: "admin".into(),
+            action: action.into(),
+            outcome: "success".into(),
+            ..NewAuditEvent::default()
+        };
+        append(&server.state.db, event).await.unwrap();
+    }
+    let retention = server.state.config.audit.retention;
+    assert_eq!(retention, Duration::from_secs(90 * day as u64));
+    let pruned = signoff::audit::prune(&server.state.db, now, retention)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2);
+    let out = ok(&server, &["audit", "list"], "").await;
+    assert!(out.contains("recent") && !out.contains("old_"), "{out}");
+}
