@@ -24,6 +24,11 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Connections served at once; further ones wait to be accepted.
     pub max_connections: usize,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// names the client. Empty (the default): the TCP peer is the client and
+    /// the header is ignored, so nobody can choose the address they are
+    /// throttled and audited under (`crate::http::client_addr`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpConfig {
@@ -33,9 +38,13 @@ impl Default for HttpConfig {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_connections: 512,
+            trusted_proxies: Vec::new(),
         }
     }
 }
+
+/// More ranges than this is a list of clients, not of proxies.
+const MAX_TRUSTED_PROXIES: usize = 64;
 
 impl HttpConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
@@ -58,6 +67,9 @@ impl HttpConfig {
         }
         if h.max_connections == 0 {
             return invalid("http.max_connections must be at least 1");
+        }
+        if h.trusted_proxies.len() > MAX_TRUSTED_PROXIES {
+            return invalid("http.trusted_proxies lists more than 64 ranges");
         }
         Ok(())
     }

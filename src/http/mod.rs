@@ -3,6 +3,7 @@
 //! `crate::routes`.
 
 pub mod access;
+pub mod client_addr;
 pub mod cookies;
 pub mod extract;
 pub mod headers;

@@ -5,9 +5,9 @@
 //! form rules, the authentication and the disabled-client policy are the same
 //! everywhere.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequest, Request};
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -15,6 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use crate::audit;
 use crate::error::OAuthError;
 use crate::http::access::{ClientSlot, record_client};
+use crate::http::client_addr::{self, ClientAddr};
 use crate::http::extract::{Form, Params};
 use crate::secrets::dummy_password_hash;
 use crate::state::AppState;
@@ -48,10 +49,11 @@ impl FromRequest<AppState> for AuthenticatedClient {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let headers = req.headers().clone();
         let slot = req.extensions().get::<ClientSlot>().cloned();
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let ClientAddr(peer) = client_addr::of(
+            req.extensions(),
+            &headers,
+            &state.config.http.trusted_proxies,
+        );
         let Form(params) = Form::from_request(req, state).await?;
         params.reject_malformed()?;
         let client = authenticate(state, &headers, &params, peer).await?;

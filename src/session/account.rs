@@ -8,11 +8,12 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use askama::Template;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::{ActiveSession, csrf};
+use crate::http::client_addr::ClientAddr;
 use crate::http::cookies;
 use crate::http::extract::Params;
 use crate::logout::{EndedSession, frontchannel};
@@ -165,7 +166,7 @@ pub async fn show(
 /// `POST /account/login`: the account page's own sign-in.
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, PageError> {
@@ -188,7 +189,7 @@ pub async fn login(
             Some(message),
         )
     };
-    let user = match password::sign_in_user(&state, username, password, peer.ip(), refused).await? {
+    let user = match password::sign_in_user(&state, username, password, peer, refused).await? {
         Ok(user) => user,
         Err(page) => return Ok(page),
     };

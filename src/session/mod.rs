@@ -93,7 +93,7 @@ pub fn user_agent(headers: &HeaderMap) -> Option<&str> {
 pub async fn sign_in(
     state: &AppState,
     headers: &HeaderMap,
-    peer: std::net::SocketAddr,
+    peer: std::net::IpAddr,
     user: User,
 ) -> anyhow::Result<(ActiveSession, axum::http::HeaderValue)> {
     let now = state.now();
@@ -118,7 +118,7 @@ pub async fn sign_in(
         }
         None => {}
     }
-    let ip = peer.ip().to_string();
+    let ip = peer.to_string();
     let session = sessions::insert(
         &state.db,
         sessions::NewSession {

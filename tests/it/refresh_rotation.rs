@@ -29,6 +29,8 @@ async fn refresh_refused(server: &TestServer, token: &str) {
 }
 
 /// Fire `n` refreshes with the same token at once, each on its own task.
+/// A transport failure or a body that is not JSON fails the test with every
+/// outcome listed, so a rare failure under load says what happened.
 async fn concurrent_refreshes(
     server: &TestServer,
     token: &str,
@@ -49,12 +51,20 @@ async fn concurrent_refreshes(
                 .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
                 .send()
                 .await
-                .expect("refresh request");
+                .map_err(|e| format!("transport: {e:?}"))?;
             let status = response.status();
-            (status, response.json::<Value>().await.expect("a JSON body"))
+            let body = response
+                .text()
+                .await
+                .map_err(|e| format!("{status}, body: {e:?}"))?;
+            serde_json::from_str::<Value>(&body)
+                .map(|json| (status, json))
+                .map_err(|_| format!("{status}, not JSON: {body}"))
         });
     }
-    tasks.join_all().await
+    let outcomes = tasks.join_all().await;
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:#?}");
+    outcomes.into_iter().flatten().collect()
 }
 
 #[tokio::test]

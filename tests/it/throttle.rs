@@ -300,3 +300,64 @@ async fn send_all(requests: Vec<reqwest::RequestBuilder>) -> Vec<reqwest::Respon
     }
     responses
 }
+
+/// Client-credentials request with the given secret, as relayed by a proxy
+/// at 127.0.0.1 that says it came from `forwarded_for`.
+async fn relayed(server: &TestServer, forwarded_for: &str, secret: &str) -> StatusCode {
+    token_request(server, SERVICE, secret)
+        .header("x-forwarded-for", forwarded_for)
+        .send()
+        .await
+        .expect("token request")
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_back_off() {
+    let server = TestServer::with(|c| {
+        throttled(100, 3)(c);
+        c.http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    // The guesser's own claim on the left is ignored; the proxy appended the
+    // address it saw.
+    let guesser = "10.9.9.9, 203.0.113.5";
+    for _ in 0..2 {
+        assert_eq!(
+            relayed(&server, guesser, "guess").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        relayed(&server, guesser, "guess").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        relayed(&server, "203.0.113.5", SERVICE_SECRET).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Everyone else behind the same proxy is unaffected, whatever they
+    // claim further left.
+    assert_eq!(
+        relayed(&server, "10.9.9.9, 198.51.100.4", SERVICE_SECRET).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_does_not_escape_the_back_off() {
+    let server = TestServer::with(throttled(100, 3)).await;
+    // A guesser that rotates the header it writes is still one address.
+    for (i, expected) in [
+        StatusCode::UNAUTHORIZED,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::TOO_MANY_REQUESTS,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let claimed = format!("203.0.113.{i}");
+        assert_eq!(relayed(&server, &claimed, "guess").await, expected);
+    }
+}

@@ -3,12 +3,13 @@
 //! message, so the page does not reveal which usernames exist.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use super::flow;
 use super::interaction::{InteractionQuery, Pending, csrf_ok, interaction_of, load_pending};
+use crate::http::client_addr::ClientAddr;
 use crate::http::headers::allow_form_redirect_to;
 use crate::pages::{self, LoginPage, PageError, PageForm};
 use crate::session;
@@ -53,7 +54,7 @@ pub async fn show(
 
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, PageError> {
@@ -68,7 +69,7 @@ pub async fn submit(
         tracing::info!(client_id = %pending.client.id, %status, "failed sign-in");
         login_page(&state, status, &pending, username, Some(message))
     };
-    let user = match password::sign_in_user(&state, username, password, peer.ip(), refused).await? {
+    let user = match password::sign_in_user(&state, username, password, peer, refused).await? {
         Ok(user) => user,
         Err(page) => return Ok(page),
     };

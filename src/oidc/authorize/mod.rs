@@ -8,12 +8,11 @@ pub mod interaction;
 pub mod login;
 pub mod request;
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use crate::http::client_addr::ClientAddr;
 use crate::http::cookies;
 use crate::http::extract::QueryOrForm;
 use crate::pages::PageError;
@@ -24,7 +23,7 @@ pub use request::{AuthorizationRequest, Rejection};
 /// `GET|POST /authorize` (OpenID Core §3.1.2.1: both methods are required).
 pub async fn authorize(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     method: Method,
     headers: HeaderMap,
     params: Result<QueryOrForm, crate::error::OAuthError>,
@@ -65,5 +64,5 @@ pub async fn authorize(
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return response;
     }
-    flow::begin(&state, &headers, peer.ip(), &client, request).await
+    flow::begin(&state, &headers, peer, &client, request).await
 }
