@@ -101,6 +101,8 @@ pub enum SessionCommand {
         /// Only this user's sessions.
         #[arg(long)]
         user: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// End a session (by its sid) and notify its relying parties.
     Revoke {
@@ -119,6 +121,8 @@ pub enum LogoutDeliveriesCommand {
         status: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: u64,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -294,7 +298,10 @@ pub enum UserCommand {
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// List signing keys and their state (next, current, retired, removed).
-    List,
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// Promote each algorithm's next key (now, or as soon as relying parties
     /// can have seen it) and publish a new next key.
     Rotate {
@@ -522,15 +529,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("user {username} enabled; tokens from before it was disabled stay void");
         }
         Command::Keys(command) => keys_command(&config, &rev, command).await?,
-        Command::Session(SessionCommand::List { user }) => {
-            crate::session::admin::list_sessions(&db, user.as_deref(), now).await?
+        Command::Session(SessionCommand::List { user, json }) => {
+            crate::session::admin::list_sessions(&db, user.as_deref(), now, json).await?
         }
         Command::Session(SessionCommand::Revoke { sid }) => {
             crate::session::admin::revoke_session(&rev, &sid).await?
         }
-        Command::LogoutDeliveries(LogoutDeliveriesCommand::List { status, limit }) => {
-            crate::session::admin::list_deliveries(&db, status.as_deref(), limit).await?
-        }
+        Command::LogoutDeliveries(LogoutDeliveriesCommand::List {
+            status,
+            limit,
+            json,
+        }) => crate::session::admin::list_deliveries(&db, status.as_deref(), limit, json).await?,
         Command::Audit(AuditCommand::List {
             user,
             since,
@@ -565,8 +574,26 @@ async fn keys_command(
     let db = rev.db();
     let now = rev.now();
     match command {
-        KeysCommand::List => {
+        KeysCommand::List { json } => {
             let all = store::keys::list_all(db).await?;
+            if json {
+                let listed: Vec<serde_json::Value> = all
+                    .iter()
+                    .zip(key_states(&all, now))
+                    .map(|(k, state)| {
+                        serde_json::json!({
+                            "kid": k.kid,
+                            "alg": k.alg,
+                            "state": state.as_str(),
+                            "signs_from": at(k.activates_at),
+                            "retires_at": k.retires_at.map(at),
+                            "removed_at": k.removed_at.map(at),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&listed)?);
+                return Ok(());
+            }
             for (k, state) in all.iter().zip(key_states(&all, now)) {
                 let instant = |t: Option<i64>| t.map(at).unwrap_or_else(|| "-".into());
                 println!(

@@ -20,6 +20,7 @@ pub async fn list_sessions(
     db: &impl ConnectionTrait,
     username: Option<&str>,
     now: i64,
+    json: bool,
 ) -> anyhow::Result<()> {
     let user_id = match username {
         None => None,
@@ -28,6 +29,7 @@ pub async fn list_sessions(
             None => bail!("no user {name}"),
         },
     };
+    let mut listed = Vec::new();
     for s in sessions::not_ended(db, user_id.as_deref()).await? {
         if !s.is_active(now) {
             continue;
@@ -37,6 +39,17 @@ pub async fn list_sessions(
             .map(|u| u.username)
             .unwrap_or_else(|| "-".into());
         let apps = sessions::clients(db, &s.id).await?;
+        if json {
+            listed.push(serde_json::json!({
+                "sid": s.id,
+                "username": username,
+                "last_seen": instant(s.last_seen_at),
+                "ip": s.ip,
+                "clients": apps,
+                "user_agent": s.user_agent,
+            }));
+            continue;
+        }
         println!(
             "{}\t{}\tlast_seen={}\tip={}\tapps={}\tdevice={}",
             s.id,
@@ -50,6 +63,9 @@ pub async fn list_sessions(
             },
             s.user_agent.as_deref().unwrap_or("-"),
         );
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&listed)?);
     }
     Ok(())
 }
@@ -78,13 +94,36 @@ pub async fn list_deliveries(
     db: &impl ConnectionTrait,
     status: Option<&str>,
     limit: u64,
+    json: bool,
 ) -> anyhow::Result<()> {
     if let Some(s) = status
         && ![PENDING, DELIVERED, FAILED].contains(&s)
     {
         bail!("status must be {PENDING}, {DELIVERED} or {FAILED}");
     }
-    for n in logout_outbox::list(db, status, limit).await? {
+    let all = logout_outbox::list(db, status, limit).await?;
+    if json {
+        let listed: Vec<serde_json::Value> = all
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "jti": n.id,
+                    "status": n.status,
+                    "reason": n.reason,
+                    "client_id": n.client_id,
+                    "sid": n.sid,
+                    "attempts": n.attempts,
+                    "created": instant(n.created_at),
+                    "delivered": n.delivered_at.map(instant),
+                    "next_attempt": instant(n.next_attempt_at),
+                    "last_error": n.last_error,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&listed)?);
+        return Ok(());
+    }
+    for n in all {
         println!(
             "{}\t{}\t{}\tclient={}\tsid={}\tattempts={}\tcreated={}\t{}\t{}",
             n.id,

@@ -574,3 +574,50 @@ async fn metrics_on_their_own_listener_count_requests_tokens_and_failed_sign_ins
     assert!(after.contains("signoff_argon2_busy"), "{after}");
     assert!(after.contains("signoff_db_pool_connections"), "{after}");
 }
+
+#[tokio::test]
+async fn every_list_prints_a_json_array_with_json() {
+    let server = TestServer::start().await;
+    ok(&server, &["client", "disable", SERVICE], "").await;
+    for (args, expect) in [
+        (&["client", "list", "--json"][..], SERVICE),
+        (&["user", "list", "--json"][..], ALICE),
+        (&["keys", "list", "--json"][..], "RS256"),
+        (&["session", "list", "--json"][..], ""),
+        (&["logout-deliveries", "list", "--json"][..], ""),
+        (&["audit", "list", "--json"][..], "client_disabled"),
+    ] {
+        let out = ok(&server, args, "").await;
+        let list: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"));
+        assert!(list.is_array(), "{args:?}: {out}");
+        assert!(out.contains(expect), "{args:?}: {out}");
+    }
+}
+
+#[tokio::test]
+async fn audit_events_past_the_retention_are_pruned_and_newer_ones_kept() {
+    use signoff::clock::Clock;
+    use signoff::store::audit::{NewAuditEvent, append};
+    let server = TestServer::start().await;
+    let now = server.clock.now();
+    let day = 24 * 3600;
+    for (age_days, action) in [(100, "old_one"), (91, "old_two"), (89, "recent")] {
+        let event = NewAuditEvent {
+            time: now - age_days * day,
+            actor: "admin".into(),
+            action: action.into(),
+            outcome: "success".into(),
+            ..NewAuditEvent::default()
+        };
+        append(&server.state.db, event).await.unwrap();
+    }
+    let retention = server.state.config.audit.retention;
+    assert_eq!(retention, Duration::from_secs(90 * day as u64));
+    let pruned = signoff::audit::prune(&server.state.db, now, retention)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2);
+    let out = ok(&server, &["audit", "list"], "").await;
+    assert!(out.contains("recent") && !out.contains("old_"), "{out}");
+}
