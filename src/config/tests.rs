@@ -209,6 +209,9 @@ fn dpop_settings_are_checked() {
     assert_eq!(dpop.proof_window, Duration::from_secs(120));
     assert!(dpop.require_nonce);
     assert_eq!(dpop.nonce_rotation, Duration::from_secs(60));
+}
+
+#[test]
 fn par_and_client_auth_bounds_are_validated() {
     let mut config = Config::default();
     config.par.request_uri_ttl = Duration::from_secs(61);
