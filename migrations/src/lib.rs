@@ -16,11 +16,11 @@ mod m20261121_000005_user_contact_and_expiry;
 mod m20261201_000001_revocation_log;
 mod m20261202_000001_introspection_policy;
 mod m20261202_000002_audit_events;
+mod m20261202_000010_pushed_requests;
 mod m20261202_000010_ssf_streams;
+mod m20261202_000011_client_keys;
 mod m20261203_000001_replay_guard;
 mod m20261203_000002_dpop;
-mod m20261202_000010_pushed_requests;
-mod m20261202_000011_client_keys;
 
 pub struct Migrator;
 
@@ -36,11 +36,11 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_revocation_log::Migration),
             Box::new(m20261202_000001_introspection_policy::Migration),
             Box::new(m20261202_000002_audit_events::Migration),
+            Box::new(m20261202_000010_pushed_requests::Migration),
             Box::new(m20261202_000010_ssf_streams::Migration),
+            Box::new(m20261202_000011_client_keys::Migration),
             Box::new(m20261203_000001_replay_guard::Migration),
             Box::new(m20261203_000002_dpop::Migration),
-            Box::new(m20261202_000010_pushed_requests::Migration),
-            Box::new(m20261202_000011_client_keys::Migration),
         ]
     }
 }
