@@ -75,6 +75,12 @@ async fn render(State(state): State<AppState>) -> Response {
 
 /// One HTTP request answered (by matched route, never the raw path).
 pub fn request(method: &str, route: &str, status: u16, took: Duration) {
+    // HTTP allows any token as a method: an unknown one is "other", so a
+    // client cannot create series without bound.
+    let method = match method {
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+        _ => "other",
+    };
     let (method, route) = (method.to_owned(), route.to_owned());
     counter!("signoff_http_requests_total", "method" => method.clone(),
         "route" => route.clone(), "status" => status.to_string())

@@ -92,7 +92,7 @@ pub async fn check(
     // remembered until its `iat` leaves the window; the key is part of the
     // identifier, so clients cannot collide.
     let id = format!("{}.{}", checked.jkt, checked.jti);
-    let expires_at = checked.iat + config.window_secs();
+    let expires_at = checked.iat.saturating_add(config.window_secs());
     if !replay::first_use(&state.db, REPLAY_NAMESPACE, &id, expires_at).await? {
         tracing::warn!(jkt = %checked.jkt, "DPoP proof replayed");
         return Err(invalid("the DPoP proof was already used"));

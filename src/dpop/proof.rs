@@ -103,7 +103,7 @@ pub fn check(proof: &str, expected: &Expected<'_>) -> Result<Checked, &'static s
         return Err("the DPoP proof's htu does not match the request URL");
     }
     // Item 11: created within the acceptable window.
-    if (claims.iat - expected.now).abs() > expected.window {
+    if expected.now.abs_diff(claims.iat) > expected.window.unsigned_abs() {
         return Err("the DPoP proof's iat is outside the acceptable window");
     }
     // Item 12: with an access token, `ath` is its hash.

@@ -99,9 +99,14 @@ pub async fn verify(
     let exp = claims["exp"].as_i64().unwrap_or(now);
     let skew = state.config.keys.clock_skew.as_secs() as i64;
     let key = format!("{}:{}:{jti}", client.id.len(), client.id);
-    let first = crate::store::replay::first_use(&state.db, "client_assertion", &key, exp + skew)
-        .await
-        .map_err(|e| Refusal::Internal(e.into()))?;
+    let first = crate::store::replay::first_use(
+        &state.db,
+        "client_assertion",
+        &key,
+        exp.saturating_add(skew),
+    )
+    .await
+    .map_err(|e| Refusal::Internal(e.into()))?;
     if !first {
         return invalid("the assertion's jti was used before");
     }
@@ -158,10 +163,10 @@ fn check_claims<'a>(
     let Some(exp) = claims["exp"].as_i64() else {
         return invalid("exp is missing");
     };
-    if exp + skew <= now {
+    if exp.saturating_add(skew) <= now {
         return invalid("the assertion has expired");
     }
-    if exp > now + max_lifetime + skew {
+    if exp > now.saturating_add(max_lifetime).saturating_add(skew) {
         return invalid("the assertion lives longer than client_auth.assertion_max_lifetime");
     }
     // §3 item 5: not before.

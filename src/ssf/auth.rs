@@ -49,6 +49,14 @@ pub async fn receiver(
     let active = validate::access_token(state, token)
         .await?
         .ok_or_else(|| SsfError::InvalidToken("the access token is invalid or expired".into()))?;
+    // RFC 9449 §7.2: a DPoP-bound token is worthless without its proof; the
+    // feed takes bearer tokens only, so a bound one is refused, never
+    // honoured as a bearer token.
+    if active.jkt.is_some() {
+        return Err(SsfError::InvalidToken(
+            "a DPoP-bound token is not accepted here; use a bearer token".into(),
+        ));
+    }
     // The receiver is a client acting for itself (client_credentials), not
     // a user's application.
     if active.user.is_some() {

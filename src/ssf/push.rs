@@ -152,11 +152,12 @@ async fn send(http: &reqwest::Client, url: &Url, auth: Option<&str>, set: &str) 
         Err(e) => Outcome::Retry(format!("transport: {e}")),
         // RFC 8935 §2.2: 202 Accepted.
         Ok(r) if r.status().is_success() => Outcome::Delivered,
-        Ok(r)
-            if r.status().is_server_error()
-                || r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
-                || r.status() == reqwest::StatusCode::REQUEST_TIMEOUT =>
-        {
+        // RFC 8935 §2.3: a 400 (with an `err` body) is the receiver refusing
+        // this SET; it is not sent again. Anything else (401/403 from an
+        // expired authorization_header, 404 from a moved endpoint, a
+        // redirect, 5xx, 429) says nothing about the SET: keep it and retry
+        // with back-off, so no revocation is lost to a misconfiguration.
+        Ok(r) if r.status() != reqwest::StatusCode::BAD_REQUEST => {
             Outcome::Retry(format!("HTTP {}", r.status()))
         }
         Ok(r) => {
@@ -204,6 +205,12 @@ async fn round(state: &AppState, leased: &StreamRow) -> Option<String> {
             Ok(_) => return None,
             Err(e) => return Some(format!("store: {e}")),
         };
+        // A disabled or removed receiver learns nothing more.
+        match crate::store::clients::find(&state.db, &row.client_id).await {
+            Ok(Some(client)) if !client.disabled => {}
+            Ok(_) => return None,
+            Err(e) => return Some(format!("store: {e}")),
+        }
         let (sets, more) = match feed::next(state, &row, BATCH).await {
             Ok(found) => found,
             Err(e) => return Some(e.to_string()),
@@ -229,6 +236,11 @@ async fn round(state: &AppState, leased: &StreamRow) -> Option<String> {
             return Some("no HTTP client".into());
         };
         for s in sets {
+            // Checked before each send, not only per batch: a round never
+            // outlasts its lease by more than one push_timeout.
+            if started.elapsed() >= ROUND {
+                return None;
+            }
             match send(client, &url, auth.as_deref(), &s.set).await {
                 Outcome::Delivered => {}
                 Outcome::Refused(why) => {

@@ -277,3 +277,30 @@ async fn push_endpoints_on_private_or_plain_http_addresses_are_refused() {
     }
     assert_eq!(streams_of(&server, &token).await, 1);
 }
+
+/// RFC 9449 §7.2: a DPoP-bound token is not a bearer token; the feed takes
+/// bearer tokens only, so a copy of a bound token is refused.
+#[tokio::test]
+async fn a_dpop_bound_token_is_refused_as_a_bearer_token() {
+    let (server, _, _) = setup().await;
+    let device = crate::dpop_support::Device::new();
+    let proof = device.proof(&server, "POST", "/token");
+    let response = crate::dpop_support::token_with_proof(
+        &server,
+        Some((RS, &secret(RS))),
+        &[("grant_type", "client_credentials")],
+        Some(&proof),
+    )
+    .await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    let bound = body["access_token"].as_str().unwrap();
+    let read = server
+        .http
+        .get(server.url("/ssf/streams"))
+        .bearer_auth(bound)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::UNAUTHORIZED);
+}

@@ -164,3 +164,46 @@ async fn a_push_receiver_that_was_down_gets_everything_in_order_once() {
         assert_eq!(c["aud"], RS);
     }
 }
+
+/// RFC 8935 §2.3: only a 400 refuses a SET. A receiver answering 401 (its
+/// credentials expired) or 404 (its endpoint moved) has said nothing about
+/// the SET: it is kept and pushed again once the receiver is fixed.
+#[tokio::test]
+async fn a_push_receiver_answering_401_or_404_loses_nothing() {
+    for status in [401u16, 404] {
+        let server = TestServer::with(|c| c.ssf.push_allow_private = true).await;
+        add_receivers(&server).await;
+        let (receiver, url) = start_receiver().await;
+        receiver.status.store(status, Ordering::SeqCst);
+        let token = receiver_token(&server, RS).await;
+        let response = create_stream(
+            &server,
+            &token,
+            &json!({
+                "delivery": { "method": PUSH, "endpoint_url": url, "authorization_header": RECEIVER_AUTH },
+                "events_requested": [TOKENS_REVOKED],
+            }),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let version = server.logout_everywhere(ALICE).await.version;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while *receiver.refused.lock().unwrap() == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "no push attempted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        receiver.status.store(202, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while receiver.accepted.lock().unwrap().is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the SET refused with {status} was never pushed again"
+            );
+            server.clock.advance(1);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let accepted = receiver.accepted.lock().unwrap().clone();
+        let claims = verified_set(&server, &accepted[0].1);
+        assert_eq!(claims["events"][TOKENS_REVOKED]["version"], version);
+    }
+}
