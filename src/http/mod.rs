@@ -7,5 +7,6 @@ pub mod client_addr;
 pub mod cookies;
 pub mod extract;
 pub mod headers;
+pub mod outbound;
 pub mod rate;
 pub mod server;

@@ -274,15 +274,22 @@ async fn authenticate(
     match (verdict, client) {
         (Verdict::Verified, Some(client)) => Ok(client),
         (Verdict::Throttled { retry_after }, _) => {
+            // Counted and logged, not stored: a refusal during a back-off
+            // costs the sender nothing, and a row each would let anyone
+            // write to the database at line rate.
             crate::metrics::client_auth_refused("throttled");
-            audit::record(&state.db, state.now(), failed("throttled")).await;
+            tracing::info!(target: "audit", client_id, outcome = "throttled", "client authentication refused during a back-off");
             Err(OAuthError::Throttled(retry_after))
         }
         (Verdict::Busy { retry_after }, _) => Err(OAuthError::Unavailable(retry_after)),
         _ => {
             tracing::info!(client_id, "client authentication failed");
             crate::metrics::client_auth_refused("failure");
-            audit::record(&state.db, state.now(), failed("failure")).await;
+            // Stored for a registered client only: failures for made-up ids
+            // are logged and counted, never a row each.
+            if known.is_some() {
+                audit::record(&state.db, state.now(), failed("failure")).await;
+            }
             Err(bad_client("client authentication failed"))
         }
     }

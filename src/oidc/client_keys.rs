@@ -83,38 +83,7 @@ pub fn validate_jwks_uri(uri: &str) -> Result<(), String> {
 /// Addresses a server must not be made to call: everything but the public
 /// internet (RFC 6890 special-purpose ranges).
 pub fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                // RFC 6598 shared address space (carrier-grade NAT).
-                || (a == 100 && (64..128).contains(&b))
-                // RFC 6890: "this network", reserved and benchmarking.
-                || a == 0
-                || a >= 240
-                || (a == 198 && (b == 18 || b == 19))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                // fc00::/7 unique local, fe80::/10 link-local.
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                // 2001:db8::/32 documentation.
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8)
-        }
-    }
+    crate::http::outbound::is_special_purpose(ip)
 }
 
 struct Cached {
@@ -229,6 +198,8 @@ async fn fetch(config: &ClientAuthConfig, uri: &str) -> Result<Vec<Jwk>, String>
     // Connect to the address just checked, not to a second lookup's answer.
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the name again, past the address check.
+        .no_proxy()
         .timeout(config.jwks_uri_timeout)
         .resolve(&lookup_host, addrs[0])
         .build()

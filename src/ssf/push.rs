@@ -43,36 +43,7 @@ const TICK: Duration = Duration::from_secs(1);
 
 /// An address a push may reach without `ssf.push_allow_private`.
 pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || a == 0
-                // RFC 6598 shared address space.
-                || (a == 100 && (64..128).contains(&b))
-                // RFC 2544 benchmarking, RFC 5737-adjacent reserved.
-                || (a == 198 && (b == 18 || b == 19))
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                // fc00::/7 unique local, fe80::/10 link-local.
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
-    }
+    !crate::http::outbound::is_special_purpose(ip)
 }
 
 fn loopback_host(url: &Url) -> bool {
@@ -228,6 +199,8 @@ async fn round(state: &AppState, leased: &StreamRow) -> Option<String> {
                 .timeout(config.push_timeout)
                 .connect_timeout(config.push_timeout)
                 .redirect(reqwest::redirect::Policy::none())
+                // A proxy would resolve the name again, past the check.
+                .no_proxy()
                 .resolve(&host, addr)
                 .build()
                 .ok();
