@@ -80,6 +80,9 @@ fn parse(body: &Bytes) -> Result<PollRequest, SsfError> {
     Ok(req)
 }
 
+/// `setErrs` entries logged one by one per poll; the rest are counted.
+const LOGGED_SET_ERRS: usize = 10;
+
 async fn handle(
     state: &AppState,
     stream_id: &str,
@@ -94,8 +97,14 @@ async fn handle(
         // RFC 8936 §2: only poll streams have a poll endpoint.
         return Err(SsfError::NotFound);
     }
-    for (jti, e) in &req.set_errs {
-        tracing::warn!(stream_id, %jti, err = %e.err, description = e.description.as_deref().unwrap_or(""), "receiver refused a SET");
+    // A few lines per poll, each cut short: the receiver writes these.
+    for (jti, e) in req.set_errs.iter().take(LOGGED_SET_ERRS) {
+        let clip = |t: &str| t.chars().take(200).collect::<String>();
+        tracing::warn!(stream_id, jti = %clip(jti), err = %clip(&e.err),
+            description = %clip(e.description.as_deref().unwrap_or("")), "receiver refused a SET");
+    }
+    if req.set_errs.len() > LOGGED_SET_ERRS {
+        tracing::warn!(stream_id, count = req.set_errs.len(), "receiver refused more SETs");
     }
     // RFC 8936 §2.4.4: a SET reported as an error is not sent again either.
     let done: Vec<String> = req.ack.iter().chain(req.set_errs.keys()).cloned().collect();
