@@ -104,7 +104,11 @@ async fn handle(
             description = %clip(e.description.as_deref().unwrap_or("")), "receiver refused a SET");
     }
     if req.set_errs.len() > LOGGED_SET_ERRS {
-        tracing::warn!(stream_id, count = req.set_errs.len(), "receiver refused more SETs");
+        tracing::warn!(
+            stream_id,
+            count = req.set_errs.len(),
+            "receiver refused more SETs"
+        );
     }
     // RFC 8936 §2.4.4: a SET reported as an error is not sent again either.
     let done: Vec<String> = req.ack.iter().chain(req.set_errs.keys()).cloned().collect();
