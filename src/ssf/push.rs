@@ -21,7 +21,7 @@ use url::Url;
 use super::config::seal_context;
 use super::error::SsfError;
 use super::{PUSH, feed};
-use crate::config::SsfConfig;
+use crate::config::{SsfConfig, is_loopback_host};
 use crate::state::AppState;
 use crate::store::ssf_streams::{self, StreamRow};
 
@@ -46,15 +46,6 @@ pub fn is_public(ip: IpAddr) -> bool {
     !crate::http::outbound::is_special_purpose(ip)
 }
 
-fn loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
 /// A receiver's push `endpoint_url`, checked when it is configured.
 pub fn check_endpoint(config: &SsfConfig, raw: &str) -> Result<Url, SsfError> {
     let bad = |m: &'static str| SsfError::BadRequest(m.into());
@@ -67,7 +58,7 @@ pub fn check_endpoint(config: &SsfConfig, raw: &str) -> Result<Url, SsfError> {
     }
     match url.scheme() {
         "https" => {}
-        "http" if loopback_host(&url) => {}
+        "http" if is_loopback_host(&url) => {}
         _ => return Err(bad("endpoint_url must be https (http only on loopback)")),
     }
     let literal = match url.host() {
@@ -76,7 +67,7 @@ pub fn check_endpoint(config: &SsfConfig, raw: &str) -> Result<Url, SsfError> {
         Some(url::Host::Domain(_)) => None,
         None => return Err(bad("endpoint_url has no host")),
     };
-    let private = literal.is_some_and(|ip| !is_public(ip)) || loopback_host(&url);
+    let private = literal.is_some_and(|ip| !is_public(ip)) || is_loopback_host(&url);
     if private && !config.push_allow_private {
         return Err(bad("endpoint_url is not a public address"));
     }
