@@ -186,6 +186,9 @@ impl Transaction<'_> {
         // OpenID Core §3.1.2.4: consent was given to this client; a client
         // registered later under the same id must ask again.
         consents::remove_all_of_client(&self.txn, client_id).await?;
+        // Its Shared Signals streams go with it: a client registered later
+        // under the same id must not read the removed one's feed.
+        crate::store::ssf_streams::remove_all_of_client(&self.txn, client_id).await?;
         self.record(
             Kind::ClientRemoved,
             Initiator::Admin,

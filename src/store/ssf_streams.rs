@@ -114,6 +114,14 @@ pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> 
     Ok(res.rows_affected == 1)
 }
 
+/// Delete every stream of a removed client, with its queued verifications.
+pub async fn remove_all_of_client(db: &impl ConnectionTrait, client_id: &str) -> Result<(), DbErr> {
+    for row in of_client(db, client_id).await? {
+        delete(db, &row.id).await?;
+    }
+    Ok(())
+}
+
 /// Move a stream's cursor and acknowledgement set, if nobody else moved
 /// them since they were read (`from`). False when another request or
 /// instance was first.

@@ -304,3 +304,28 @@ async fn a_dpop_bound_token_is_refused_as_a_bearer_token() {
         .unwrap();
     assert_eq!(read.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// A client registered again under a removed receiver's id starts with no
+/// streams: the removed one's feed (its cursor, its push credentials) went
+/// with it.
+#[tokio::test]
+async fn a_receiver_registered_again_under_a_removed_id_has_no_streams() {
+    let (server, token, _) = setup().await;
+    assert_eq!(streams_of(&server, &token).await, 1);
+    assert!(
+        signoff::revocation::remove_client(&server.state.revoker(), RS)
+            .await
+            .expect("remove")
+    );
+    server
+        .add_client(signoff::admin::ClientSpec {
+            id: RS.into(),
+            secret: Some(secret(RS)),
+            scopes: vec!["ssf.manage".into(), "ssf.read".into()],
+            grant_types: vec!["client_credentials".into()],
+            ..signoff::admin::ClientSpec::default()
+        })
+        .await;
+    let token = receiver_token(&server, RS).await;
+    assert_eq!(streams_of(&server, &token).await, 0);
+}
