@@ -308,6 +308,8 @@ struct Served {
     child: std::process::Child,
     base: String,
     lines: std::sync::mpsc::Receiver<String>,
+    /// Lines logged before the child listened (searched too).
+    startup: Vec<String>,
 }
 
 impl Drop for Served {
@@ -322,6 +324,19 @@ async fn serve(database_url: &str) -> Served {
 }
 
 async fn serve_with(database_url: &str, env: &[(&str, &str)]) -> Served {
+    // A port picked by binding :0 and dropping the listener can be taken by
+    // another test before the child binds it; the child then exits. Retry
+    // with a new port, and trust the address only once the child itself
+    // says it listens there (so a probe never reaches another test's server).
+    for _ in 0..5 {
+        if let Some(served) = try_serve(database_url, env) {
+            return served;
+        }
+    }
+    panic!("signoff serve did not start on any of 5 ports");
+}
+
+fn try_serve(database_url: &str, env: &[(&str, &str)]) -> Option<Served> {
     use std::io::BufRead;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -352,27 +367,44 @@ async fn serve_with(database_url: &str, env: &[(&str, &str)]) -> Served {
             }
         }
     });
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while http_client()
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "serve did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut startup = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                let listening = line.contains("signoff is listening");
+                startup.push(line);
+                if listening {
+                    break;
+                }
+            }
+            // The stream ends when the child exits: most likely the port was
+            // taken. Any other start-up failure fails all five attempts.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = child.wait();
+                eprintln!("serve on port {port} exited at start: {startup:#?}");
+                return None;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                panic!("serve did not come up: {startup:#?}");
+            }
+        }
     }
-    Served { child, base, lines }
+    Some(Served {
+        child,
+        base,
+        lines,
+        startup,
+    })
 }
 
 impl Served {
     /// Lines until one satisfies `done` (or a deadline passes).
     fn lines_until(&self, done: impl Fn(&str) -> bool) -> Vec<String> {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let mut seen = Vec::new();
+        let mut seen = self.startup.clone();
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.lines.recv_timeout(left) {
