@@ -26,7 +26,11 @@ ENV SIGNOFF_BIND=0.0.0.0:8080 \
     SIGNOFF_DATABASE_URL=sqlite:///var/lib/signoff/signoff.db?mode=rwc
 VOLUME /var/lib/signoff
 EXPOSE 8080
+# Healthy means ready (/readyz: database reachable, migrations applied, signing
+# keys present, revocation view current), so `depends_on: service_healthy` and
+# load balancers that read the container's health send no traffic before
+# Signoff can serve it. /healthz (process alive) stays for liveness probes.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+  CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
 ENTRYPOINT ["signoff"]
 CMD ["serve"]
