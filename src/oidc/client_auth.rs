@@ -259,6 +259,19 @@ async fn authenticate(
                 .await
         }
     };
+    settle(state, client_id, client, verdict, peer).await
+}
+
+/// The answer to a verdict, the same for secrets and assertions: refusals
+/// are counted and logged, and failures of a registered client are stored
+/// in the audit trail.
+async fn settle(
+    state: &AppState,
+    client_id: &str,
+    client: Option<Client>,
+    verdict: Verdict,
+    peer: IpAddr,
+) -> Result<Client, OAuthError> {
     // Failures only (a success is every token request): a client id that
     // names no client is not stored.
     let known = client.as_ref().map(|c| c.id.clone());
@@ -307,6 +320,7 @@ async fn by_assertion(
 ) -> Result<Client, OAuthError> {
     let Some(client) = client.filter(|c| c.keys.is_some()) else {
         tracing::info!("client assertion for a client without registered keys");
+        crate::metrics::client_auth_refused("failure");
         return Err(bad_client("client authentication failed"));
     };
     let mut internal = None;
@@ -330,12 +344,8 @@ async fn by_assertion(
     if let Some(e) = internal {
         return Err(OAuthError::Internal(e));
     }
-    match verdict {
-        Verdict::Verified => Ok(client),
-        Verdict::Throttled { retry_after } => Err(OAuthError::Throttled(retry_after)),
-        Verdict::Busy { retry_after } => Err(OAuthError::Unavailable(retry_after)),
-        _ => Err(bad_client("client authentication failed")),
-    }
+    let client_id = client.id.clone();
+    settle(state, &client_id, Some(client), verdict, peer).await
 }
 
 #[cfg(test)]

@@ -231,6 +231,26 @@ async fn bad_assertions_are_invalid_client() {
 }
 
 #[tokio::test]
+async fn a_refused_assertion_is_in_the_audit_trail_of_its_client() {
+    let rig = Rig::start().await;
+    let failures = || async {
+        signoff::store::audit::list(&rig.server.state.db, None, None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "client_auth" && e.outcome == "failure")
+            .collect::<Vec<_>>()
+    };
+    token_json(rig.token(&rig.assertion()).await).await;
+    assert!(failures().await.is_empty(), "a success is not a failure");
+    let forged = sign_es256(&key_pair("k1"), &claims(&rig.server));
+    assert_eq!(rig.token(&forged).await.status(), StatusCode::UNAUTHORIZED);
+    let rows = failures().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].client_id.as_deref(), Some(PKJ));
+}
+
+#[tokio::test]
 async fn wrong_assertion_type_or_two_methods_are_refused() {
     let rig = Rig::start().await;
     let response = rig
