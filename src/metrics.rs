@@ -116,6 +116,11 @@ pub fn sign_in(outcome: &'static str) {
     counter!("signoff_sign_ins_total", "outcome" => outcome).increment(1);
 }
 
+/// A connection closed on arrival (`per_client_cap`).
+pub fn connection_refused(reason: &'static str) {
+    counter!("signoff_connections_refused_total", "reason" => reason).increment(1);
+}
+
 /// A client authentication refused (`failure`, `throttled`).
 pub fn client_auth_refused(outcome: &'static str) {
     counter!("signoff_client_auth_refused_total", "outcome" => outcome).increment(1);

@@ -24,6 +24,10 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Connections served at once; further ones wait to be accepted.
     pub max_connections: usize,
+    /// Connections one client (an IPv4 address or an IPv6 /64) may hold at
+    /// once; more are closed on arrival. Trusted proxies are not capped
+    /// (`crate::http::peer_limit`).
+    pub max_connections_per_client: usize,
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
     /// names the client. Empty (the default): the TCP peer is the client and
     /// the header is ignored, so nobody can choose the address they are
@@ -38,6 +42,7 @@ impl Default for HttpConfig {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_connections: 512,
+            max_connections_per_client: 64,
             trusted_proxies: Vec::new(),
         }
     }
@@ -67,6 +72,9 @@ impl HttpConfig {
         }
         if h.max_connections == 0 {
             return invalid("http.max_connections must be at least 1");
+        }
+        if h.max_connections_per_client == 0 {
+            return invalid("http.max_connections_per_client must be at least 1");
         }
         if h.trusted_proxies.len() > MAX_TRUSTED_PROXIES {
             return invalid("http.trusted_proxies lists more than 64 ranges");

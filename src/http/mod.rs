@@ -8,5 +8,6 @@ pub mod cookies;
 pub mod extract;
 pub mod headers;
 pub mod outbound;
+pub mod peer_limit;
 pub mod rate;
 pub mod server;

@@ -2,8 +2,9 @@
 //! `signoff gateway`). `axum::serve` sets neither a header timeout nor a
 //! connection cap, so a client that sends half a request could hold a
 //! connection forever (slowloris); here hyper drives each connection with
-//! `http.header_read_timeout`, and at most `http.max_connections` are served
-//! at once. The request timeout and the body limit are the router's layers
+//! `http.header_read_timeout`, at most `http.max_connections` are served
+//! at once, and one client holds at most `http.max_connections_per_client`
+//! of them (`super::peer_limit`). The request timeout and the body limit are the router's layers
 //! (src/routes.rs).
 
 use std::future::Future;
@@ -20,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::Layer;
 
+use super::peer_limit::PeerLimit;
 use crate::config::HttpConfig;
 
 /// Serve `app` on `listener` until `shutdown` completes, then let requests
@@ -31,6 +33,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let peers = PeerLimit::new(limits);
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     // The timer also runs while a keep-alive connection waits for its next
@@ -58,6 +61,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = peers.admit(peer.ip()) else {
+            // Closed unread: the client already holds its share.
+            tracing::debug!(%peer, "connection refused: the client holds its share of connections");
+            crate::metrics::connection_refused("per_client_cap");
+            continue;
+        };
         let connection = graceful.watch(http.serve_connection(
             TokioIo::new(configure(stream)),
             TowerToHyperService::new(axum::Extension(ConnectInfo(peer)).layer(app.clone())),
@@ -67,6 +76,7 @@ pub async fn serve(
                 // Timeouts and clients that go away: routine.
                 tracing::debug!(%peer, error = %e, "connection closed");
             }
+            drop(slot);
             drop(permit);
         });
     }

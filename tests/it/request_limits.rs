@@ -251,3 +251,80 @@ async fn connections_past_the_cap_wait_until_one_frees() {
     assert_eq!(status, StatusCode::OK);
     drop(second);
 }
+
+/// What a connection gets when it sends a request: the status line, or
+/// `None` when the server closed it without answering.
+async fn answer_on(stream: &mut TcpStream) -> Option<String> {
+    let request = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    // A write can still succeed on a connection the server already closed;
+    // the read then sees the end (or a reset).
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    match tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer)).await {
+        Ok(Ok(_)) if !answer.is_empty() => {
+            let text = String::from_utf8_lossy(&answer);
+            Some(text.lines().next().unwrap_or_default().to_owned())
+        }
+        Ok(_) => None,
+        Err(_) => panic!("the server neither answered nor closed the connection"),
+    }
+}
+
+#[tokio::test]
+async fn one_client_past_its_share_of_connections_is_closed_and_others_are_served() {
+    let server = TestServer::with(|c| {
+        c.http.max_connections_per_client = 2;
+        c.http.header_read_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let bind = server.state.config.bind;
+    // Two idle connections hold this client's share.
+    let first = TcpStream::connect(bind).await.unwrap();
+    let _second = TcpStream::connect(bind).await.unwrap();
+    let mut third = TcpStream::connect(bind).await.unwrap();
+    assert_eq!(
+        answer_on(&mut third).await,
+        None,
+        "a third is closed unread"
+    );
+    // Another client (another loopback source address) is served meanwhile.
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = other.connect(bind).await.unwrap();
+    assert_eq!(
+        answer_on(&mut other).await.as_deref(),
+        Some("HTTP/1.1 200 OK")
+    );
+    // Its share frees with a closed connection.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let mut again = TcpStream::connect(bind).await.unwrap();
+        if let Some(status) = answer_on(&mut again).await {
+            assert_eq!(status, "HTTP/1.1 200 OK");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place of a closed connection was never given back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_is_not_held_to_one_clients_share() {
+    let server = TestServer::with(|c| {
+        c.http.max_connections_per_client = 1;
+        c.http.header_read_timeout = Duration::from_secs(60);
+        c.http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let bind = server.state.config.bind;
+    let _idle = TcpStream::connect(bind).await.unwrap();
+    let mut next = TcpStream::connect(bind).await.unwrap();
+    assert_eq!(
+        answer_on(&mut next).await.as_deref(),
+        Some("HTTP/1.1 200 OK")
+    );
+}
