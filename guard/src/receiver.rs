@@ -58,6 +58,8 @@ pub(crate) struct Feed {
 struct Transmitter {
     configuration_endpoint: String,
     verification_endpoint: String,
+    /// SSF 1.0 §8.1.2.1, if advertised.
+    status_endpoint: Option<String>,
     jwks: Arc<Jwks>,
 }
 
@@ -147,6 +149,36 @@ impl Feed {
                 tracing::warn!(error = %e, stream_id = %s.id, "verification request failed");
             }
             let started = self.now_ms();
+            // SSF 1.0 §8.1.2: a paused or disabled stream answers polls with
+            // nothing (events held or dropped) and the transmitter need not
+            // say so (§8.1.5 stream-updated is for its own changes), so an
+            // empty poll proves nothing until the status says `enabled`.
+            match self.status(tx, s).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = self.poll_ack_only(s, &acks, &errors).await;
+                    self.drop_stream(tx, &mut stream, "the stream is paused or disabled")
+                        .await;
+                    continue;
+                }
+                Err(PollError::StreamGone) => {
+                    self.drop_stream(tx, &mut stream, "the stream no longer exists")
+                        .await;
+                    previous_id = None;
+                    continue;
+                }
+                Err(PollError::Unauthorized) => {
+                    self.tokens.invalidate();
+                    self.failed("the transmitter refused the guard's access token");
+                    backoff.wait().await;
+                    continue;
+                }
+                Err(PollError::Failed(e)) => {
+                    self.failed(&format!("stream status: {e}"));
+                    backoff.wait().await;
+                    continue;
+                }
+            }
             match self.poll(s, &acks, &errors).await {
                 Ok((sets, more)) => {
                     backoff.reset();
@@ -295,9 +327,14 @@ impl Feed {
                 .await?,
             )
         };
+        let status_endpoint = match doc.get("status_endpoint") {
+            Some(_) => Some(url_of("status_endpoint")?),
+            None => None,
+        };
         Ok(Transmitter {
             configuration_endpoint: url_of("configuration_endpoint")?,
             verification_endpoint: url_of("verification_endpoint")?,
+            status_endpoint,
             jwks,
         })
     }
@@ -532,6 +569,38 @@ impl Feed {
         }
         s.states.insert(state);
         Ok(())
+    }
+
+    /// SSF 1.0 §8.1.2.1: whether the stream is `enabled` (true without a
+    /// status endpoint: then only stream-updated events tell).
+    async fn status(&self, tx: &Transmitter, s: &Stream) -> Result<bool, PollError> {
+        let Some(endpoint) = &tx.status_endpoint else {
+            return Ok(true);
+        };
+        let token = self
+            .bearer()
+            .await
+            .map_err(|e| PollError::Failed(e.to_string()))?;
+        let response = self
+            .http
+            .get(endpoint)
+            .query(&[("stream_id", s.id.as_str())])
+            .header(reqwest::header::AUTHORIZATION, token)
+            .timeout(MANAGEMENT_TIMEOUT.min(self.poll_timeout))
+            .send()
+            .await
+            .map_err(|e| PollError::Failed(e.to_string()))?;
+        match response.status() {
+            reqwest::StatusCode::UNAUTHORIZED => return Err(PollError::Unauthorized),
+            reqwest::StatusCode::NOT_FOUND => return Err(PollError::StreamGone),
+            st if !st.is_success() => return Err(PollError::Failed(format!("HTTP {st}"))),
+            _ => {}
+        }
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| PollError::Failed(e.to_string()))?;
+        Ok(body.get("status").and_then(Value::as_str) == Some("enabled"))
     }
 
     /// RFC 8936 §2.4.3/§2.4.4: acknowledge what was processed, report what
