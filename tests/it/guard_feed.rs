@@ -311,7 +311,11 @@ async fn a_feed_outage_falls_back_to_introspection_when_configured() {
     );
 
     // Only the Shared Signals endpoints fail; introspection works.
+    let failures = guard.status().poll_failures;
     rig.faults.feed_down.store(true, Ordering::SeqCst);
+    // Once a poll has failed, none is held at Signoff any more (a held one
+    // would still deliver the revocation below).
+    eventually("a failed poll", || guard.status().poll_failures > failures).await;
     rig.server.clock.advance(6);
     assert_eq!(status_of(&api, &token).await, StatusCode::OK);
     assert_eq!(guard.status().introspections, 1);
