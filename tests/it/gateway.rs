@@ -184,6 +184,46 @@ async fn gateway_rejects_revoked_tokens_and_fails_closed_when_the_feed_is_stale(
 }
 
 #[tokio::test]
+async fn gateway_rejects_tokens_after_logout_everywhere_and_client_revoke_tokens_and_admits_new_ones()
+ {
+    let rig = Rig::start().await;
+    let (upstream, seen) = echo_service().await;
+    let (gw, _guard) = gateway(&rig, &upstream).await;
+    let user = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let job = rig.job_token().await;
+    assert_eq!(status_of(&gw, &user).await, StatusCode::CREATED);
+    assert_eq!(status_of(&gw, &job).await, StatusCode::CREATED);
+
+    rig.server.logout_everywhere(ALICE).await;
+    eventually_status(&gw, &user, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(status_of(&gw, &job).await, StatusCode::CREATED);
+    signoff::revocation::void_client_tokens(&rig.revoker(), JOB)
+        .await
+        .unwrap()
+        .expect("a client");
+    eventually_status(&gw, &job, StatusCode::UNAUTHORIZED).await;
+
+    let forwarded = seen.lock().unwrap().len();
+    let new_user = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new_job = rig.job_token().await;
+    assert_eq!(status_of(&gw, &new_user).await, StatusCode::CREATED);
+    assert_eq!(status_of(&gw, &new_job).await, StatusCode::CREATED);
+    assert_eq!(status_of(&gw, &user).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_of(&gw, &job).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        forwarded + 2,
+        "only the new tokens reached the service"
+    );
+}
+
+#[tokio::test]
 async fn gateway_command_reads_its_secret_from_the_environment_or_a_file_never_argv() {
     let rig = Rig::start().await;
     let (upstream, seen) = echo_service().await;
