@@ -1,7 +1,7 @@
 //! signoff-guard's per-request overhead for a valid JWT access token with a
 //! warm JWKS and 100,000 revocation entries (criterion). The token comes
-//! from a real Signoff test server behind the SSF transmitter double of the
-//! guard tests; the entries are applied to the guard's revocation set
+//! from a real Signoff test server with its real SSF transmitter (the guard
+//! tests' rig); the entries are applied to the guard's revocation set
 //! directly (how they arrive does not change the lookup).
 //!
 //!     cargo bench --bench guard_overhead

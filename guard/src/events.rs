@@ -163,9 +163,22 @@ fn tokens_revoked(
             version: version()?,
             retain_until,
         },
-        "client_disabled" | "client_removed" => Revocation::ClientDisabled {
-            client_id: text(body, "client_id")?.to_owned(),
-            retain_until,
+        // docs/ssf.md: disabling (or removing) a client starts a new token
+        // generation `version`, and a disabled client obtains no token, so
+        // "every token below `version`" is exactly "every token of the
+        // disabled client" — and stays right once it is enabled again, for
+        // which the transmitter sends nothing. Without `version`, every
+        // token of the client until `retain_until`.
+        "client_disabled" | "client_removed" => match body.get("version") {
+            Some(v) => Revocation::ClientVersion {
+                client_id: text(body, "client_id")?.to_owned(),
+                version: v.as_i64().ok_or("version is not an integer")?,
+                retain_until,
+            },
+            None => Revocation::ClientDisabled {
+                client_id: text(body, "client_id")?.to_owned(),
+                retain_until,
+            },
         },
         "grant" => Revocation::Grant {
             gid: text(body, "grant_id")?.to_owned(),
@@ -173,6 +186,11 @@ fn tokens_revoked(
         },
         "token" => Revocation::Token {
             jti: text(body, "jti")?.to_owned(),
+            retain_until,
+        },
+        // docs/ssf.md: an opaque access token, by its SHA-256 (base64url).
+        "token_hash" => Revocation::TokenHash {
+            hash: text(body, "token_hash")?.to_owned(),
             retain_until,
         },
         "key" => Revocation::Key {
@@ -301,6 +319,29 @@ mod tests {
                 ),
                 Event::Revoke(Revocation::ClientDisabled {
                     client_id: "app".into(),
+                    retain_until: 5000,
+                }),
+            ),
+            (
+                set(
+                    TOKENS_REVOKED,
+                    client.clone(),
+                    json!({ "scope": "client_disabled", "client_id": "app", "version": 4, "retain_until": 5000 }),
+                ),
+                Event::Revoke(Revocation::ClientVersion {
+                    client_id: "app".into(),
+                    version: 4,
+                    retain_until: 5000,
+                }),
+            ),
+            (
+                set(
+                    TOKENS_REVOKED,
+                    client.clone(),
+                    json!({ "scope": "token_hash", "token_hash": "aGFzaA", "retain_until": 5000 }),
+                ),
+                Event::Revoke(Revocation::TokenHash {
+                    hash: "aGFzaA".into(),
                     retain_until: 5000,
                 }),
             ),

@@ -395,8 +395,20 @@ impl Guard {
         let Some(introspector) = i.introspector.as_ref().filter(|_| i.accept_opaque) else {
             return Err(Rejection::InvalidToken(Reason::OpaqueNotAccepted));
         };
+        // docs/ssf.md `tokens-revoked` scope `token_hash`: Signoff names a
+        // revoked opaque token by its SHA-256, which also keys the cache (no
+        // token is kept in the clear).
+        let hash = crate::introspection::token_hash(token);
+        if i.revocations.check(&TokenFacts {
+            token_hash: Some(&hash),
+            ..TokenFacts::default()
+        }) == Some(Matched::TokenHash)
+        {
+            tracing::debug!(by = Matched::TokenHash.label(), "revoked token refused");
+            return Err(Rejection::InvalidToken(Reason::Revoked));
+        }
         let fresh = i.health.is_fresh(now);
-        if fresh && let Some(claims) = introspector.cached(token, now) {
+        if fresh && let Some(claims) = introspector.cached(&hash, now) {
             return self.after_introspection(claims, now);
         }
         // A live answer is the provider's own word: fresh whatever the feed.
@@ -404,7 +416,7 @@ impl Guard {
             .counters
             .introspections
             .fetch_add(1, Ordering::Relaxed);
-        match introspector.introspect(token, now, fresh).await {
+        match introspector.introspect(token, &hash, now, fresh).await {
             Ok(Answer::Active(claims)) => self.after_introspection(claims, now),
             Ok(Answer::Inactive) => Err(Rejection::InvalidToken(Reason::Inactive)),
             Err(e) => {
@@ -431,7 +443,7 @@ impl Guard {
                     .counters
                     .introspections
                     .fetch_add(1, Ordering::Relaxed);
-                match introspector.introspect(token, now, false).await {
+                match introspector.introspect(token, "", now, false).await {
                     Ok(Answer::Active(_)) => Ok(claims),
                     Ok(Answer::Inactive) => Err(Rejection::InvalidToken(Reason::Inactive)),
                     Err(e) => {
@@ -477,6 +489,7 @@ impl Guard {
             sid: c.sid.as_deref(),
             gid: c.gid.as_deref(),
             jti: c.jti.as_deref(),
+            token_hash: None,
             kid: c.kid.as_deref(),
             ver: c.ver,
             cver: c.cver,

@@ -22,7 +22,8 @@ pub(crate) struct Introspector {
     credentials: Credentials,
     issuer: String,
     audience: String,
-    /// Unix ms until which an answer may be reused.
+    /// Token hash → the answer and the Unix ms until which it may be
+    /// reused.
     cache: Mutex<HashMap<Box<str>, (Claims, i64), RandomState>>,
     ttl_ms: i64,
     capacity: usize,
@@ -57,18 +58,21 @@ impl Introspector {
         }
     }
 
-    pub(crate) fn cached(&self, token: &str, now_ms: i64) -> Option<Claims> {
+    /// The cached answer for the token whose `token_hash` this is.
+    pub(crate) fn cached(&self, hash: &str, now_ms: i64) -> Option<Claims> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache
-            .get(token)
+            .get(hash)
             .filter(|(_, until)| *until > now_ms)
             .map(|(claims, _)| claims.clone())
     }
 
-    /// Ask the provider now. `cache` keeps an active answer for reuse.
+    /// Ask the provider now. `cache` keeps an active answer for reuse,
+    /// under `hash` (the token's `token_hash`).
     pub(crate) async fn introspect(
         &self,
         token: &str,
+        hash: &str,
         now_ms: i64,
         cache: bool,
     ) -> Result<Answer, GuardError> {
@@ -107,7 +111,7 @@ impl Introspector {
                     entries.clear();
                 }
             }
-            entries.insert(token.into(), (claims.clone(), until));
+            entries.insert(hash.into(), (claims.clone(), until));
         }
         Ok(Answer::Active(claims))
     }
@@ -162,4 +166,11 @@ impl Introspector {
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, (_, until)| *until > now_ms);
     }
+}
+
+/// SHA-256 of an opaque token, base64url without padding: how Signoff
+/// stores and names it (docs/ssf.md `token_hash`).
+pub(crate) fn token_hash(token: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(openssl::sha::sha256(token.as_bytes()))
 }

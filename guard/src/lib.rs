@@ -37,6 +37,7 @@ mod introspection;
 mod jwks;
 mod jwt;
 mod layer;
+mod management;
 mod provider;
 mod receiver;
 mod revocation;

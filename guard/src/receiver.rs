@@ -21,15 +21,15 @@ use crate::events::{self, Event};
 use crate::health::{Health, Phase};
 use crate::jwks::Jwks;
 use crate::jwt::{self, Algorithm, VerifyError};
-use crate::provider::{TokenSource, check_url, get_json};
+use crate::provider::TokenSource;
 use crate::revocation::RevocationSet;
 
 /// RFC 8936: poll-based delivery.
-const POLL_METHOD: &str = "urn:ietf:rfc:8936";
+pub(crate) const POLL_METHOD: &str = "urn:ietf:rfc:8936";
 /// The scope of the guard's token for the stream management API.
 pub(crate) const MANAGE_SCOPE: &str = "ssf.manage";
 const MAX_EVENTS: u64 = 200;
-const MANAGEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const MANAGEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const BACKOFF_LAST: Duration = Duration::from_secs(2);
 /// Ask again for verification if it has not come this long after asking.
@@ -55,27 +55,29 @@ pub(crate) struct Feed {
 }
 
 /// The transmitter's metadata (SSF 1.0 §7.1).
-struct Transmitter {
-    configuration_endpoint: String,
-    verification_endpoint: String,
-    jwks: Arc<Jwks>,
+pub(crate) struct Transmitter {
+    pub(crate) configuration_endpoint: String,
+    pub(crate) verification_endpoint: String,
+    /// SSF 1.0 §8.1.2.1, if advertised.
+    pub(crate) status_endpoint: Option<String>,
+    pub(crate) jwks: Arc<Jwks>,
 }
 
 /// A stream this process polls.
-struct Stream {
-    id: String,
-    endpoint: String,
-    audiences: Vec<String>,
+pub(crate) struct Stream {
+    pub(crate) id: String,
+    pub(crate) endpoint: String,
+    pub(crate) audiences: Vec<String>,
     /// `state` values of verification requests made on this stream.
-    states: HashSet<String>,
-    verify_requested_at: i64,
-    min_verification_interval_ms: i64,
-    verified: bool,
-    live: bool,
+    pub(crate) states: HashSet<String>,
+    pub(crate) verify_requested_at: i64,
+    pub(crate) min_verification_interval_ms: i64,
+    pub(crate) verified: bool,
+    pub(crate) live: bool,
 }
 
 #[derive(Debug)]
-enum PollError {
+pub(crate) enum PollError {
     Unauthorized,
     /// The stream is gone (deleted, or disabled by the transmitter).
     StreamGone,
@@ -95,7 +97,7 @@ impl Backoff {
 }
 
 impl Feed {
-    fn now_ms(&self) -> i64 {
+    pub(crate) fn now_ms(&self) -> i64 {
         unix_millis(self.clock.now())
     }
 
@@ -147,6 +149,36 @@ impl Feed {
                 tracing::warn!(error = %e, stream_id = %s.id, "verification request failed");
             }
             let started = self.now_ms();
+            // SSF 1.0 §8.1.2: a paused or disabled stream answers polls with
+            // nothing (events held or dropped) and the transmitter need not
+            // say so (§8.1.5 stream-updated is for its own changes), so an
+            // empty poll proves nothing until the status says `enabled`.
+            match self.status(tx, s).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = self.poll_ack_only(s, &acks, &errors).await;
+                    self.drop_stream(tx, &mut stream, "the stream is paused or disabled")
+                        .await;
+                    continue;
+                }
+                Err(PollError::StreamGone) => {
+                    self.drop_stream(tx, &mut stream, "the stream no longer exists")
+                        .await;
+                    previous_id = None;
+                    continue;
+                }
+                Err(PollError::Unauthorized) => {
+                    self.tokens.invalidate();
+                    self.failed("the transmitter refused the guard's access token");
+                    backoff.wait().await;
+                    continue;
+                }
+                Err(PollError::Failed(e)) => {
+                    self.failed(&format!("stream status: {e}"));
+                    backoff.wait().await;
+                    continue;
+                }
+            }
             match self.poll(s, &acks, &errors).await {
                 Ok((sets, more)) => {
                     backoff.reset();
@@ -231,307 +263,11 @@ impl Feed {
         self.health.set_phase(Phase::Starting);
     }
 
-    async fn bearer(&self) -> Result<String, GuardError> {
+    pub(crate) async fn bearer(&self) -> Result<String, GuardError> {
         Ok(format!(
             "Bearer {}",
             self.tokens.get(self.clock.now()).await?
         ))
-    }
-
-    /// SSF 1.0 §7.2: "/.well-known/ssf-configuration" goes between the host
-    /// and the issuer's path.
-    async fn transmitter(&self) -> Result<Transmitter, GuardError> {
-        let issuer =
-            url::Url::parse(&self.issuer).map_err(|e| GuardError::Config(e.to_string()))?;
-        let mut url = issuer.clone();
-        let path = issuer.path().trim_end_matches('/');
-        url.set_path(&format!("/.well-known/ssf-configuration{path}"));
-        let doc = get_json(&self.http, "transmitter metadata", url.as_str()).await?;
-        // SSF 1.0 §7.3: the issuer is exactly the one we asked.
-        if doc.get("issuer").and_then(Value::as_str) != Some(self.issuer.as_str()) {
-            return Err(GuardError::invalid(
-                "transmitter metadata",
-                "issuer mismatch",
-            ));
-        }
-        let url_of = |name: &'static str| -> Result<String, GuardError> {
-            let value = doc
-                .get(name)
-                .and_then(Value::as_str)
-                .ok_or_else(|| GuardError::invalid("transmitter metadata", format!("no {name}")))?;
-            check_url(name, value)?;
-            Ok(value.to_owned())
-        };
-        if let Some(methods) = doc
-            .get("delivery_methods_supported")
-            .and_then(Value::as_array)
-            && !methods.iter().any(|m| m == POLL_METHOD)
-        {
-            return Err(GuardError::invalid(
-                "transmitter metadata",
-                "poll delivery (RFC 8936) not supported",
-            ));
-        }
-        // SSF 1.0 §7.1 `default_subjects`: with NONE, a new stream would
-        // carry no one's events until subjects were added one by one.
-        if doc.get("default_subjects").and_then(Value::as_str) == Some("NONE") {
-            return Err(GuardError::invalid(
-                "transmitter metadata",
-                "default_subjects is NONE: the guard needs every subject's events",
-            ));
-        }
-        let jwks_uri = url_of("jwks_uri")?;
-        let jwks = if jwks_uri == self.provider_jwks_uri {
-            self.provider_jwks.clone()
-        } else {
-            Arc::new(
-                Jwks::load(
-                    jwks_uri,
-                    self.http.clone(),
-                    self.clock.clone(),
-                    self.algorithms.clone(),
-                    self.jwks_min_refresh,
-                )
-                .await?,
-            )
-        };
-        Ok(Transmitter {
-            configuration_endpoint: url_of("configuration_endpoint")?,
-            verification_endpoint: url_of("verification_endpoint")?,
-            jwks,
-        })
-    }
-
-    /// Reuse this process's stream if the transmitter still has it,
-    /// otherwise create one (SSF 1.0 §8.1.1.1), then request verification.
-    async fn open_stream(
-        &self,
-        tx: &Transmitter,
-        previous: Option<&str>,
-    ) -> Result<Stream, GuardError> {
-        let config = match previous {
-            Some(id) => match self.read(&tx.configuration_endpoint, id).await? {
-                Some(config) => {
-                    tracing::info!(stream_id = %id, "reusing the stream");
-                    config
-                }
-                None => self.create(&tx.configuration_endpoint).await?,
-            },
-            None => self.create(&tx.configuration_endpoint).await?,
-        };
-        let mut stream = self.stream_from(&config)?;
-        self.request_verification(tx, &mut stream).await?;
-        self.health.set_phase(Phase::Starting);
-        Ok(stream)
-    }
-
-    async fn create(&self, endpoint: &str) -> Result<Value, GuardError> {
-        let response = self
-            .http
-            .post(endpoint)
-            .header(reqwest::header::AUTHORIZATION, self.bearer().await?)
-            .timeout(MANAGEMENT_TIMEOUT)
-            .json(&json!({
-                "delivery": { "method": POLL_METHOD },
-                "events_requested": events::REQUESTED,
-                "description": self.description,
-            }))
-            .send()
-            .await
-            .map_err(|source| GuardError::Http {
-                what: "create stream",
-                source,
-            })?;
-        match response.status() {
-            s if s.is_success() => {}
-            // SSF 1.0 §8.1.1.1: one stream per receiver; read and reuse it.
-            reqwest::StatusCode::CONFLICT => {
-                tracing::warn!(
-                    "the transmitter allows one stream per receiver: reusing it; revocations \
-                     acknowledged by an earlier receiver process are not replayed"
-                );
-                return self.existing(endpoint).await;
-            }
-            status => {
-                if status == reqwest::StatusCode::UNAUTHORIZED {
-                    self.tokens.invalidate();
-                }
-                return Err(GuardError::Status {
-                    what: "create stream",
-                    status,
-                });
-            }
-        }
-        let config: Value = response.json().await.map_err(|source| GuardError::Http {
-            what: "create stream",
-            source,
-        })?;
-        tracing::info!(stream_id = %config.get("stream_id").unwrap_or(&serde_json::Value::Null), "stream created");
-        Ok(config)
-    }
-
-    /// SSF 1.0 §8.1.1.2: a stream's configuration, `None` if it is gone.
-    async fn read(&self, endpoint: &str, id: &str) -> Result<Option<Value>, GuardError> {
-        let response = self
-            .http
-            .get(endpoint)
-            .query(&[("stream_id", id)])
-            .header(reqwest::header::AUTHORIZATION, self.bearer().await?)
-            .timeout(MANAGEMENT_TIMEOUT)
-            .send()
-            .await
-            .map_err(|source| GuardError::Http {
-                what: "read stream",
-                source,
-            })?;
-        match response.status() {
-            reqwest::StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => {
-                response
-                    .json()
-                    .await
-                    .map(Some)
-                    .map_err(|source| GuardError::Http {
-                        what: "read stream",
-                        source,
-                    })
-            }
-            status => Err(GuardError::Status {
-                what: "read stream",
-                status,
-            }),
-        }
-    }
-
-    /// SSF 1.0 §8.1.1.2 without `stream_id`: the receiver's streams; the
-    /// first poll stream is used.
-    async fn existing(&self, endpoint: &str) -> Result<Value, GuardError> {
-        let response = self
-            .http
-            .get(endpoint)
-            .header(reqwest::header::AUTHORIZATION, self.bearer().await?)
-            .timeout(MANAGEMENT_TIMEOUT)
-            .send()
-            .await
-            .map_err(|source| GuardError::Http {
-                what: "list streams",
-                source,
-            })?;
-        if !response.status().is_success() {
-            return Err(GuardError::Status {
-                what: "list streams",
-                status: response.status(),
-            });
-        }
-        let list: Value = response.json().await.map_err(|source| GuardError::Http {
-            what: "list streams",
-            source,
-        })?;
-        let streams = match list {
-            Value::Array(items) => items,
-            single @ Value::Object(_) => vec![single],
-            _ => Vec::new(),
-        };
-        streams
-            .into_iter()
-            .find(|s| s.pointer("/delivery/method").and_then(Value::as_str) == Some(POLL_METHOD))
-            .ok_or_else(|| GuardError::invalid("list streams", "no poll stream to reuse"))
-    }
-
-    async fn delete(&self, endpoint: &str, id: &str) -> Result<(), GuardError> {
-        self.http
-            .delete(endpoint)
-            .query(&[("stream_id", id)])
-            .header(reqwest::header::AUTHORIZATION, self.bearer().await?)
-            .timeout(MANAGEMENT_TIMEOUT)
-            .send()
-            .await
-            .map_err(|source| GuardError::Http {
-                what: "delete stream",
-                source,
-            })?;
-        Ok(())
-    }
-
-    /// SSF 1.0 §8.1.1.1: check what the transmitter answered.
-    fn stream_from(&self, config: &Value) -> Result<Stream, GuardError> {
-        let bad = |detail: &str| GuardError::invalid("stream configuration", detail.to_owned());
-        // "The Receiver MUST check the response and confirm that the iss
-        // value matches the Issuer from which it received the Transmitter
-        // Configuration data."
-        if config.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
-            return Err(bad("iss is not the issuer"));
-        }
-        if config.pointer("/delivery/method").and_then(Value::as_str) != Some(POLL_METHOD) {
-            return Err(bad("delivery method is not poll (RFC 8936)"));
-        }
-        let endpoint = config
-            .pointer("/delivery/endpoint_url")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("no delivery endpoint_url"))?;
-        check_url("endpoint_url", endpoint)?;
-        let id = config
-            .get("stream_id")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| bad("no stream_id"))?;
-        let audiences = crate::access_token::audiences(config.get("aud")).unwrap_or_default();
-        if let Some(delivered) = config.get("events_delivered").and_then(Value::as_array) {
-            for wanted in [events::SESSION_REVOKED, events::TOKENS_REVOKED] {
-                if !delivered.iter().any(|d| d == wanted) {
-                    tracing::warn!(
-                        event_type = wanted,
-                        "the transmitter will not deliver this event type"
-                    );
-                }
-            }
-        }
-        Ok(Stream {
-            id: id.to_owned(),
-            endpoint: endpoint.to_owned(),
-            audiences,
-            states: HashSet::new(),
-            verify_requested_at: 0,
-            min_verification_interval_ms: config
-                .get("min_verification_interval")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                * 1000,
-            verified: false,
-            live: false,
-        })
-    }
-
-    /// SSF 1.0 §8.1.4.2: ask for a verification event with a fresh `state`.
-    async fn request_verification(
-        &self,
-        tx: &Transmitter,
-        s: &mut Stream,
-    ) -> Result<(), GuardError> {
-        let mut random = [0u8; 16];
-        openssl::rand::rand_bytes(&mut random).map_err(|e| GuardError::Config(e.to_string()))?;
-        let state: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        s.verify_requested_at = self.now_ms();
-        let response = self
-            .http
-            .post(&tx.verification_endpoint)
-            .header(reqwest::header::AUTHORIZATION, self.bearer().await?)
-            .timeout(MANAGEMENT_TIMEOUT)
-            .json(&json!({ "stream_id": s.id, "state": state }))
-            .send()
-            .await
-            .map_err(|source| GuardError::Http {
-                what: "verification request",
-                source,
-            })?;
-        if !response.status().is_success() {
-            return Err(GuardError::Status {
-                what: "verification request",
-                status: response.status(),
-            });
-        }
-        s.states.insert(state);
-        Ok(())
     }
 
     /// RFC 8936 §2.4.3/§2.4.4: acknowledge what was processed, report what

@@ -53,6 +53,11 @@ pub enum Revocation {
         jti: String,
         retain_until: i64,
     },
+    /// The one opaque token whose SHA-256 (base64url) is `hash`.
+    TokenHash {
+        hash: String,
+        retain_until: i64,
+    },
     /// Every token signed by `kid`.
     Key {
         kid: String,
@@ -70,6 +75,7 @@ pub enum Matched {
     ClientDisabled,
     Grant,
     Token,
+    TokenHash,
     Key,
 }
 
@@ -83,6 +89,7 @@ impl Matched {
             Matched::ClientDisabled => "client_disabled",
             Matched::Grant => "grant",
             Matched::Token => "token",
+            Matched::TokenHash => "token_hash",
             Matched::Key => "key",
         }
     }
@@ -98,6 +105,8 @@ pub struct TokenFacts<'a> {
     pub sid: Option<&'a str>,
     pub gid: Option<&'a str>,
     pub jti: Option<&'a str>,
+    /// An opaque token's SHA-256 (base64url).
+    pub token_hash: Option<&'a str>,
     pub kid: Option<&'a str>,
     /// Tokens issued before versions existed count as version 0.
     pub ver: Option<i64>,
@@ -125,6 +134,7 @@ struct Index {
     sessions: Map<i64>,
     grants: Map<i64>,
     tokens: Map<i64>,
+    token_hashes: Map<i64>,
     keys: Map<i64>,
     users: Map<Versioned>,
     clients: Map<Versioned>,
@@ -135,6 +145,7 @@ impl Index {
         self.sessions.len()
             + self.grants.len()
             + self.tokens.len()
+            + self.token_hashes.len()
             + self.keys.len()
             + self.users.len()
             + self.clients.len()
@@ -174,6 +185,9 @@ impl RevocationSet {
             }
             Revocation::Token { jti, retain_until } => {
                 keep_longest(&mut index.tokens, jti, retain_until)
+            }
+            Revocation::TokenHash { hash, retain_until } => {
+                keep_longest(&mut index.token_hashes, hash, retain_until)
             }
             Revocation::Key { kid, retain_until } => {
                 keep_longest(&mut index.keys, kid, retain_until)
@@ -228,6 +242,9 @@ impl RevocationSet {
         if hit(&index.tokens, t.jti) {
             return Some(Matched::Token);
         }
+        if hit(&index.token_hashes, t.token_hash) {
+            return Some(Matched::TokenHash);
+        }
         if hit(&index.sessions, t.sid) {
             return Some(Matched::Session);
         }
@@ -268,6 +285,7 @@ impl RevocationSet {
             &mut index.sessions,
             &mut index.grants,
             &mut index.tokens,
+            &mut index.token_hashes,
             &mut index.keys,
         ] {
             map.retain(|_, until| *until > now);
@@ -309,6 +327,7 @@ mod tests {
             sid: Some("s1"),
             gid: Some("g1"),
             jti: Some("j1"),
+            token_hash: Some("h1"),
             kid: Some("k1"),
             ver,
             cver: Some(0),
@@ -349,6 +368,20 @@ mod tests {
             (
                 Revocation::Token {
                     jti: "j2".into(),
+                    retain_until: 100,
+                },
+                None,
+            ),
+            (
+                Revocation::TokenHash {
+                    hash: "h1".into(),
+                    retain_until: 100,
+                },
+                Some(Matched::TokenHash),
+            ),
+            (
+                Revocation::TokenHash {
+                    hash: "h2".into(),
                     retain_until: 100,
                 },
                 None,

@@ -1,6 +1,6 @@
 //! `signoff gateway`: the guard as a reverse proxy in front of a service in
 //! any language (here a recording echo service), against a real Signoff
-//! behind the SSF transmitter double of guard_support.
+//! and its Shared Signals transmitter (guard_support).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,6 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
-use serde_json::json;
 use tokio::net::TcpListener;
 
 #[derive(Debug, Clone)]
@@ -155,23 +154,73 @@ async fn gateway_rejects_revoked_tokens_and_fails_closed_when_the_feed_is_stale(
         .unwrap()
         .to_owned();
     assert_eq!(status_of(&gw, &a).await, StatusCode::CREATED);
-    let claims = jwt_claims(&a);
-    rig.double.publish(
-        SESSION_REVOKED,
-        json!({ "format": "complex", "user": user_subject(&rig.issuer, claims["sub"].as_str().unwrap()),
-                "session": { "format": "opaque", "id": claims["sid"] } }),
-        json!({}),
-    );
+    // RFC 7009 at Signoff: the gateway learns it from the feed.
+    let revoked = rig
+        .server
+        .http
+        .post(rig.server.url("/revoke"))
+        .basic_auth(WEB, Some(WEB_SECRET))
+        .form(&[("token", a.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
     eventually_status(&gw, &a, StatusCode::UNAUTHORIZED).await;
     assert_eq!(status_of(&gw, &b).await, StatusCode::CREATED);
 
-    rig.double.down.store(true, Ordering::SeqCst);
+    let forwarded = seen.lock().unwrap().len();
+    rig.faults.down.store(true, Ordering::SeqCst);
     rig.server.clock.advance(6);
     assert_eq!(status_of(&gw, &b).await, StatusCode::SERVICE_UNAVAILABLE);
-    rig.double.down.store(false, Ordering::SeqCst);
+    assert_eq!(status_of(&gw, &a).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        forwarded,
+        "nothing reaches the service while the feed is stale"
+    );
+    rig.faults.down.store(false, Ordering::SeqCst);
     eventually_status(&gw, &b, StatusCode::CREATED).await;
+    assert_eq!(seen.lock().unwrap().len(), forwarded + 1);
+}
+
+#[tokio::test]
+async fn gateway_rejects_tokens_after_logout_everywhere_and_client_revoke_tokens_and_admits_new_ones()
+ {
+    let rig = Rig::start().await;
+    let (upstream, seen) = echo_service().await;
+    let (gw, _guard) = gateway(&rig, &upstream).await;
+    let user = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let job = rig.job_token().await;
+    assert_eq!(status_of(&gw, &user).await, StatusCode::CREATED);
+    assert_eq!(status_of(&gw, &job).await, StatusCode::CREATED);
+
+    rig.server.logout_everywhere(ALICE).await;
+    eventually_status(&gw, &user, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(status_of(&gw, &job).await, StatusCode::CREATED);
+    signoff::revocation::void_client_tokens(&rig.revoker(), JOB)
+        .await
+        .unwrap()
+        .expect("a client");
+    eventually_status(&gw, &job, StatusCode::UNAUTHORIZED).await;
+
     let forwarded = seen.lock().unwrap().len();
-    assert_eq!(forwarded, 3, "only accepted requests reached the service");
+    let new_user = rig.login(WEB).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new_job = rig.job_token().await;
+    assert_eq!(status_of(&gw, &new_user).await, StatusCode::CREATED);
+    assert_eq!(status_of(&gw, &new_job).await, StatusCode::CREATED);
+    assert_eq!(status_of(&gw, &user).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_of(&gw, &job).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        forwarded + 2,
+        "only the new tokens reached the service"
+    );
 }
 
 #[tokio::test]

@@ -1,39 +1,32 @@
 //! Fixtures of the guard tests (guard_tokens.rs, guard_feed.rs, gateway.rs):
-//! a real Signoff server behind a Shared Signals transmitter DOUBLE, the
-//! example API of guard/examples behind a real `signoff_guard::Guard`, and
-//! the clients and tokens the tests use.
+//! a real Signoff server with its real Shared Signals transmitter
+//! (src/ssf), the example API of guard/examples behind a real
+//! `signoff_guard::Guard`, and the clients and tokens the tests use.
 //!
-//! The double stands in for Signoff's own transmitter until it exists. It
-//! is the issuer's origin: Signoff is configured with the double's address
-//! as its issuer, and the double forwards every request it does not serve
-//! itself to Signoff. It serves SSF 1.0 transmitter metadata (§7), stream
-//! management (§8.1.1 create/read/delete, §8.1.4.2 verification) for
-//! bearer tokens with scope `ssf.manage` (checked by introspection at
-//! Signoff), and RFC 8936 long polling with acknowledgements. The SETs it
-//! sends follow the revocation contract's mapping and are signed with
-//! Signoff's own current signing key, so the guard verifies them against the
-//! real JWKS. A new stream starts with every event published so far (the
-//! contract's backfill).
+//! The issuer's address serves Signoff's own router on the test server's
+//! state, behind a fault switch: it can answer 503 to everything (Signoff
+//! unreachable, as a load balancer in front of a stopped Signoff answers),
+//! to the Shared Signals endpoints only (a feed outage while introspection
+//! still works), or serve a broken transmitter metadata document (a
+//! misconfigured transmitter). It also counts JWKS fetches. Everything else
+//! is Signoff itself.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use signoff::Config;
 use signoff::admin::ClientSpec;
 use signoff::clock::{Clock, MockClock};
 use signoff::jws::Algorithm;
 use signoff_guard::{Guard, GuardBuilder};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
 use crate::common::*;
 
@@ -43,35 +36,20 @@ pub mod example;
 
 /// The audience of the protected API.
 pub const API_AUD: &str = "https://api.example";
-/// The guard's own client: client_credentials with scope ssf.manage.
-/// The SSF double's own client: a resource server for Signoff's own
-/// audience (the GUARD's `ssf.manage` tokens), so it may introspect them.
-const SSF_DOUBLE: &str = "ssf-double";
-const SSF_DOUBLE_SECRET: &str = "ssf-double-secret-0123456789";
+/// The guard's own client: client_credentials with scope ssf.manage, and
+/// introspection for the API's audience.
 pub const GUARD: &str = "api-guard";
 pub const GUARD_SECRET: &str = "api-guard-secret-0123456789";
 /// A first-party web app with JWT access tokens for the API.
 pub const WEB: &str = "web";
 pub const WEB_SECRET: &str = "web-secret-0123456789";
 pub const WEB_REDIRECT: &str = "https://web.example.com/callback";
+pub const WEB_SIGNED_OUT: &str = "https://web.example.com/signed-out";
 /// The same with opaque access tokens.
 pub const OPAQUE_WEB: &str = "opaque-web";
 /// A service acting for itself with JWT access tokens for the API.
 pub const JOB: &str = "job";
 pub const JOB_SECRET: &str = "job-secret-0123456789";
-
-pub const SESSION_REVOKED: &str =
-    "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
-pub const ACCOUNT_DISABLED: &str =
-    "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
-pub const ACCOUNT_ENABLED: &str =
-    "https://schemas.openid.net/secevent/risc/event-type/account-enabled";
-pub const TOKENS_REVOKED: &str = "urn:signoff:secevent:tokens-revoked";
-const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
-const STREAM_UPDATED: &str = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated";
-const POLL: &str = "urn:ietf:rfc:8936";
-/// How long the double holds a long poll with nothing to send.
-const HOLD: Duration = Duration::from_millis(400);
 
 /// The guard's clock is the server's mock clock.
 pub struct ServerClock(pub MockClock);
@@ -82,480 +60,44 @@ impl signoff_guard::Clock for ServerClock {
     }
 }
 
+/// The fault switch in front of Signoff at the issuer's address.
 #[derive(Default)]
-pub struct StreamState {
-    pub aud: String,
-    pub pending: VecDeque<(String, String)>,
-    pub acked: Vec<String>,
-    pub errors: Map<String, Value>,
-    pub verification_states: Vec<String>,
-}
-
-/// What the double saw and holds.
-#[derive(Default)]
-pub struct Book {
-    pub streams: HashMap<String, StreamState>,
-    pub created: u64,
-    pub deleted: u64,
-    /// Every revocation event published: (event type, sub_id, body).
-    pub log: Vec<(String, Value, Value)>,
-    /// `returnImmediately` of every poll request.
-    pub return_immediately: Vec<bool>,
-}
-
-pub struct Double {
-    pub issuer: String,
-    pub upstream: String,
-    pub clock: MockClock,
-    pub state: signoff::AppState,
-    pub book: Mutex<Book>,
-    pub notify: Notify,
-    /// While set, every SSF endpoint answers 503 (the feed is down).
+pub struct Faults {
+    /// Every request answers 503: Signoff is unreachable.
     pub down: AtomicBool,
-    /// While set, POST /introspect answers 503 (Signoff unreachable).
-    pub introspection_down: AtomicBool,
+    /// The Shared Signals endpoints answer 503; the rest works.
+    pub feed_down: AtomicBool,
     /// Served instead of the transmitter metadata while set.
     pub metadata_override: Mutex<Option<Value>>,
-    /// One stream per receiver: a second create gets 409 (SSF §8.1.1.1).
-    pub single_stream: AtomicBool,
     pub jwks_fetches: AtomicU64,
-    pub seq: AtomicU64,
-    http: reqwest::Client,
 }
 
-impl Double {
-    fn now(&self) -> i64 {
-        self.clock.now()
-    }
-
-    /// Sign `claims` as a SET with Signoff's current RS256 key.
-    pub fn sign_set(&self, claims: &Value) -> String {
-        let key = self
-            .state
-            .keys
-            .signer(Algorithm::Rs256, self.now())
-            .expect("a signing key");
-        key.sign("secevent+jwt", claims).expect("sign SET")
-    }
-
-    fn set_claims(
-        &self,
-        aud: &str,
-        event_type: &str,
-        sub_id: &Value,
-        body: &Value,
-    ) -> (String, Value) {
-        let seq = self.seq.fetch_add(1, Ordering::SeqCst);
-        let jti = format!("set-{seq}");
-        let claims = json!({
-            "iss": self.issuer,
-            "jti": jti,
-            "iat": self.now(),
-            "aud": aud,
-            "txn": seq.to_string(),
-            "sub_id": sub_id,
-            "events": { event_type: body },
-        });
-        (jti, claims)
-    }
-
-    /// Publish a revocation event to every stream (and to streams created
-    /// later).
-    pub fn publish(&self, event_type: &str, sub_id: Value, body: Value) {
-        let mut book = self.book.lock().unwrap();
-        book.log
-            .push((event_type.into(), sub_id.clone(), body.clone()));
-        let ids: Vec<String> = book.streams.keys().cloned().collect();
-        for id in ids {
-            let aud = book.streams[&id].aud.clone();
-            let (jti, claims) = self.set_claims(&aud, event_type, &sub_id, &body);
-            let set = self.sign_set(&claims);
-            book.streams
-                .get_mut(&id)
-                .unwrap()
-                .pending
-                .push_back((jti, set));
-        }
-        drop(book);
-        self.notify.notify_waiters();
-    }
-
-    /// Queue a SET built by the test (forgeries) on every stream.
-    pub fn enqueue_raw(&self, jti: &str, set: String) {
-        let mut book = self.book.lock().unwrap();
-        for stream in book.streams.values_mut() {
-            stream.pending.push_back((jti.to_owned(), set.clone()));
-        }
-        drop(book);
-        self.notify.notify_waiters();
-    }
-
-    /// The transmitter metadata as served.
-    pub fn metadata(&self) -> Value {
-        json!({
-            "spec_version": "1_0",
-            "issuer": self.issuer,
-            "jwks_uri": format!("{}/jwks", self.issuer),
-            "delivery_methods_supported": [POLL],
-            "configuration_endpoint": format!("{}/ssf/stream", self.issuer),
-            "verification_endpoint": format!("{}/ssf/verify", self.issuer),
-            "authorization_schemes": [{ "spec_urn": "urn:ietf:rfc:6749" }],
-            "default_subjects": "ALL",
-        })
-    }
-
-    /// The audience the double puts in SETs of the (single) stream.
-    pub fn stream_aud(&self) -> String {
-        self.book
-            .lock()
-            .unwrap()
-            .streams
-            .values()
-            .next()
-            .expect("a stream")
-            .aud
-            .clone()
-    }
-
-    /// SSF §8.1.5: tell the receiver the stream's status changed.
-    pub fn stream_updated(&self, status: &str) {
-        let mut book = self.book.lock().unwrap();
-        let ids: Vec<String> = book.streams.keys().cloned().collect();
-        for id in ids {
-            let aud = book.streams[&id].aud.clone();
-            let (jti, claims) = self.set_claims(
-                &aud,
-                STREAM_UPDATED,
-                &json!({"format": "opaque", "id": id}),
-                &json!({ "status": status }),
-            );
-            let set = self.sign_set(&claims);
-            book.streams
-                .get_mut(&id)
-                .unwrap()
-                .pending
-                .push_back((jti, set));
-        }
-        drop(book);
-        self.notify.notify_waiters();
-    }
-
-    /// The transmitter forgets a stream (as after an inactivity timeout).
-    pub fn forget_streams(&self) {
-        self.book.lock().unwrap().streams.clear();
-    }
-
-    pub fn stream_count(&self) -> usize {
-        self.book.lock().unwrap().streams.len()
-    }
-
-    /// jti → error reported by the receiver (RFC 8936 setErrs).
-    pub fn errors(&self) -> Map<String, Value> {
-        let book = self.book.lock().unwrap();
-        let mut all = Map::new();
-        for s in book.streams.values() {
-            all.extend(s.errors.clone());
-        }
-        all
-    }
-
-    pub fn acked(&self) -> Vec<String> {
-        self.book
-            .lock()
-            .unwrap()
-            .streams
-            .values()
-            .flat_map(|s| s.acked.clone())
-            .collect()
-    }
-
-    /// The client a management or poll request is authorized for.
-    async fn authorize(&self, headers: &HeaderMap) -> Result<String, Response> {
-        let refuse = || StatusCode::UNAUTHORIZED.into_response();
-        let token = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(refuse)?;
-        let body: Value = self
-            .http
-            .post(format!("{}/introspect", self.upstream))
-            .basic_auth(SSF_DOUBLE, Some(SSF_DOUBLE_SECRET))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .map_err(|_| refuse())?
-            .json()
-            .await
-            .map_err(|_| refuse())?;
-        let scoped = body["scope"]
-            .as_str()
-            .is_some_and(|s| s.split(' ').any(|s| s == "ssf.manage"));
-        if body["active"] != true || !scoped {
-            return Err(StatusCode::FORBIDDEN.into_response());
-        }
-        Ok(body["client_id"].as_str().unwrap_or_default().to_owned())
-    }
-
-    fn config_of(&self, id: &str, aud: &str) -> Value {
-        json!({
-            "stream_id": id,
-            "iss": self.issuer,
-            "aud": aud,
-            "delivery": { "method": POLL, "endpoint_url": format!("{}/ssf/poll/{id}", self.issuer) },
-            "events_supported": [SESSION_REVOKED, ACCOUNT_DISABLED, ACCOUNT_ENABLED, TOKENS_REVOKED],
-            "events_requested": [SESSION_REVOKED, ACCOUNT_DISABLED, ACCOUNT_ENABLED, TOKENS_REVOKED],
-            "events_delivered": [SESSION_REVOKED, ACCOUNT_DISABLED, ACCOUNT_ENABLED, TOKENS_REVOKED],
-            "min_verification_interval": 0,
-        })
-    }
+fn is_feed(path: &str) -> bool {
+    path.starts_with("/ssf/") || path.starts_with("/.well-known/ssf-configuration")
 }
 
-type Shared = State<Arc<Double>>;
-
-fn feed_down(d: &Double) -> Option<Response> {
-    d.down
-        .load(Ordering::SeqCst)
-        .then(|| StatusCode::SERVICE_UNAVAILABLE.into_response())
-}
-
-async fn metadata(State(d): Shared) -> Response {
-    if let Some(r) = feed_down(&d) {
-        return r;
-    }
-    let doc = d.metadata_override.lock().unwrap().clone();
-    Json(doc.unwrap_or_else(|| d.metadata())).into_response()
-}
-
-async fn create_stream(State(d): Shared, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    if let Some(r) = feed_down(&d) {
-        return r;
-    }
-    let client = match d.authorize(&headers).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    // SSF §8.1.1.1: without `delivery`, poll; this double supports only poll.
-    if body
-        .pointer("/delivery/method")
-        .and_then(Value::as_str)
-        .is_some_and(|m| m != POLL)
-    {
-        return StatusCode::BAD_REQUEST.into_response();
-    }
-    let mut book = d.book.lock().unwrap();
-    if d.single_stream.load(Ordering::SeqCst) && !book.streams.is_empty() {
-        return StatusCode::CONFLICT.into_response();
-    }
-    book.created += 1;
-    let id = format!("stream-{}", book.created);
-    let mut state = StreamState {
-        aud: client.clone(),
-        ..StreamState::default()
-    };
-    // The contract's backfill: a new stream starts with every revocation.
-    for (event_type, sub_id, event) in book.log.clone() {
-        let (jti, claims) = d.set_claims(&client, &event_type, &sub_id, &event);
-        state.pending.push_back((jti, d.sign_set(&claims)));
-    }
-    book.streams.insert(id.clone(), state);
-    (StatusCode::CREATED, Json(d.config_of(&id, &client))).into_response()
-}
-
-async fn read_stream(
-    State(d): Shared,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    if let Some(r) = feed_down(&d) {
-        return r;
-    }
-    if let Err(r) = d.authorize(&headers).await {
-        return r;
-    }
-    let book = d.book.lock().unwrap();
-    match q.get("stream_id") {
-        Some(id) => match book.streams.get(id) {
-            Some(s) => Json(d.config_of(id, &s.aud)).into_response(),
-            None => StatusCode::NOT_FOUND.into_response(),
-        },
-        None => Json(Value::Array(
-            book.streams
-                .iter()
-                .map(|(id, s)| d.config_of(id, &s.aud))
-                .collect(),
-        ))
-        .into_response(),
-    }
-}
-
-async fn delete_stream(
-    State(d): Shared,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(r) = d.authorize(&headers).await {
-        return r;
-    }
-    let mut book = d.book.lock().unwrap();
-    match q.get("stream_id").and_then(|id| book.streams.remove(id)) {
-        Some(_) => {
-            book.deleted += 1;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-async fn verify(State(d): Shared, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    if let Some(r) = feed_down(&d) {
-        return r;
-    }
-    if let Err(r) = d.authorize(&headers).await {
-        return r;
-    }
-    let id = body["stream_id"].as_str().unwrap_or_default().to_owned();
-    let mut book = d.book.lock().unwrap();
-    let Some(aud) = book.streams.get(&id).map(|s| s.aud.clone()) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let mut event = json!({});
-    if let Some(state) = body["state"].as_str() {
-        event["state"] = json!(state);
-    }
-    // SSF §8.1.4.1: sub_id is the stream itself.
-    let (jti, claims) = d.set_claims(
-        &aud,
-        VERIFICATION,
-        &json!({ "format": "opaque", "id": id }),
-        &event,
-    );
-    let set = d.sign_set(&claims);
-    let stream = book.streams.get_mut(&id).unwrap();
-    stream
-        .verification_states
-        .push(body["state"].as_str().unwrap_or_default().to_owned());
-    stream.pending.push_back((jti, set));
-    drop(book);
-    d.notify.notify_waiters();
-    StatusCode::NO_CONTENT.into_response()
-}
-
-/// RFC 8936 §2.4: acknowledgements and errors first, then SETs, held up to
-/// HOLD when there are none and `returnImmediately` is false.
-async fn poll(
-    State(d): Shared,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    if let Some(r) = feed_down(&d) {
-        return r;
-    }
-    if let Err(r) = d.authorize(&headers).await {
-        return r;
-    }
-    let immediately = body["returnImmediately"].as_bool().unwrap_or(false);
-    let max = body["maxEvents"].as_u64().unwrap_or(100) as usize;
-    {
-        let mut book = d.book.lock().unwrap();
-        book.return_immediately.push(immediately);
-        let Some(stream) = book.streams.get_mut(&id) else {
-            return StatusCode::NOT_FOUND.into_response();
-        };
-        for jti in body["ack"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
-            stream.pending.retain(|(j, _)| j != jti);
-            stream.acked.push(jti.to_owned());
-        }
-        if let Some(errors) = body["setErrs"].as_object() {
-            for (jti, err) in errors {
-                stream.pending.retain(|(j, _)| j != jti);
-                stream.errors.insert(jti.clone(), err.clone());
-            }
-        }
-    }
-    let deadline = tokio::time::Instant::now()
-        + if immediately || max == 0 {
-            Duration::ZERO
-        } else {
-            HOLD
-        };
-    loop {
-        let notified = d.notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        {
-            let book = d.book.lock().unwrap();
-            let Some(stream) = book.streams.get(&id) else {
-                return StatusCode::NOT_FOUND.into_response();
-            };
-            if !stream.pending.is_empty() || tokio::time::Instant::now() >= deadline || max == 0 {
-                // Unacknowledged SETs are sent again on the next poll.
-                let sets: Map<String, Value> = stream
-                    .pending
-                    .iter()
-                    .take(max)
-                    .map(|(jti, set)| (jti.clone(), json!(set)))
-                    .collect();
-                let more = stream.pending.len() > sets.len();
-                return Json(json!({ "sets": sets, "moreAvailable": more })).into_response();
-            }
-        }
-        let _ = tokio::time::timeout_at(deadline, notified).await;
-    }
-}
-
-/// Everything else goes to Signoff.
-async fn forward(
-    State(d): Shared,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if uri.path() == "/jwks" {
-        d.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-    }
-    if uri.path() == "/introspect" && d.introspection_down.load(Ordering::SeqCst) {
+async fn faults(State(f): State<Arc<Faults>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if f.down.load(Ordering::SeqCst) || (f.feed_down.load(Ordering::SeqCst) && is_feed(&path)) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
-    let url = format!(
-        "{}{}",
-        d.upstream,
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    );
-    let mut request = d.http.request(method, url).body(body);
-    for (name, value) in &headers {
-        if name != "host" {
-            request = request.header(name, value);
+    if path == "/jwks" {
+        f.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    }
+    if path == "/.well-known/ssf-configuration" {
+        let doc = f.metadata_override.lock().unwrap().clone();
+        if let Some(doc) = doc {
+            return Json(doc).into_response();
         }
     }
-    let Ok(response) = request.send().await else {
-        return StatusCode::BAD_GATEWAY.into_response();
-    };
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.bytes().await.unwrap_or_default();
-    let mut out = (status, body).into_response();
-    out.headers_mut().clear();
-    for (name, value) in &headers {
-        if name != "content-length" && name != "transfer-encoding" && name != "connection" {
-            out.headers_mut().append(name, value.clone());
-        }
-    }
-    out
+    next.run(request).await
 }
 
-/// A Signoff server whose issuer is the double's address, with the guard's
-/// client and the API's clients registered.
+/// A Signoff server whose issuer is the fault switch's address, with the
+/// guard's client and the API's clients registered.
 pub struct Rig {
     pub server: TestServer,
-    pub double: Arc<Double>,
+    pub faults: Arc<Faults>,
     pub issuer: String,
 }
 
@@ -565,7 +107,7 @@ impl Rig {
     }
 
     pub async fn with(adjust: impl FnOnce(&mut Config)) -> Rig {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind double");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind issuer");
         let issuer = format!("http://{}", listener.local_addr().unwrap());
         let issuer_for_config = issuer.clone();
         let mut server = TestServer::with(move |c| {
@@ -573,40 +115,21 @@ impl Rig {
             adjust(c)
         })
         .await;
-        let double = Arc::new(Double {
-            issuer: issuer.clone(),
-            upstream: server.base.clone(),
-            clock: server.clock.clone(),
-            state: server.state.clone(),
-            book: Mutex::new(Book::default()),
-            notify: Notify::new(),
-            down: AtomicBool::new(false),
-            introspection_down: AtomicBool::new(false),
-            metadata_override: Mutex::new(None),
-            single_stream: AtomicBool::new(false),
-            jwks_fetches: AtomicU64::new(0),
-            seq: AtomicU64::new(1),
-            http: http_client(),
-        });
-        // Browsers and clients reach Signoff through the double, like the
-        // URLs Signoff writes (all built from the issuer).
-        server.base = issuer.clone();
-        let app = Router::new()
-            .route("/.well-known/ssf-configuration", get(metadata))
-            .route(
-                "/ssf/stream",
-                post(create_stream).get(read_stream).delete(delete_stream),
-            )
-            .route("/ssf/verify", post(verify))
-            .route("/ssf/poll/{id}", post(poll))
-            .fallback(forward)
-            .with_state(double.clone());
+        let faults = Arc::new(Faults::default());
+        let app = signoff::router(server.state.clone()).layer(
+            axum::middleware::from_fn_with_state(faults.clone(), self::faults),
+        );
+        let limits = server.state.config.http.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ =
+                signoff::http::server::serve(listener, app, &limits, std::future::pending()).await;
         });
+        // Browsers and clients reach Signoff at its issuer, like the URLs
+        // Signoff writes.
+        server.base = issuer.clone();
         let rig = Rig {
             server,
-            double,
+            faults,
             issuer,
         };
         rig.register().await;
@@ -625,20 +148,12 @@ impl Rig {
             ..ClientSpec::default()
         })
         .await;
-        s.add_client(ClientSpec {
-            id: SSF_DOUBLE.into(),
-            secret: Some(SSF_DOUBLE_SECRET.into()),
-            grant_types: vec!["client_credentials".into()],
-            scopes: vec!["introspect".into()],
-            introspect_audiences: vec![self.issuer.clone()],
-            ..ClientSpec::default()
-        })
-        .await;
         for (id, format) in [(WEB, "jwt"), (OPAQUE_WEB, "opaque")] {
             s.add_client(ClientSpec {
                 id: id.into(),
                 secret: Some(WEB_SECRET.into()),
                 redirect_uris: vec![WEB_REDIRECT.into()],
+                post_logout_redirect_uris: vec![WEB_SIGNED_OUT.into()],
                 first_party: true,
                 access_token_format: Some(format.into()),
                 audiences: vec![API_AUD.into()],
@@ -688,11 +203,17 @@ impl Rig {
         base
     }
 
-    /// A user login at `client` (JWT or opaque access token), as alice.
+    /// A user login at `client` (JWT or opaque access token), as alice, in
+    /// a browser of its own.
     pub async fn login(&self, client: &str) -> Value {
+        self.login_in(&self.server.browser(), client).await
+    }
+
+    /// A login at `client` in `browser` (SSO if it has a session).
+    pub async fn login_in(&self, browser: &Browser, client: &str) -> Value {
         let s = &self.server;
         let url = auth_url(s, client, WEB_REDIRECT, "openid offline_access", CHALLENGE);
-        let code = code_in(&s.browser(), s, &url).await;
+        let code = code_in(browser, s, &url).await;
         token_json(redeem(s, client, Some(WEB_SECRET), &code, WEB_REDIRECT).await).await
     }
 
@@ -711,24 +232,32 @@ impl Rig {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
-    /// Sign arbitrary access-token claims with Signoff's current key.
+    /// Sign arbitrary claims with Signoff's current RS256 key and `typ`.
     pub fn sign_access_token(&self, typ: &str, claims: &Value) -> String {
-        self.double.sign_set_typed(typ, claims)
-    }
-
-    pub fn now(&self) -> i64 {
-        self.server.clock.now()
-    }
-}
-
-impl Double {
-    fn sign_set_typed(&self, typ: &str, claims: &Value) -> String {
         let key = self
+            .server
             .state
             .keys
             .signer(Algorithm::Rs256, self.now())
             .expect("a signing key");
         key.sign(typ, claims).expect("sign")
+    }
+
+    /// The streams of the guard's client at the transmitter.
+    pub async fn guard_streams(&self) -> Vec<signoff::store::ssf_streams::StreamRow> {
+        signoff::store::ssf_streams::of_client(&self.server.state.db, GUARD)
+            .await
+            .expect("read streams")
+    }
+
+    /// A revoker acting now on the server's state (administrators' and
+    /// the CLI's way in).
+    pub fn revoker(&self) -> signoff::revocation::Revoker<'_> {
+        self.server.state.revoker()
+    }
+
+    pub fn now(&self) -> i64 {
+        self.server.clock.now()
     }
 }
 
@@ -769,9 +298,4 @@ pub fn challenge(response: &reqwest::Response) -> String {
         .get("www-authenticate")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default()
-}
-
-/// The iss_sub subject of a user.
-pub fn user_subject(issuer: &str, sub: &str) -> Value {
-    json!({ "format": "iss_sub", "iss": issuer, "sub": sub })
 }
