@@ -153,8 +153,14 @@ async fn change(
     let row = owned_stream(state, &client_id, stream_id).await?;
     let keys = keys_of(state, subject).await?;
     let default = state.config.ssf.default_subjects == DefaultSubjects::All;
+    // Only keys without a row yet add one: adding a subject again is free.
+    let new = keys.len() as u64
+        - ssf_streams::count_subjects_among(&state.db, &row.id, &keys)
+            .await?
+            .min(keys.len() as u64);
     if included != default
-        && ssf_streams::count_subjects(&state.db, &row.id).await? + keys.len() as u64
+        && new > 0
+        && ssf_streams::count_subjects(&state.db, &row.id).await? + new
             > state.config.ssf.max_subjects_per_stream
     {
         return Err(bad(

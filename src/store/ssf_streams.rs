@@ -313,6 +313,22 @@ pub async fn count_subjects(db: &impl ConnectionTrait, stream_id: &str) -> Resul
         .await
 }
 
+/// How many of `keys` the stream already has a row for.
+pub async fn count_subjects_among(
+    db: &impl ConnectionTrait,
+    stream_id: &str,
+    keys: &[String],
+) -> Result<u64, DbErr> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    ssf_subject::Entity::find()
+        .filter(ssf_subject::Column::StreamId.eq(stream_id))
+        .filter(ssf_subject::Column::SubjectKey.is_in(keys.iter().cloned()))
+        .count(db)
+        .await
+}
+
 /// Record that subject `key` is `included` on the stream, or forget it
 /// when that is what `default_subjects` says anyway.
 pub async fn set_subject(
