@@ -29,6 +29,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use common::*;
 use serde_json::{Value, json};
+use signoff::clock::Clock;
 use signoff::store::sessions::{self, NewSession};
 use ssf_support::*;
 use tokio::sync::mpsc;
