@@ -227,18 +227,21 @@ async fn main() {
             _ => panic!("push deliveries stopped at {pushed:?}"),
         }
     }
-    let mut last = last_push;
+    let mut last_poll = start;
     for p in pollers {
-        last = last.max(p.await.unwrap());
+        last_poll = last_poll.max(p.await.unwrap());
     }
+    let ms = |at: Instant| at.saturating_duration_since(start).as_secs_f64() * 1000.0;
     println!();
     println!(
-        "| database | sessions | streams (push + poll) | SETs | last SET delivered after ms |"
+        "| database | sessions | streams (push + poll) | SETs | last SET delivered after ms | last pushed ms | last polled ms |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     println!(
-        "| {database} | {SESSIONS} | {PUSH_STREAMS} + {POLL_STREAMS} | {} | {:.1} |",
+        "| {database} | {SESSIONS} | {PUSH_STREAMS} + {POLL_STREAMS} | {} | {:.1} | {:.1} | {:.1} |",
         SESSIONS * (PUSH_STREAMS + POLL_STREAMS),
-        last.saturating_duration_since(start).as_secs_f64() * 1000.0
+        ms(last_push.max(last_poll)),
+        ms(last_push),
+        ms(last_poll)
     );
 }
