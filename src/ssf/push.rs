@@ -199,35 +199,22 @@ async fn round(state: &AppState, leased: &StreamRow) -> Option<String> {
         let Some(client) = &http else {
             return Some("no HTTP client".into());
         };
-        // Acknowledged once per batch, not per SET: one write per batch
-        // instead of one per SET. A crash mid-batch sends the batch's
-        // delivered SETs again (same `jti`; receivers deduplicate).
-        let mut done: Vec<String> = Vec::with_capacity(sets.len());
-        let mut stop = None;
         for s in sets {
             // Checked before each send, not only per batch: a round never
             // outlasts its lease by more than one push_timeout.
             if started.elapsed() >= ROUND {
-                stop = Some(None);
-                break;
+                return None;
             }
             match send(client, &url, auth.as_deref(), &s.set).await {
                 Outcome::Delivered => {}
                 Outcome::Refused(why) => {
                     tracing::warn!(stream_id = %row.id, jti = %s.jti, error = %why, "push receiver refused a SET");
                 }
-                Outcome::Retry(why) => {
-                    stop = Some(Some(why));
-                    break;
-                }
+                Outcome::Retry(why) => return Some(why),
             }
-            done.push(s.jti);
-        }
-        if let Err(e) = feed::acknowledge(state, &row.id, &done).await {
-            return Some(e.to_string());
-        }
-        if let Some(stop) = stop {
-            return stop;
+            if let Err(e) = feed::acknowledge(state, &row.id, std::slice::from_ref(&s.jti)).await {
+                return Some(e.to_string());
+            }
         }
         if !more {
             return None;
