@@ -92,6 +92,8 @@ pub fn router(state: AppState) -> Router {
             get(ssf::streams::status).post(ssf::streams::set_status),
         )
         .route("/ssf/verify", post(ssf::streams::verify))
+        .route("/ssf/subjects/add", post(ssf::subjects::add))
+        .route("/ssf/subjects/remove", post(ssf::subjects::remove))
         .route("/ssf/poll/{stream_id}", post(ssf::poll::poll));
     // SSF 1.0 §7.2: the transmitter metadata's well-known URI (below, the
     // form for an issuer with a path).

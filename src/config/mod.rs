@@ -19,7 +19,7 @@ mod limits;
 mod ssf;
 pub use dpop::DpopConfig;
 pub use limits::{HttpConfig, ThrottleConfig};
-pub use ssf::SsfConfig;
+pub use ssf::{DefaultSubjects, SsfConfig};
 mod client_auth;
 mod par;
 pub use client_auth::ClientAuthConfig;

@@ -35,6 +35,33 @@ pub struct SsfConfig {
     /// non-public addresses (tests and closed networks; otherwise SSRF).
     /// Plain http is accepted only for loopback addresses.
     pub push_allow_private: bool,
+    /// SSF 1.0 §7.1 `default_subjects`: `ALL` (a new stream covers every
+    /// subject; receivers remove the ones they do not want) or `NONE` (it
+    /// covers none until the receiver adds subjects, §8.1.3.2).
+    pub default_subjects: DefaultSubjects,
+    /// Subjects one stream may add or remove (SSF 1.0 §8.1.3); one more is
+    /// refused with 400.
+    pub max_subjects_per_stream: u64,
+    /// Long polls one receiver (client) may hold at once on this instance;
+    /// one more is answered 429.
+    pub max_long_polls_per_client: usize,
+}
+
+/// SSF 1.0 §7.1 `default_subjects`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DefaultSubjects {
+    All,
+    None,
+}
+
+impl DefaultSubjects {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DefaultSubjects::All => "ALL",
+            DefaultSubjects::None => "NONE",
+        }
+    }
 }
 
 impl Default for SsfConfig {
@@ -48,6 +75,9 @@ impl Default for SsfConfig {
             push_retry_base: Duration::from_secs(1),
             push_retry_max: Duration::from_secs(300),
             push_allow_private: false,
+            default_subjects: DefaultSubjects::All,
+            max_subjects_per_stream: 10_000,
+            max_long_polls_per_client: 16,
         }
     }
 }
@@ -82,6 +112,16 @@ impl SsfConfig {
         }
         if self.push_retry_base.is_zero() || self.push_retry_base > self.push_retry_max {
             return invalid("ssf.push_retry_base must be positive and at most ssf.push_retry_max");
+        }
+        if !(1..=1_000_000).contains(&self.max_subjects_per_stream) {
+            return invalid("ssf.max_subjects_per_stream must be between 1 and 1000000");
+        }
+        if self.max_long_polls_per_client == 0
+            || self.max_long_polls_per_client > self.max_long_polls
+        {
+            return invalid(
+                "ssf.max_long_polls_per_client must be between 1 and ssf.max_long_polls",
+            );
         }
         Ok(())
     }

@@ -26,6 +26,18 @@ pub async fn receiver(
     query: Option<&str>,
     need: Need,
 ) -> Result<String, SsfError> {
+    Ok(receiver_and_scope(state, headers, query, need).await?.0)
+}
+
+/// The receiver a request acts for, and whether its token may also manage
+/// (`ssf.manage`), for a request that only needs `Need::Read` unless it
+/// changes state (a poll that acknowledges).
+pub async fn receiver_and_scope(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    need: Need,
+) -> Result<(String, bool), SsfError> {
     // RFC 6750 §5.3: tokens in URLs leak into logs and histories; the
     // query-parameter method (§2.3) is refused outright.
     if let Some(query) = query
@@ -87,5 +99,6 @@ pub async fn receiver(
             .into(),
         ));
     }
-    Ok(active.client_id)
+    let manage = active.scope.contains(MANAGE_SCOPE);
+    Ok((active.client_id, manage))
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use super::error::SsfError;
 use super::set::{self, Draft};
+use super::subjects::Filter;
 use crate::revocation::Event;
 use crate::state::AppState;
 use crate::store::ssf_streams::{self, StreamRow};
@@ -40,13 +41,18 @@ pub fn delivered(row: &StreamRow) -> Vec<&'static str> {
         .collect()
 }
 
-/// The SETs of `e` on this stream: `(jti, draft)`, in order.
+/// The SETs of `e` on this stream: `(jti, draft)`, in order. None when
+/// the stream does not cover the event's subject (SSF 1.0 §8.1.3).
 fn stream_sets(
     state: &AppState,
     row: &StreamRow,
     wanted: &[&str],
+    filter: &Filter,
     e: &Event,
 ) -> Vec<(String, Draft)> {
+    if !filter.covers(e) {
+        return Vec::new();
+    }
     set::drafts(state.config.issuer_str(), e)
         .into_iter()
         .enumerate()
@@ -80,12 +86,13 @@ pub async fn next(
         });
     }
     let wanted = delivered(row);
+    let filter = Filter::load(state, &row.id).await?;
     let acked = acked_of(row);
     let mut after = row.cursor;
     for _ in 0..SCAN {
         let events = state.revocations.events_after(after, BATCH).await?;
         for e in &events {
-            for (jti, draft) in stream_sets(state, row, &wanted, e) {
+            for (jti, draft) in stream_sets(state, row, &wanted, &filter, e) {
                 if acked.contains(&jti) {
                     continue;
                 }
@@ -183,10 +190,11 @@ async fn compact(
     if acked.is_empty() {
         return Ok(cursor);
     }
+    let filter = Filter::load(state, &row.id).await?;
     for _ in 0..SCAN {
         let events = state.revocations.events_after(after, BATCH).await?;
         for e in &events {
-            let jtis: Vec<String> = stream_sets(state, row, &wanted, e)
+            let jtis: Vec<String> = stream_sets(state, row, &wanted, &filter, e)
                 .into_iter()
                 .map(|(j, _)| j)
                 .collect();

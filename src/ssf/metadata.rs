@@ -1,8 +1,7 @@
 //! Transmitter configuration metadata (SSF 1.0 §7.1), served at
 //! `/.well-known/ssf-configuration` (for an issuer with a path, SSF 1.0
 //! §7.2's RFC 8615 form: the well-known segment between host and path).
-//! Only what works is advertised: subjects are always every subject
-//! (`default_subjects: ALL`), so there are no add/remove subject endpoints.
+//! Only what works is advertised; `default_subjects` is `[ssf]`'s.
 
 use axum::Json;
 use axum::extract::State;
@@ -23,9 +22,12 @@ pub fn metadata(state: &AppState) -> Value {
         "configuration_endpoint": c.endpoint("/ssf/streams"),
         "status_endpoint": c.endpoint("/ssf/status"),
         "verification_endpoint": c.endpoint("/ssf/verify"),
+        // SSF 1.0 §8.1.3.2 / §8.1.3.3.
+        "add_subject_endpoint": c.endpoint("/ssf/subjects/add"),
+        "remove_subject_endpoint": c.endpoint("/ssf/subjects/remove"),
         // SSF 1.0 §7.1.1: OAuth 2.0 bearer tokens (client_credentials).
         "authorization_schemes": [{ "spec_urn": "urn:ietf:rfc:6749" }],
-        "default_subjects": "ALL",
+        "default_subjects": c.ssf.default_subjects.as_str(),
     })
 }
 

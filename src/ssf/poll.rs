@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::POLL;
-use super::auth::{Need, receiver};
+use super::auth::{Need, receiver_and_scope};
 use super::error::SsfError;
 use super::feed;
 use super::streams::owned_stream;
@@ -90,8 +90,15 @@ async fn handle(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Value, SsfError> {
-    let client_id = receiver(state, headers, query, Need::Read).await?;
+    let (client_id, manage) = receiver_and_scope(state, headers, query, Need::Read).await?;
     let req = parse(body)?;
+    // Acknowledging moves the stream on for every reader of it: a change,
+    // so it needs the scope that changes streams (`ssf.read` only reads).
+    if !manage && !(req.ack.is_empty() && req.set_errs.is_empty()) {
+        return Err(SsfError::Forbidden(
+            "acknowledging (ack, setErrs) needs scope ssf.manage".into(),
+        ));
+    }
     let row = owned_stream(state, &client_id, stream_id).await?;
     if row.delivery_method != POLL {
         // RFC 8936 §2: only poll streams have a poll endpoint.
@@ -155,6 +162,16 @@ async fn collect(
     // again).
     let Ok(_permit) = state.ssf.long_polls.clone().try_acquire_owned() else {
         return Ok(found);
+    };
+    // One receiver cannot take every slot: beyond its share, 429.
+    let Some(_slot) = state
+        .ssf
+        .client_slot(client_id, state.config.ssf.max_long_polls_per_client)
+    else {
+        return Err(SsfError::TooMany(
+            "this receiver holds the most long polls allowed (ssf.max_long_polls_per_client)"
+                .into(),
+        ));
     };
     let hold = state
         .config

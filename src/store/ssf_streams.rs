@@ -10,7 +10,11 @@ use sea_orm::{
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::entity::{revocation_event, ssf_pending, ssf_stream};
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Func, OnConflict};
+
+use super::entity::{revocation_event, ssf_pending, ssf_stream, ssf_subject, user};
 
 pub use ssf_pending::Model as PendingSet;
 pub use ssf_stream::Model as StreamRow;
@@ -104,6 +108,10 @@ pub async fn set_status(
 }
 
 pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+    ssf_subject::Entity::delete_many()
+        .filter(ssf_subject::Column::StreamId.eq(id))
+        .exec(db)
+        .await?;
     ssf_pending::Entity::delete_many()
         .filter(ssf_pending::Column::StreamId.eq(id))
         .exec(db)
@@ -278,4 +286,100 @@ pub async fn release(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// A stream's subjects that differ from `default_subjects` (SSF 1.0
+/// §8.1.3): normalised subject key → included. At most
+/// `ssf.max_subjects_per_stream` rows exist per stream.
+pub async fn subjects(
+    db: &impl ConnectionTrait,
+    stream_id: &str,
+) -> Result<HashMap<String, bool>, DbErr> {
+    let rows: Vec<(String, bool)> = ssf_subject::Entity::find()
+        .select_only()
+        .column(ssf_subject::Column::SubjectKey)
+        .column(ssf_subject::Column::Included)
+        .filter(ssf_subject::Column::StreamId.eq(stream_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+pub async fn count_subjects(db: &impl ConnectionTrait, stream_id: &str) -> Result<u64, DbErr> {
+    ssf_subject::Entity::find()
+        .filter(ssf_subject::Column::StreamId.eq(stream_id))
+        .count(db)
+        .await
+}
+
+/// How many of `keys` the stream already has a row for.
+pub async fn count_subjects_among(
+    db: &impl ConnectionTrait,
+    stream_id: &str,
+    keys: &[String],
+) -> Result<u64, DbErr> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    ssf_subject::Entity::find()
+        .filter(ssf_subject::Column::StreamId.eq(stream_id))
+        .filter(ssf_subject::Column::SubjectKey.is_in(keys.iter().cloned()))
+        .count(db)
+        .await
+}
+
+/// Record that subject `key` is `included` on the stream, or forget it
+/// when that is what `default_subjects` says anyway.
+pub async fn set_subject(
+    db: &impl ConnectionTrait,
+    stream_id: &str,
+    key: &str,
+    included: bool,
+    default_included: bool,
+    now: i64,
+) -> Result<(), DbErr> {
+    if included == default_included {
+        ssf_subject::Entity::delete_many()
+            .filter(ssf_subject::Column::StreamId.eq(stream_id))
+            .filter(ssf_subject::Column::SubjectKey.eq(key))
+            .exec(db)
+            .await?;
+        return Ok(());
+    }
+    ssf_subject::Entity::insert(ssf_subject::ActiveModel {
+        id: NotSet,
+        stream_id: Set(stream_id.into()),
+        subject_key: Set(key.into()),
+        included: Set(included),
+        created_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            ssf_subject::Column::StreamId,
+            ssf_subject::Column::SubjectKey,
+        ])
+        .update_column(ssf_subject::Column::Included)
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Ids of the users whose email is `email` (case-insensitive), at most
+/// `limit`: an `email` subject (RFC 9493 §3.2.2) names them.
+pub async fn users_with_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+    limit: u64,
+) -> Result<Vec<String>, DbErr> {
+    user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(Expr::expr(Func::lower(Expr::col(user::Column::Email))).eq(email.to_lowercase()))
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await
 }

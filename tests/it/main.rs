@@ -49,6 +49,7 @@ mod sessions_sso;
 mod ssf;
 mod ssf_errors;
 mod ssf_push;
+mod ssf_subjects;
 mod throttle;
 mod token_endpoint;
 mod token_lifecycle;

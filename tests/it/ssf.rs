@@ -61,9 +61,15 @@ async fn the_transmitter_metadata_names_working_endpoints_only() {
         meta["authorization_schemes"],
         json!([{ "spec_urn": "urn:ietf:rfc:6749" }])
     );
-    // Subjects cannot be added or removed: not advertised.
-    assert!(meta.get("add_subject_endpoint").is_none());
-    assert!(meta.get("remove_subject_endpoint").is_none());
+    // SSF 1.0 §8.1.3: subjects can be added and removed.
+    assert_eq!(
+        meta["add_subject_endpoint"],
+        server.url("/ssf/subjects/add")
+    );
+    assert_eq!(
+        meta["remove_subject_endpoint"],
+        server.url("/ssf/subjects/remove")
+    );
 }
 
 #[tokio::test]

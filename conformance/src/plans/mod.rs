@@ -8,6 +8,8 @@ mod frontchannel;
 mod logout;
 mod session;
 mod ssf;
+mod ssf_push;
+mod ssf_subjects;
 mod tokens;
 
 use crate::browser::Walk;

@@ -32,26 +32,35 @@ pub const MODULES: &[&str] = &[
     "openid-ssf-stream-control-error-delete-unknown-stream",
     "openid-ssf-transmitter-stream-verification-poll-and-ack",
     "openid-ssf-transmitter-stream-caep-interop",
+    // Push delivery (RFC 8935): ssf_push.rs. The CAEP plan's module runs with the
+    // push delivery variant as well; `[push]` names that variant.
+    "openid-ssf-transmitter-stream-verification-push",
+    "openid-ssf-transmitter-events",
+    "openid-ssf-transmitter-stream-caep-interop[push]",
+    // Subjects (SSF 1.0 §8.1.3): ssf_subjects.rs.
+    "openid-ssf-stream-subject-control",
 ];
 
 const POLL: &str = "urn:ietf:rfc:8936";
-const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
-const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+pub(super) const VERIFICATION: &str =
+    "https://schemas.openid.net/secevent/ssf/event-type/verification";
+pub(super) const SESSION_REVOKED: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 const UNKNOWN: &str = "no-such-stream-0000";
 
-struct Ctx<'a> {
-    op: &'a Op,
-    module: &'static str,
-    meta: Value,
+pub(super) struct Ctx<'a> {
+    pub(super) op: &'a Op,
+    pub(super) module: &'static str,
+    pub(super) meta: Value,
 }
 
 impl Ctx<'_> {
-    fn faulted(&self) -> bool {
+    pub(super) fn faulted(&self) -> bool {
         self.op.cfg.ssf_fault.as_deref() == Some(self.module)
     }
 
     /// The answer a module's key check judges, as the defective transmitter would give it.
-    fn judged(&self, mut r: Reply) -> Reply {
+    pub(super) fn judged(&self, mut r: Reply) -> Reply {
         if self.faulted() {
             r.status = if r.status < 300 { 500 } else { 200 };
             r.json = json!({});
@@ -59,7 +68,7 @@ impl Ctx<'_> {
         r
     }
 
-    fn url(&self, field: &str) -> Step<String> {
+    pub(super) fn url(&self, field: &str) -> Step<String> {
         self.meta
             .get(field)
             .and_then(Value::as_str)
@@ -67,7 +76,7 @@ impl Ctx<'_> {
             .ok_or_else(|| Halt::Error(format!("the transmitter metadata has no {field}")))
     }
 
-    async fn token(&self, client: &ClientCfg) -> Step<String> {
+    pub(super) async fn token(&self, client: &ClientCfg) -> Step<String> {
         let r = self
             .op
             .token_raw(client, &[("grant_type", "client_credentials")])
@@ -81,7 +90,7 @@ impl Ctx<'_> {
         })
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: Method,
         url: &str,
@@ -98,7 +107,7 @@ impl Ctx<'_> {
         Reply::read(req.timeout(Duration::from_secs(30)).send().await?).await
     }
 
-    async fn create(&self, token: &str) -> Step<Reply> {
+    pub(super) async fn create(&self, token: &str) -> Step<Reply> {
         let body = json!({ "delivery": { "method": POLL }, "description": "conformance" });
         self.send(
             Method::POST,
@@ -109,7 +118,7 @@ impl Ctx<'_> {
         .await
     }
 
-    async fn delete(&self, token: &str, id: &str) -> Step<Reply> {
+    pub(super) async fn delete(&self, token: &str, id: &str) -> Step<Reply> {
         let url = format!("{}?stream_id={id}", self.url("configuration_endpoint")?);
         self.send(Method::DELETE, &url, Some(token), None).await
     }
@@ -261,11 +270,21 @@ pub async fn run(module: &str, op: &Op, c: &mut Checks) -> Step {
             verification(&x, c, &token).await
         }
         "openid-ssf-transmitter-stream-caep-interop" => caep(&x, c, &token).await,
+        "openid-ssf-transmitter-stream-verification-push" => {
+            super::ssf_push::verification(&x, c, &token, false).await
+        }
+        "openid-ssf-transmitter-events" => super::ssf_push::verification(&x, c, &token, true).await,
+        "openid-ssf-transmitter-stream-caep-interop[push]" => {
+            super::ssf_push::caep(&x, c, &token).await
+        }
+        "openid-ssf-stream-subject-control" => {
+            super::ssf_subjects::subject_control(&x, c, &token).await
+        }
         _ => Err(Halt::Error(format!("unknown module {module}"))),
     }
 }
 
-fn expect(x: &Ctx<'_>, c: &mut Checks, r: Reply, statuses: &[u16], spec: &str) -> Step {
+pub(super) fn expect(x: &Ctx<'_>, c: &mut Checks, r: Reply, statuses: &[u16], spec: &str) -> Step {
     let r = x.judged(r);
     c.check(
         statuses.contains(&r.status),
@@ -457,7 +476,7 @@ async fn poll_for(
             if x.faulted() {
                 raw.push('A');
             }
-            let claims = check_set(x, c, &raw, jti, aud)?;
+            let claims = check_set(x, c, &raw, Some(jti), aud)?;
             if wanted(&claims) {
                 found = Some(claims);
             }
@@ -467,11 +486,11 @@ async fn poll_for(
 }
 
 /// RFC 8417 / SSF 1.0 §4: the envelope and signature of one SET.
-fn check_set(
+pub(super) fn check_set(
     x: &Ctx<'_>,
     c: &mut Checks,
     raw: &str,
-    jti: &str,
+    jti: Option<&str>,
     aud: &str,
 ) -> Step<serde_json::Map<String, Value>> {
     let jwt = Jwt::decode(raw).map_err(|e| c.fail("RFC 8417 §2", e))?;
@@ -495,9 +514,14 @@ fn check_set(
         "iss",
     );
     c.check(
-        jwt.str_claim("jti") == Some(jti),
+        jti.is_none_or(|j| jwt.str_claim("jti") == Some(j)),
         "RFC 8936 §2.3",
         "the member name is not the SET's jti",
+    );
+    c.check(
+        jwt.str_claim("jti").is_some_and(|j| !j.is_empty()),
+        "RFC 8417 §2.2 jti",
+        "no jti",
     );
     c.check(
         jwt.num_claim("iat").is_some(),
@@ -607,6 +631,30 @@ async fn caep(x: &Ctx<'_>, c: &mut Checks, token: &str) -> Step {
     let (id, endpoint, aud) = open_stream(x, c, token).await?;
     // Drain what the stream starts with.
     poll_for(x, c, token, &endpoint, &aud, |_| false).await.ok();
+    let sid = end_session_at_provider(x, c, &command).await?;
+    let found = poll_for(x, c, token, &endpoint, &aud, |cl| {
+        cl.get("events")
+            .and_then(|e| e.get(SESSION_REVOKED))
+            .is_some()
+            && cl
+                .get("sub_id")
+                .and_then(|s| s.pointer("/session/id"))
+                .and_then(Value::as_str)
+                == Some(sid.as_str())
+    })
+    .await?;
+    session_revoked(c, found);
+    x.delete(token, &id).await?;
+    Ok(())
+}
+
+/// Sign in with the main client, then end that session at the provider with
+/// `command` (`--idp-logout-command`); the session's `sid`.
+pub(super) async fn end_session_at_provider(
+    x: &Ctx<'_>,
+    c: &mut Checks,
+    command: &str,
+) -> Step<String> {
     let browser = x.op.browser();
     let (_, tokens) =
         x.op.code_flow(c, &browser, x.op.request(&x.op.cfg.main, "openid"))
@@ -614,7 +662,7 @@ async fn caep(x: &Ctx<'_>, c: &mut Checks, token: &str) -> Step {
     let sid = tokens.id_token.sid().unwrap_or_default().to_owned();
     let status = tokio::process::Command::new("sh")
         .arg("-c")
-        .arg(&command)
+        .arg(command)
         .env("CONFORMANCE_SUB", &tokens.id_token.sub)
         .env("CONFORMANCE_SID", &sid)
         .env("CONFORMANCE_USERNAME", &x.op.cfg.username)
@@ -627,17 +675,11 @@ async fn caep(x: &Ctx<'_>, c: &mut Checks, token: &str) -> Step {
             "the idp logout command exited with {status}"
         )));
     }
-    let found = poll_for(x, c, token, &endpoint, &aud, |cl| {
-        cl.get("events")
-            .and_then(|e| e.get(SESSION_REVOKED))
-            .is_some()
-            && cl
-                .get("sub_id")
-                .and_then(|s| s.pointer("/session/id"))
-                .and_then(Value::as_str)
-                == Some(sid.as_str())
-    })
-    .await?;
+    Ok(sid)
+}
+
+/// CAEP 1.0 §3.1: the session-revoked SET found for the ended session, if any.
+pub(super) fn session_revoked(c: &mut Checks, found: Option<serde_json::Map<String, Value>>) {
     match found {
         Some(cl) => {
             let event = &cl["events"][SESSION_REVOKED];
@@ -660,6 +702,4 @@ async fn caep(x: &Ctx<'_>, c: &mut Checks, token: &str) -> Step {
             );
         }
     }
-    x.delete(token, &id).await?;
-    Ok(())
 }

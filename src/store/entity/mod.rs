@@ -17,4 +17,5 @@ pub mod session_client;
 pub mod signing_key;
 pub mod ssf_pending;
 pub mod ssf_stream;
+pub mod ssf_subject;
 pub mod user;
