@@ -300,7 +300,7 @@ async fn expired_device_code_answers_expired_token_and_its_user_code_is_refused(
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("not valid or has expired"), "{body}");
     // Pruned by the maintenance round's store call.
-    let pruned = signoff::store::device_codes::prune(&server.state.db, server.clock.now(), 10)
+    let pruned = signoff::store::device_codes::prune(&server.state.db, server.state.now(), 10)
         .await
         .unwrap();
     assert_eq!(pruned, 1);
