@@ -58,3 +58,22 @@ impl DeviceConfig {
         self.interval.as_secs() as i64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_settings_out_of_range_are_refused() {
+        assert!(DeviceConfig::default().validate().is_ok());
+        let with = |f: &dyn Fn(&mut DeviceConfig)| {
+            let mut c = DeviceConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err().to_string()
+        };
+        assert!(with(&|c| c.code_ttl = Duration::from_secs(59)).contains("device.code_ttl"));
+        assert!(with(&|c| c.code_ttl = Duration::from_secs(1801)).contains("device.code_ttl"));
+        assert!(with(&|c| c.interval = Duration::ZERO).contains("device.interval"));
+        assert!(with(&|c| c.interval = Duration::from_secs(61)).contains("device.interval"));
+    }
+}

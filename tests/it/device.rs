@@ -524,3 +524,31 @@ async fn discovery_advertises_the_device_authorization_endpoint_and_grant() {
     let grants = metadata["grant_types_supported"].as_array().unwrap();
     assert!(grants.iter().any(|g| g == DEVICE_GRANT), "{grants:?}");
 }
+
+#[tokio::test]
+async fn public_device_client_with_a_dpop_proof_gets_key_bound_tokens() {
+    use crate::dpop_support::{Device, token_with_proof};
+    let server = device_server(|_| {}).await;
+    let response = device_authorization(&server, CLI, None, "openid offline_access").await;
+    let started: Value = response.json().await.unwrap();
+    approve(&server, &server.browser(), &started).await;
+    let key = Device::new();
+    let proof = key.proof(&server, "POST", "/token");
+    let device_code = started["device_code"].as_str().unwrap();
+    let form = [
+        ("grant_type", DEVICE_GRANT),
+        ("device_code", device_code),
+        ("client_id", CLI),
+    ];
+    let tokens = token_json(token_with_proof(&server, None, &form, Some(&proof)).await).await;
+    // RFC 9449 §5: a DPoP token type, and a refresh token bound to the key.
+    assert_eq!(tokens["token_type"], "DPoP", "{tokens}");
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let without_proof = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh),
+        ("client_id", CLI),
+    ];
+    let refused = token_with_proof(&server, None, &without_proof, None).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+}
