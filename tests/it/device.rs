@@ -552,3 +552,28 @@ async fn public_device_client_with_a_dpop_proof_gets_key_bound_tokens() {
     let refused = token_with_proof(&server, None, &without_proof, None).await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn signed_in_browser_goes_from_code_to_consent_showing_client_and_scopes() {
+    let server = device_server(|_| {}).await;
+    let browser = server.browser();
+    // The first approval signs the browser in.
+    approve(&server, &browser, &start(&server, "openid").await).await;
+    let started = start(&server, "openid email").await;
+    let url = started["verification_uri_complete"].as_str().unwrap();
+    let (at, landing) = browser.go(&server, url).await;
+    let Landing::Page { body, .. } = landing else {
+        panic!("expected the code page");
+    };
+    let (_, status, body) = submit(&server, &browser, &at, &body, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    // The SSO session is reused: no password, straight to the decision.
+    assert!(!body.contains("type=\"password\""), "{body}");
+    assert!(body.contains("name=\"decision\""), "{body}");
+    assert!(body.contains("<strong>tv</strong>"), "{body}");
+    assert!(body.contains("See your email address"), "{body}");
+    assert!(
+        body.contains(started["user_code"].as_str().unwrap()),
+        "{body}"
+    );
+}
