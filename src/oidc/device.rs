@@ -7,6 +7,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 use url::Url;
 
@@ -17,7 +19,8 @@ use crate::http::headers::no_store;
 use crate::oidc::authorize::request::check_scope;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::random::{Random, secret_token};
-use crate::secrets::token_hash;
+use crate::seal::MasterKeys;
+use crate::secrets::{hmac_sha256, token_hash};
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::device_codes::{self, DeviceCode};
@@ -74,10 +77,19 @@ pub fn normalize_user_code(typed: &str) -> Option<String> {
     well_formed.then_some(code)
 }
 
-/// The hash a user code is stored and found by.
-pub fn user_code_hash(normalized: &str) -> String {
-    token_hash(&format!("user_code:{normalized}"))
+/// The hashes a user code may be stored under, the one to store first: an
+/// HMAC under a key derived from each master key. A user code has only 34.5
+/// bits, so a plain hash in a leaked database would give every live code
+/// away to a brute force; the keyed one does not without the master key.
+pub fn user_code_hashes(master: &MasterKeys, normalized: &str) -> Vec<String> {
+    master
+        .derive(USER_CODE_PURPOSE)
+        .iter()
+        .map(|key| URL_SAFE_NO_PAD.encode(hmac_sha256(key, normalized.as_bytes())))
+        .collect()
 }
+
+const USER_CODE_PURPOSE: &str = "device-user-code";
 
 /// `POST /device_authorization` (RFC 8628 §3.1).
 pub async fn authorize(
@@ -112,11 +124,12 @@ async fn handle(
     let mut attempt = 0;
     let user_code = loop {
         let user_code = new_user_code(state.rng.as_ref());
+        let user_code_hash = user_code_hashes(state.keys.master_keys(), &user_code).swap_remove(0);
         let inserted = device_codes::insert(
             &state.db,
             DeviceCode {
                 device_code_hash: token_hash(&device_code),
-                user_code_hash: user_code_hash(&user_code),
+                user_code_hash,
                 client_id: client.id.clone(),
                 scope: scope.to_string(),
                 created_at: now,

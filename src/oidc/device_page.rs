@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::audit;
 use crate::http::client_addr::ClientAddr;
-use crate::oidc::device::{display_user_code, normalize_user_code, user_code_hash};
+use crate::oidc::device::{display_user_code, normalize_user_code, user_code_hashes};
 use crate::pages::{self, PageError, PageForm};
 use crate::random::identifier;
 use crate::scope::Scope;
@@ -218,9 +218,12 @@ async fn lookup(
 
 async fn find(state: &AppState, normalized: &str) -> Result<Option<Found>, PageError> {
     let now = state.now();
-    let Some(code) =
-        device_codes::find_pending_by_user_code(&state.db, &user_code_hash(normalized), now)
-            .await?
+    let Some(code) = device_codes::find_pending_by_user_code(
+        &state.db,
+        &user_code_hashes(state.keys.master_keys(), normalized),
+        now,
+    )
+    .await?
     else {
         return Ok(None);
     };

@@ -50,14 +50,15 @@ pub async fn find(
         .await
 }
 
-/// The undecided, unexpired device code whose user code has this hash.
+/// The undecided, unexpired device code whose user code has one of these
+/// hashes (one per master key).
 pub async fn find_pending_by_user_code(
     db: &impl ConnectionTrait,
-    user_code_hash: &str,
+    user_code_hashes: &[String],
     now: i64,
 ) -> Result<Option<DeviceCode>, DbErr> {
     Ok(device_code::Entity::find()
-        .filter(device_code::Column::UserCodeHash.eq(user_code_hash))
+        .filter(device_code::Column::UserCodeHash.is_in(user_code_hashes.iter().cloned()))
         .one(db)
         .await?
         .filter(|c| c.status == PENDING && c.expires_at > now))
