@@ -318,7 +318,7 @@ fn registration(
 ) -> Result<Client, AdminError> {
     let mut grant_types: Vec<GrantType> = Vec::new();
     for name in &spec.grant_types {
-        let Some(g) = GrantType::parse(name) else {
+        let Some(g) = GrantType::parse_registration(name) else {
             let known: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
             return invalid(format!(
                 "unknown grant type {name}; use one of {}",

@@ -71,6 +71,16 @@ pub enum OAuthError {
     /// challenge names the DPoP scheme.
     #[error("invalid_token: {0}")]
     InvalidDpopToken(Desc),
+    /// RFC 8628 §3.5: the user has not yet decided; poll again.
+    #[error("authorization_pending")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5: still pending, and the device polls too fast; its
+    /// interval grew by 5 seconds.
+    #[error("slow_down")]
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    #[error("expired_token")]
+    ExpiredToken,
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -118,6 +128,9 @@ impl OAuthError {
             OAuthError::InvalidDpopProof { .. } => "invalid_dpop_proof",
             OAuthError::UseDpopNonce { .. } => "use_dpop_nonce",
             OAuthError::InvalidDpopToken(_) => "invalid_token",
+            OAuthError::AuthorizationPending => "authorization_pending",
+            OAuthError::SlowDown => "slow_down",
+            OAuthError::ExpiredToken => "expired_token",
             OAuthError::Internal(_) => "server_error",
         }
     }
@@ -175,6 +188,9 @@ impl OAuthError {
             }
             OAuthError::Throttled(_) => Some("too many failed authentications; retry later"),
             OAuthError::Unavailable(_) => Some("the server is busy; retry later"),
+            OAuthError::AuthorizationPending => Some("the user has not yet approved the request"),
+            OAuthError::SlowDown => Some("polling too fast: the interval is now 5 seconds longer"),
+            OAuthError::ExpiredToken => Some("the device code has expired"),
             OAuthError::Internal(_) => None,
         }
     }

@@ -16,6 +16,9 @@ const SWEEP_BATCH: u64 = 200;
 /// round removes at most 20 000 (more wait for the next round), and no
 /// single statement holds the write lock for long.
 const REPLAY_PRUNE_BATCH: u64 = 1000;
+/// Expired device codes removed per prune round (RFC 8628: they live
+/// minutes, so one round a minute keeps up with any realistic rate).
+const DEVICE_CODE_PRUNE_BATCH: u64 = 1000;
 const REPLAY_PRUNE_ROUNDS: usize = 20;
 
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
@@ -65,6 +68,18 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "pruning pushed requests failed"),
+                }
+                state.user_code_attempts.forget_idle();
+                match crate::store::device_codes::prune(
+                    &state.db,
+                    state.now(),
+                    DEVICE_CODE_PRUNE_BATCH,
+                )
+                .await
+                {
+                    Ok(n) if n > 0 => tracing::debug!(pruned = n, "expired device codes removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning device codes failed"),
                 }
                 let skew = state.config.keys.clock_skew.as_secs() as i64;
                 let now = state.now();

@@ -16,7 +16,8 @@ use crate::health;
 use crate::http::{access, headers};
 use crate::oidc::authorize::login;
 use crate::oidc::{
-    authorize, discovery, end_session, introspection, jwks, par, revocation, token, userinfo,
+    authorize, device, device_page, discovery, end_session, introspection, jwks, par, revocation,
+    token, userinfo,
 };
 use crate::session::account;
 use crate::ssf;
@@ -46,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/token", post(token::token))
         // RFC 9126 §2: the pushed authorization request endpoint.
         .route("/par", post(par::push))
+        // RFC 8628 §3.1: the device authorization endpoint.
+        .route("/device_authorization", post(device::authorize))
         .route("/revoke", post(revocation::revoke))
         .route("/introspect", post(introspection::introspect))
         .route(
@@ -69,6 +72,8 @@ pub fn router(state: AppState) -> Router {
             get(end_session::end_session).post(end_session::end_session),
         )
         .route("/logout/confirm", post(end_session::confirm))
+        // RFC 8628 §3.3: the verification URI of the device grant.
+        .route("/device", get(device_page::show).post(device_page::submit))
         .route("/account", get(account::show))
         .route("/account/login", post(account::login))
         .route("/account/sessions/end", post(account::end_one))

@@ -36,6 +36,8 @@ pub struct Inner {
     pub ssf: crate::ssf::Hub,
     /// JWK Sets fetched from `private_key_jwt` clients' `jwks_uri`s.
     pub client_jwks: JwksCache,
+    /// User codes tried on /device, all addresses together (RFC 8628 §5.1).
+    pub user_code_attempts: AddressBudget,
 }
 
 impl Deref for AppState {
@@ -68,6 +70,8 @@ impl AppState {
             config.sessions.interaction_burst,
         );
         let ssf = crate::ssf::Hub::new(&config.ssf);
+        let per_minute = config.device.user_code_attempts_per_minute;
+        let user_code_attempts = AddressBudget::per_minute(per_minute, per_minute);
         Ok(AppState(Arc::new(Inner {
             interaction_budget,
             ssf,
@@ -81,6 +85,7 @@ impl AppState {
             throttle,
             revocations,
             client_jwks: JwksCache::new(),
+            user_code_attempts,
         })))
     }
 

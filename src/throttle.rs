@@ -39,6 +39,9 @@ pub enum Subject<'a> {
     User(&'a str),
     /// A client id presented with a secret.
     Client(&'a str),
+    /// A user code typed on the /device page (RFC 8628 §5.1): throttled
+    /// per address only (a code names no account).
+    UserCode,
 }
 
 impl Subject<'_> {
@@ -49,6 +52,7 @@ impl Subject<'_> {
             // whatever the database's collation.
             Subject::User(u) => ("user", u.to_lowercase()),
             Subject::Client(c) => ("client", (*c).to_owned()),
+            Subject::UserCode => ("user_code", String::new()),
         };
         openssl::sha::sha256(format!("{kind}\0{name}").as_bytes())
     }
@@ -67,6 +71,7 @@ impl Subject<'_> {
         match self {
             Subject::User(_) => "user",
             Subject::Client(_) => "client",
+            Subject::UserCode => "user_code",
         }
     }
 
@@ -74,6 +79,7 @@ impl Subject<'_> {
     fn name(&self) -> &str {
         let name = match self {
             Subject::User(u) | Subject::Client(u) => u,
+            Subject::UserCode => "",
         };
         let mut end = name.len().min(128);
         while !name.is_char_boundary(end) {

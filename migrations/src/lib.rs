@@ -22,6 +22,7 @@ mod m20261202_000011_client_keys;
 mod m20261203_000001_replay_guard;
 mod m20261203_000002_dpop;
 mod m20261205_000001_ssf_subjects;
+mod m20261206_000001_device_codes;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_replay_guard::Migration),
             Box::new(m20261203_000002_dpop::Migration),
             Box::new(m20261205_000001_ssf_subjects::Migration),
+            Box::new(m20261206_000001_device_codes::Migration),
         ]
     }
 }

@@ -196,7 +196,8 @@ pub struct ClientAddArgs {
     /// a value with spaces registers each token; RFC 6749 §3.3 characters only.
     #[arg(long = "scope")]
     pub scopes: Vec<String>,
-    /// Grant types (default: authorization_code refresh_token).
+    /// Grant types (default: authorization_code refresh_token; also
+    /// client_credentials, and device_code for RFC 8628).
     #[arg(long = "grant-type")]
     pub grant_types: Vec<String>,
     /// Trusted first-party application: no consent page.

@@ -24,6 +24,8 @@ mod client_auth;
 mod par;
 pub use client_auth::ClientAuthConfig;
 pub use par::ParConfig;
+mod device;
+pub use device::DeviceConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -55,6 +57,7 @@ pub struct Config {
     pub dpop: DpopConfig,
     pub par: ParConfig,
     pub client_auth: ClientAuthConfig,
+    pub device: DeviceConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -305,6 +308,7 @@ impl Default for Config {
             dpop: DpopConfig::default(),
             par: ParConfig::default(),
             client_auth: ClientAuthConfig::default(),
+            device: DeviceConfig::default(),
         }
     }
 }
@@ -533,6 +537,7 @@ impl Config {
         self.dpop.validate()?;
         self.par.validate()?;
         self.client_auth.validate()?;
+        self.device.validate()?;
         self.validate_keys()
     }
 

@@ -76,7 +76,13 @@ impl FromRequest<AppState> for AuthenticatedClient {
 }
 
 /// The endpoints that authenticate clients.
-const ENDPOINTS: [&str; 4] = ["/token", "/introspect", "/revoke", "/par"];
+const ENDPOINTS: [&str; 5] = [
+    "/token",
+    "/introspect",
+    "/revoke",
+    "/par",
+    "/device_authorization",
+];
 
 enum Presented {
     Secret {

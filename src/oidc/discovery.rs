@@ -55,6 +55,8 @@ pub fn metadata(state: &AppState) -> Value {
         // RFC 9126 §5.
         "pushed_authorization_request_endpoint": c.endpoint("/par"),
         "require_pushed_authorization_requests": c.par.required,
+        // RFC 8628 §4.
+        "device_authorization_endpoint": c.endpoint("/device_authorization"),
         "require_request_uri_registration": false,
         "prompt_values_supported": ["none", "login", "consent"],
         "display_values_supported": ["page", "popup"],

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod clients;
 pub mod consents;
+pub mod device_codes;
 pub mod entity;
 pub mod grants;
 pub mod interactions;

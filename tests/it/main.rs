@@ -19,6 +19,7 @@ mod browser;
 mod cli;
 mod code_flow;
 mod cookies;
+mod device;
 mod discovery;
 mod dpop;
 mod form_post;

@@ -281,7 +281,7 @@ fn check_response_type(client: &Client, params: &Params) -> Result<(), OAuthErro
 /// The scopes to grant. RFC 6749 §3.3: a malformed scope is `invalid_scope`;
 /// OpenID Core §3.1.2.1: unknown scopes are ignored, and scopes the client is
 /// not registered for are not granted.
-fn check_scope(client: &Client, params: &Params) -> Result<Scope, OAuthError> {
+pub(crate) fn check_scope(client: &Client, params: &Params) -> Result<Scope, OAuthError> {
     let requested = Scope::parse(params.get("scope").unwrap_or(""))
         .map_err(|e| OAuthError::InvalidScope(e.to_string().into()))?;
     // OpenID Core §11: offline access is only for clients that can redeem a

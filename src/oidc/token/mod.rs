@@ -3,7 +3,7 @@
 
 mod authorization_code;
 mod client_credentials;
-mod issue;
+pub(crate) mod issue;
 mod refresh_token;
 
 use axum::Json;
@@ -39,6 +39,11 @@ pub enum GrantRequest<'a> {
         scope: Option<&'a str>,
         resource: Option<&'a str>,
     },
+    /// RFC 8628 §3.4.
+    DeviceCode {
+        device_code: &'a str,
+        resource: Option<&'a str>,
+    },
 }
 
 impl<'a> GrantRequest<'a> {
@@ -67,6 +72,10 @@ impl<'a> GrantRequest<'a> {
                 scope: params.get("scope"),
                 resource: params.get("resource"),
             },
+            GrantType::DeviceCode => GrantRequest::DeviceCode {
+                device_code: params.require("device_code")?,
+                resource: params.get("resource"),
+            },
         })
     }
 
@@ -75,6 +84,7 @@ impl<'a> GrantRequest<'a> {
             GrantRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
             GrantRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
+            GrantRequest::DeviceCode { .. } => GrantType::DeviceCode,
         }
     }
 }
@@ -155,5 +165,9 @@ async fn handle(
         GrantRequest::ClientCredentials { scope, resource } => {
             client_credentials::grant(state, client, scope, resource, dpop).await
         }
+        GrantRequest::DeviceCode {
+            device_code,
+            resource,
+        } => crate::oidc::device_token::exchange(state, client, device_code, resource, dpop).await,
     }
 }

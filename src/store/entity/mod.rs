@@ -5,6 +5,7 @@ pub mod audit_event;
 pub mod authorization_code;
 pub mod client;
 pub mod consent;
+pub mod device_code;
 pub mod grant;
 pub mod interaction;
 pub mod logout_outbox;
