@@ -49,6 +49,9 @@ pub struct Walk {
     pub approvals: usize,
     /// Every iframe src met on the way (front-channel logout renders these).
     pub iframes: Vec<Url>,
+    /// When the walk left the provider by submitting a POST form (a form_post response),
+    /// the form's fields: what the browser sent off the provider's origin.
+    pub posted: Option<Vec<(String, String)>>,
     pub trace: Vec<String>,
 }
 
@@ -173,10 +176,14 @@ impl Browser {
             logins: 0,
             approvals: 0,
             iframes: Vec::new(),
+            posted: None,
             trace: Vec::new(),
         };
         for _ in 0..MAX_STEPS {
             if url.origin() != self.origin {
+                if method == Method::POST {
+                    walk.posted = Some(form);
+                }
                 walk.end = End::Left(url);
                 return Ok(walk);
             }

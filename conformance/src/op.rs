@@ -28,6 +28,7 @@ pub type RpClient = CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
+#[derive(Clone)]
 pub struct Op {
     pub cfg: Config,
     pub issuer: Url,
@@ -202,6 +203,17 @@ pub fn same_endpoint(u: &Url, base: &str) -> bool {
         && u.path() == base.path()
 }
 
+/// The private key of a private_key_jwt client (its `key` file).
+pub fn client_key(client: &ClientCfg) -> Step<crate::proof::SigningKey> {
+    let path = client.key.as_ref().ok_or_else(|| {
+        Halt::Error(format!(
+            "client {} uses private_key_jwt but has no key",
+            client.id
+        ))
+    })?;
+    Ok(crate::proof::SigningKey::from_pem_file(path)?)
+}
+
 fn basic_auth(req: reqwest::RequestBuilder, client: &ClientCfg) -> reqwest::RequestBuilder {
     // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
@@ -292,6 +304,9 @@ impl Op {
             .set("scope", scope)
             .set("state", CsrfToken::new_random().secret().as_str())
             .set("nonce", Nonce::new_random().secret().as_str());
+        if let Some(mode) = self.cfg.response_mode {
+            r.set("response_mode", mode);
+        }
         r
     }
 
@@ -313,7 +328,11 @@ impl Op {
         };
         let authz = match walk.left_to() {
             Some(u) if same_endpoint(u, &self.cfg.redirect_uri) => {
-                let params: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+                // OAuth 2.0 Form Post Response Mode §2: the parameters are in a POST body.
+                let params: Vec<(String, String)> = match &walk.posted {
+                    Some(form) => form.clone(),
+                    None => u.query_pairs().into_owned().collect(),
+                };
                 if let Some(code) = param(&params, "code") {
                     Authz::Code {
                         code: code.to_string(),
@@ -344,6 +363,7 @@ impl Op {
     ) -> Step<String> {
         match authz {
             Authz::Code { code, params } => {
+                self.check_response_mode(c, req, walk)?;
                 // RFC 6749 §4.1.2: state is returned exactly as sent.
                 c.check(
                     param(&params, "state") == req.state.as_deref(),
@@ -374,6 +394,24 @@ impl Op {
                     "expected a redirect to the redirect_uri with a code; the walker {}",
                     walk.describe_end()
                 ),
+            )),
+        }
+    }
+
+    /// The authorization response came the way the request asked: in the query (RFC 6749
+    /// §4.1.2, the code flow's default) or as a form POSTed by the browser (OAuth 2.0 Form
+    /// Post Response Mode §2).
+    pub fn check_response_mode(&self, c: &mut Checks, req: &AuthRequest, walk: &Walk) -> Step {
+        match (req.get("response_mode"), walk.posted.is_some()) {
+            (Some("form_post"), false) => Err(c.fail(
+                "OAuth 2.0 Form Post Response Mode 2",
+                "response_mode=form_post was requested but the response came in the \
+                 redirect_uri's query, not in a POSTed form",
+            )),
+            (Some("form_post"), true) | (_, false) => Ok(()),
+            (_, true) => Err(c.fail(
+                "RFC 6749 4.1.2",
+                "the response was POSTed to the redirect_uri though no response_mode asked for it",
             )),
         }
     }
@@ -413,17 +451,83 @@ impl Op {
         form: &[(&str, &str)],
     ) -> Step<Reply> {
         let endpoint = endpoint.ok_or_else(|| Halt::Error("no such endpoint".into()))?;
-        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        // RFC 7523 §3: the assertion's audience is the endpoint it is sent to.
+        let aud = endpoint.to_string();
+        let form: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.authed_post_with(endpoint, client, form, &aud, None)
+            .await
+    }
+
+    /// A POST authenticated as `client` says, with the assertion audience given and an
+    /// optional DPoP proof header (RFC 9449 §4.1).
+    pub async fn authed_post_with(
+        &self,
+        endpoint: Url,
+        client: &ClientCfg,
+        mut form: Vec<(String, String)>,
+        aud: &str,
+        dpop: Option<&str>,
+    ) -> Step<Reply> {
         let mut req = self.http.post(endpoint);
+        let has_client_id = form.iter().any(|(k, _)| k == "client_id");
         match client.auth {
             AuthMethod::ClientSecretBasic => req = basic_auth(req, client),
             AuthMethod::ClientSecretPost => {
-                fields.push(("client_id", &client.id));
-                fields.push(("client_secret", client.secret.as_deref().unwrap_or("")));
+                form.push(("client_id".into(), client.id.clone()));
+                form.push((
+                    "client_secret".into(),
+                    client.secret.clone().unwrap_or_default(),
+                ));
             }
-            AuthMethod::None => fields.push(("client_id", &client.id)),
+            AuthMethod::None | AuthMethod::PrivateKeyJwt if !has_client_id => {
+                form.push(("client_id".into(), client.id.clone()));
+            }
+            AuthMethod::None | AuthMethod::PrivateKeyJwt => {}
         }
-        Reply::read(req.form(&fields).send().await?).await
+        form.extend(self.assertion_params(client, aud.to_string())?);
+        if let Some(proof) = dpop {
+            req = req.header("DPoP", proof);
+        }
+        Reply::read(req.form(&form).send().await?).await
+    }
+
+    /// For a private_key_jwt client, client_assertion_type and a fresh client_assertion for
+    /// `aud` (RFC 7523 §2.2); nothing for other clients. The caller sends client_id.
+    pub fn assertion_params(&self, client: &ClientCfg, aud: String) -> Step<Vec<(String, String)>> {
+        if client.auth != AuthMethod::PrivateKeyJwt {
+            return Ok(Vec::new());
+        }
+        let claims = crate::proof::assertion_claims(&client.id, &aud);
+        self.signed_assertion_params(client, &claims)
+    }
+
+    /// The same with the assertion's claims given (modules that alter them).
+    pub fn signed_assertion_params(
+        &self,
+        client: &ClientCfg,
+        claims: &Map<String, Value>,
+    ) -> Step<Vec<(String, String)>> {
+        let key = client_key(client)?;
+        Ok(vec![
+            (
+                "client_assertion_type".into(),
+                crate::proof::ASSERTION_TYPE.into(),
+            ),
+            (
+                "client_assertion".into(),
+                crate::proof::sign_assertion(&key, claims),
+            ),
+        ])
+    }
+
+    pub fn token_endpoint(&self) -> Step<Url> {
+        self.meta
+            .token_endpoint()
+            .map(|u| u.url().clone())
+            .ok_or_else(|| Halt::Error("the provider has no token_endpoint".into()))
     }
 
     /// An openidconnect client for `client`, authenticating as its configuration says.
@@ -457,6 +561,9 @@ impl Op {
             .map_err(|e| Halt::Error(format!("no token endpoint: {e}")))?;
         if let Some(v) = req.verifier.take() {
             token_req = token_req.set_pkce_verifier(v);
+        }
+        for (k, v) in self.assertion_params(&req.client, self.token_endpoint()?.to_string())? {
+            token_req = token_req.add_extra_param(k, v);
         }
         let resp = match token_req.request_async(&self.http).await {
             Ok(r) => r,
