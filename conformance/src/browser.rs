@@ -45,7 +45,7 @@ pub struct Walk {
     pub end: End,
     /// Login forms filled in during the walk.
     pub logins: usize,
-    /// Consent or confirmation forms approved during the walk.
+    /// Consent or confirmation forms approved during the walk (not a form_post page's form).
     pub approvals: usize,
     /// Every iframe src met on the way (front-channel logout renders these).
     pub iframes: Vec<Url>,
@@ -228,7 +228,11 @@ impl Browser {
                     (method, url) = (f.method, f.action);
                 }
                 Action::Approve(f, button) => {
-                    walk.approvals += 1;
+                    // A form that posts off the provider's origin hands a response to the
+                    // RP (a form_post page); it asks the user nothing.
+                    if f.action.origin() == self.origin {
+                        walk.approvals += 1;
+                    }
                     form = f.pairs();
                     form.extend(button);
                     (method, url) = (f.method, f.action);
