@@ -127,6 +127,10 @@ run_faults() {
     list="$(cd "$here/reference" && node --input-type=module -e \
         "import { FAULTS } from './faults.mjs'; for (const [f, m] of Object.entries(FAULTS)) console.log(f, m);")"
     while read -r fault module expect; do
+        # FAULTS_ONLY="name ..." runs just those faults (when working on one).
+        if [[ -n "${FAULTS_ONLY:-}" && " $FAULTS_ONLY " != *" $fault "* ]]; then
+            continue
+        fi
         expect="${expect:-FAILED}"
         # PLAN/MODULE names a module of one plan (a variant plan shares the Basic plan's names).
         local plan_args=()

@@ -137,7 +137,7 @@ const provider = new Provider(ISSUER, {
     Interaction: 600, Session: 3600, Grant: 86400 },
 });
 
-outgoing = installFault(provider, { fault: process.env.REFERENCE_FAULT, jwk, rp: RP, fetch: plainFetch });
+outgoing = await installFault(provider, { fault: process.env.REFERENCE_FAULT, jwk, rp: RP, fetch: plainFetch });
 
 // Provider-initiated logout for oidcc-backchannel-idp-initiated-logout: ends the session that
 // issued `sid` and sends each of its clients a back-channel logout token, as an admin action would.

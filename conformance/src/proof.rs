@@ -65,20 +65,6 @@ impl SigningKey {
         json!({ "keys": [Value::Object(jwk.as_ref().clone())] }).to_string()
     }
 
-    /// RFC 7638 thumbprint (SHA-256, base64url) of the public key: `cnf.jkt`, `dpop_jkt`.
-    pub fn thumbprint(&self) -> String {
-        let jwk = self.public_jwk();
-        let m = jwk.as_ref();
-        let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default();
-        let canonical = format!(
-            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
-            s("crv"),
-            s("x"),
-            s("y")
-        );
-        b64(&Sha256::digest(canonical.as_bytes()))
-    }
-
     /// Signs `claims` with `header` (alg ES256 is set here).
     pub fn sign(&self, header: &JwsHeader, claims: &Map<String, Value>) -> String {
         let signer = jws::ES256
@@ -195,6 +181,5 @@ mod tests {
         assert_eq!(jwt.header["typ"], "dpop+jwt");
         assert!(jwt.header["jwk"].get("d").is_none());
         assert_eq!(jwt.str_claim("ath"), Some(ath("at").as_str()));
-        assert_eq!(key.thumbprint().len(), 43);
     }
 }
