@@ -5,6 +5,7 @@
 
 mod browser;
 mod checks;
+mod client_auth;
 mod config;
 mod jwt;
 mod op;

@@ -55,6 +55,9 @@ pub async fn run(module: &str, op: &Op, c: &mut Checks) -> Step {
     }
 }
 
+/// Spoils a DPoP proof before it is signed, or returns the whole proof to send instead.
+type ProofEdit = Box<dyn Fn(&mut DpopProof) -> Option<String>>;
+
 struct Fapi<'a> {
     op: &'a Op,
     client: ClientCfg,
@@ -325,7 +328,7 @@ impl Fapi<'_> {
             format!("UserInfo refused a valid proof: {}", ok.brief()),
         )?;
         let other = SigningKey::generate();
-        let cases: Vec<(&str, &str, Box<dyn Fn(&mut DpopProof) -> Option<String>>)> = vec![
+        let cases: Vec<(&str, &str, ProofEdit)> = vec![
             (
                 "typ is not dpop+jwt",
                 "RFC 9449 4.3",
