@@ -201,7 +201,8 @@ run_signoff() {
     # modules' client, which also has DPoP-bound tokens (RFC 9449).
     add_client --id conformance-private-key-jwt --jwks "$work/client-jwks.json" "${common[@]}"
     add_client --id conformance-fapi2 --jwks "$work/client-jwks.json" --dpop-bound \
-        --redirect-uri "$rp/cb" --scope openid --grant-type authorization_code --grant-type refresh_token
+        --redirect-uri "$rp/cb" --scope openid --scope offline_access \
+        --grant-type authorization_code --grant-type refresh_token
     # Shared Signals receivers (openid-ssf-transmitter-test-plan): one that manages streams, one read-only.
     add_client --id conformance-ssf --secret conformance-ssf-secret-0123456789abcdef \
         --grant-type client_credentials --scope ssf.manage

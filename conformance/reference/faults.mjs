@@ -41,6 +41,7 @@ export const FAULTS = {
   'form-post-ignored': 'formpost-basic/oidcc-server', // Form Post Response Mode 2: answered in the query
   'dpop-token-type-bearer': 'fapi2-security-profile-final-happy-flow', // RFC 9449 5: token_type not DPoP
   'dpop-not-required': 'fapi2-security-profile-final-ensure-holder-of-key-required', // RFC 9449 5
+  'refresh-dpop-not-required': 'fapi2-security-profile-final-refresh-token', // FAPI2 SP 5.3.2.1: refresh without a proof
   'userinfo-dpop-proof-unchecked': 'fapi2-security-profile-final-dpop-negative-tests', // RFC 9449 4.3, 7.1
   'par-request-uri-reusable': 'fapi2-security-profile-final-par-attempt-reuse-request_uri WARNING', // RFC 9126 7.3 (a SHOULD)
   'par-request-uri-not-bound': 'fapi2-security-profile-final-par-attempt-to-use-request_uri-for-different-client', // RFC 9126 4
@@ -79,7 +80,8 @@ export async function installFault(provider, { fault, jwk, rp, fetch }) {
   const pushed = new Map();
   let lastUserinfo;
   // A DPoP key of the fault's own, to make proofs the client did not send.
-  const dpopKey = fault === 'dpop-not-required' ? await generateKeyPair('ES256') : undefined;
+  const proofless = fault === 'dpop-not-required' || fault === 'refresh-dpop-not-required';
+  const dpopKey = proofless ? await generateKeyPair('ES256') : undefined;
 
   provider.use(async (ctx, next) => {
     if (ctx.path === '/auth' && fault === 'form-post-ignored') editQuery(ctx, (q) => q.delete('response_mode'));
@@ -101,7 +103,7 @@ export async function installFault(provider, { fault, jwk, rp, fetch }) {
       ctx.body = { request_uri: `urn:ietf:params:oauth:request_uri:${randomUUID()}`, expires_in: 60 };
       return;
     }
-    if (ctx.path === '/token' && fault === 'dpop-not-required' && !ctx.get('dpop')) {
+    if (ctx.path === '/token' && proofless && !ctx.get('dpop')) {
       const jwk = await exportJWK(dpopKey.publicKey);
       const htu = `${ctx.protocol}://${ctx.host}/token`;
       ctx.req.headers.dpop = await new SignJWT({ jti: randomUUID(), htm: 'POST', htu, iat: Math.floor(Date.now() / 1000) })

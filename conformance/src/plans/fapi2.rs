@@ -18,6 +18,7 @@ pub const MODULES: &[&str] = &[
     "fapi2-security-profile-final-happy-flow",
     "fapi2-security-profile-final-ensure-holder-of-key-required",
     "fapi2-security-profile-final-dpop-negative-tests",
+    "fapi2-security-profile-final-refresh-token",
     "fapi2-security-profile-final-par-attempt-reuse-request_uri",
     "fapi2-security-profile-final-par-attempt-to-use-request_uri-for-different-client",
     "fapi2-security-profile-final-par-attempt-invalid-http-method",
@@ -41,6 +42,7 @@ pub async fn run(module: &str, op: &Op, c: &mut Checks) -> Step {
             f.holder_of_key_required(c).await
         }
         "fapi2-security-profile-final-dpop-negative-tests" => f.dpop_negative(c).await,
+        "fapi2-security-profile-final-refresh-token" => f.refresh_token(c).await,
         "fapi2-security-profile-final-par-attempt-reuse-request_uri" => {
             f.reuse_request_uri(c).await
         }
@@ -75,8 +77,21 @@ impl Fapi<'_> {
     /// RFC 9126 §2.1: push the authorization request (client authenticated, PKCE S256,
     /// FAPI2 SP §5.3.2.2); returns the request (for state, nonce, verifier) and request_uri.
     async fn push(&self, c: &mut Checks) -> Step<(AuthRequest, String)> {
-        let mut req = self.op.request(&self.client, "openid");
+        self.push_scope(c, "openid", false).await
+    }
+
+    async fn push_scope(
+        &self,
+        c: &mut Checks,
+        scope: &str,
+        consent: bool,
+    ) -> Step<(AuthRequest, String)> {
+        let mut req = self.op.request(&self.client, scope);
         req.with_pkce();
+        if consent {
+            // OIDC Core 11: offline_access is granted with prompt=consent.
+            req.set("prompt", "consent");
+        }
         let issuer = self.op.meta.issuer().to_string();
         // FAPI2 SP §5.3.2.1: the issuer is an audience the server accepts at every endpoint.
         let reply = self
@@ -183,8 +198,22 @@ impl Fapi<'_> {
 
     /// The code flow through PAR, and the token request with a DPoP proof.
     async fn bound_tokens(&self, c: &mut Checks) -> Step<Bound> {
+        Ok(self.bound_tokens_with(c, "openid", false).await?.0)
+    }
+
+    /// The same for `scope`; also returns the refresh token, if one was issued.
+    async fn bound_tokens_with(
+        &self,
+        c: &mut Checks,
+        scope: &str,
+        consent: bool,
+    ) -> Step<(Bound, Option<String>)> {
         let browser = self.op.browser();
-        let (mut pushed, code) = self.code(c, &browser).await?;
+        let (pushed, uri) = self.push_scope(c, scope, consent).await?;
+        let req = self.by_reference(&pushed, &self.client.id, &uri);
+        let (walk, authz) = self.op.authorize(&browser, &req, false).await?;
+        let code = self.op.expect_code(c, &req, &walk, authz)?;
+        let mut pushed = pushed;
         let key = SigningKey::generate();
         let form = self.code_form(&mut pushed, &code);
         let reply = self.dpop_token(&key, form).await?;
@@ -216,11 +245,108 @@ impl Fapi<'_> {
         let id = self
             .op
             .verify_id_token(c, &self.client, &raw, NonceRule::Equals(&nonce), None)?;
-        Ok(Bound {
-            access_token,
-            id_token_sub: id.sub,
-            key,
-        })
+        let refresh = reply.str("refresh_token").map(str::to_string);
+        Ok((
+            Bound {
+                access_token,
+                id_token_sub: id.sub,
+                key,
+            },
+            refresh,
+        ))
+    }
+
+    /// FAPI2 SP §5.3.2.1 and RFC 9449 §5: a refresh with the proof works and yields a DPoP
+    /// token; one without a proof fails; the refresh token is bound to its client (RFC 6749
+    /// §6), tried here with the `second` client. (The suite's second FAPI2 client and its
+    /// 30-second wait for the rotated-out token are not mirrored.)
+    async fn refresh_token(&self, c: &mut Checks) -> Step {
+        let (b, refresh) = self
+            .bound_tokens_with(c, "openid offline_access", true)
+            .await?;
+        let Some(rt) = refresh else {
+            return skip("the provider issued no refresh token for offline_access");
+        };
+        // RFC 6749 Appendix A.17: the refresh token is VSCHAR (0x20-0x7E).
+        c.check(
+            rt.bytes().all(|ch| (0x20..=0x7e).contains(&ch)),
+            "RFC 6749 A.17",
+            "the refresh token has characters outside 0x20-0x7E",
+        );
+        let form = |rt: &str| {
+            vec![
+                ("grant_type".to_string(), "refresh_token".to_string()),
+                ("refresh_token".to_string(), rt.to_string()),
+            ]
+        };
+        let refreshed = self.dpop_token(&b.key, form(&rt)).await?;
+        c.require(
+            refreshed.status == 200,
+            "RFC 9449 5",
+            format!("a refresh with a DPoP proof failed: {}", refreshed.brief()),
+        )?;
+        c.check(
+            refreshed
+                .str("token_type")
+                .is_some_and(|t| t.eq_ignore_ascii_case("dpop")),
+            "RFC 9449 5",
+            format!(
+                "the refreshed token_type is {:?}, not DPoP",
+                refreshed.str("token_type")
+            ),
+        );
+        let current = refreshed.str("refresh_token").unwrap_or(&rt).to_string();
+        // FAPI2 SP §5.3.2.1-6: no sender constraint, no token.
+        let issuer = self.op.meta.issuer().to_string();
+        let bare = self
+            .op
+            .authed_post_with(
+                self.op.token_endpoint()?,
+                &self.client,
+                form(&current),
+                &issuer,
+                None,
+            )
+            .await?;
+        c.check(
+            bare.status == 400
+                && matches!(
+                    bare.error(),
+                    Some(
+                        "invalid_request"
+                            | "invalid_grant"
+                            | "invalid_client"
+                            | "invalid_dpop_proof"
+                    )
+                ),
+            "FAPI2 SP 5.3.2.1, RFC 6749 5.2",
+            format!(
+                "a refresh without a DPoP proof for a DPoP-bound client must fail with 400, got {}",
+                bare.brief()
+            ),
+        );
+        // RFC 6749 §6: the refresh token was issued to this client and is refused to another.
+        if let Some(second) = self.op.cfg.second.clone() {
+            let stolen = self
+                .op
+                .authed_post_with(
+                    self.op.token_endpoint()?,
+                    &second,
+                    form(&current),
+                    &issuer,
+                    None,
+                )
+                .await?;
+            c.check(
+                stolen.status != 200,
+                "RFC 6749 6",
+                format!(
+                    "another client refreshed this client's refresh token: {}",
+                    stolen.brief()
+                ),
+            );
+        }
+        Ok(())
     }
 
     /// UserInfo with `Authorization: DPoP` and a proof `edit` may spoil (RFC 9449 §7.1),
