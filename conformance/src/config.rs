@@ -475,6 +475,41 @@ mod tests {
         assert!(err.contains("ROLE=ID"), "{err}");
     }
 
+    fn config_file(name: &str, text: &str) -> String {
+        let path = std::env::temp_dir().join(format!(
+            "signoff-conformance-{}-{name}.toml",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn a_private_key_jwt_client_needs_a_key_file_and_keeps_it() {
+        let base = "issuer = \"http://op\"\n[user]\nusername = \"a\"\npassword = \"b\"\n\
+                    [clients.main]\nid = \"m\"\nsecret = \"s\"\n";
+        let without = config_file(
+            "nokey",
+            &format!("{base}[clients.private_key_jwt]\nid = \"p\"\nauth = \"private_key_jwt\"\n"),
+        );
+        let err = Config::from_args(&args(&format!("--config {without}"))).unwrap_err();
+        assert!(err.contains("no key file"), "{err}");
+        let with = config_file(
+            "key",
+            &format!(
+                "{base}[clients.fapi2]\nid = \"f\"\nauth = \"private_key_jwt\"\nkey = \"/k.pem\"\n"
+            ),
+        );
+        let cfg = Config::from_args(&args(&format!("--config {with}")))
+            .unwrap()
+            .unwrap();
+        let fapi2 = cfg.fapi2.unwrap();
+        assert_eq!(fapi2.auth, AuthMethod::PrivateKeyJwt);
+        assert_eq!(fapi2.key.unwrap().display().to_string(), "/k.pem");
+        assert!(cfg.private_key_jwt.is_none());
+        assert!(cfg.plans.contains(&"fapi2") && cfg.plans.contains(&"formpost-basic"));
+    }
+
     #[test]
     fn a_repeated_single_flag_keeps_the_last_value_and_equals_forms_work() {
         let cfg = Config::from_args(&args(
