@@ -61,10 +61,36 @@ build_runner() {
     (cd "$root" && cargo build --quiet -p signoff-conformance) || fatal "cannot build signoff-conformance"
 }
 
+# The private_key_jwt and fapi2 clients' P-256 key, a throwaway one per run; the runner
+# signs client assertions with it and prints the public JWK Set the provider registers.
+client_key() {
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/client-key.pem" 2>/dev/null \
+        || fatal "openssl cannot generate the client key"
+    "$target_dir/debug/signoff-conformance" --print-jwks "$work/client-key.pem" >"$work/client-jwks.json" \
+        || fatal "cannot print the client JWK Set"
+}
+
+# The reference's configuration, plus the key file of the private_key_jwt clients.
+reference_config() {
+    cat "$here/reference/conformance.toml"
+    cat <<EOF
+
+[clients.private_key_jwt]
+id = "conformance-private-key-jwt"
+auth = "private_key_jwt"
+key = "$work/client-key.pem"
+
+[clients.fapi2]
+id = "conformance-fapi2"
+auth = "private_key_jwt"
+key = "$work/client-key.pem"
+EOF
+}
+
 start_reference() {
     local port="$1" fault="$2" log="$3"
     (cd "$here/reference" && PORT="$port" RP_BASE="http://127.0.0.1:$rp_port" REFERENCE_FAULT="$fault" \
-        exec node server.mjs) >"$log" 2>&1 &
+        CLIENT_JWKS="$work/client-jwks.json" exec node server.mjs) >"$log" 2>&1 &
     server_pid=$!
     wait_for_discovery "http://127.0.0.1:$port" "$log"
 }
@@ -79,13 +105,15 @@ prepare_reference() {
     command -v node >/dev/null || fatal "node is not installed"
     (cd "$here/reference" && npm ci --silent --no-audit --no-fund >/dev/null 2>&1) || fatal "npm ci failed in conformance/reference"
     build_runner
+    client_key
+    reference_config >"$work/reference.toml"
 }
 
 run_reference() {
     local port="${PROVIDER_PORT:-4200}"
     prepare_reference
     start_reference "$port" "" "$out/reference.log"
-    "$target_dir/debug/signoff-conformance" --config "$here/reference/conformance.toml" \
+    "$target_dir/debug/signoff-conformance" --config "$work/reference.toml" \
         --issuer "http://127.0.0.1:$port" --receiver-bind "127.0.0.1:$rp_port" \
         --report "$out/report-reference.json" "$@"
 }
@@ -99,11 +127,21 @@ run_faults() {
     list="$(cd "$here/reference" && node --input-type=module -e \
         "import { FAULTS } from './faults.mjs'; for (const [f, m] of Object.entries(FAULTS)) console.log(f, m);")"
     while read -r fault module expect; do
+        # FAULTS_ONLY="name ..." runs just those faults (when working on one).
+        if [[ -n "${FAULTS_ONLY:-}" && " $FAULTS_ONLY " != *" $fault "* ]]; then
+            continue
+        fi
         expect="${expect:-FAILED}"
+        # PLAN/MODULE names a module of one plan (a variant plan shares the Basic plan's names).
+        local plan_args=()
+        if [[ "$module" == */* ]]; then
+            plan_args=(--plan "${module%%/*}")
+            module="${module#*/}"
+        fi
         start_reference "$port" "$fault" "$out/fault-$fault.provider.log"
-        "$target_dir/debug/signoff-conformance" --config "$here/reference/conformance.toml" \
+        "$target_dir/debug/signoff-conformance" --config "$work/reference.toml" \
             --issuer "http://127.0.0.1:$port" --receiver-bind "127.0.0.1:$rp_port" --fast \
-            --module "$module" --report "$work/fault.json" >"$out/fault-$fault.log" 2>&1 || true
+            "${plan_args[@]}" --module "$module" --report "$work/fault.json" >"$out/fault-$fault.log" 2>&1 || true
         stop_server
         verdict="$(node -e '
             const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).modules[0];
@@ -130,6 +168,7 @@ run_signoff() {
     password="conformance-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
     (cd "$root" && cargo build --quiet --bin signoff) || fatal "cannot build signoff"
     build_runner
+    client_key
     local signoff="$target_dir/debug/signoff"
     export SIGNOFF_DATABASE_URL="sqlite://$work/signoff.db?mode=rwc"
     export SIGNOFF_BIND="127.0.0.1:$port"
@@ -160,6 +199,12 @@ run_signoff() {
         "${common[@]}" --backchannel-logout-uri "$rp/backchannel"
     add_client --id conformance-frontchannel --secret conformance-frontchannel-secret-0123456789abcdef \
         "${common[@]}" --frontchannel-logout-uri "$rp/frontchannel"
+    # private_key_jwt (RFC 7523): the Basic plan's private_key_jwt variant, and the FAPI2
+    # modules' client, which also has DPoP-bound tokens (RFC 9449).
+    add_client --id conformance-private-key-jwt --jwks "$work/client-jwks.json" "${common[@]}"
+    add_client --id conformance-fapi2 --jwks "$work/client-jwks.json" --dpop-bound \
+        --redirect-uri "$rp/cb" --scope openid --scope offline_access \
+        --grant-type authorization_code --grant-type refresh_token
     # Shared Signals receivers (openid-ssf-transmitter-test-plan): one that manages streams, one read-only.
     add_client --id conformance-ssf --secret conformance-ssf-secret-0123456789abcdef \
         --grant-type client_credentials --scope ssf.manage
@@ -202,6 +247,16 @@ secret = "conformance-backchannel-secret-0123456789abcdef"
 [clients.frontchannel]
 id = "conformance-frontchannel"
 secret = "conformance-frontchannel-secret-0123456789abcdef"
+
+[clients.private_key_jwt]
+id = "conformance-private-key-jwt"
+auth = "private_key_jwt"
+key = "$work/client-key.pem"
+
+[clients.fapi2]
+id = "conformance-fapi2"
+auth = "private_key_jwt"
+key = "$work/client-key.pem"
 
 [clients.ssf]
 id = "conformance-ssf"

@@ -1,7 +1,8 @@
 // Deliberate defects for the reference provider, one at a time (REFERENCE_FAULT=name).
 // `run.sh faults` starts the reference with each and checks that the named runner module
 // FAILS: proof that the runner's checks can fail, not only pass.
-import { SignJWT, decodeJwt, decodeProtectedHeader, importJWK } from 'jose';
+import { SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK } from 'jose';
+import { randomUUID } from 'node:crypto';
 
 // fault name -> the runner module that must catch it, and the result it must give when that
 // is not FAILED (and what the fault breaks).
@@ -34,7 +35,23 @@ export const FAULTS = {
   'logout-token-wrong-aud': 'oidcc-backchannel-rp-initiated-logout', // BCL 2.6
   'logout-token-wrong-sid': 'oidcc-backchannel-rp-initiated-logout', // BCL 2.4
   'userinfo-post-body-refused': 'oidcc-userinfo-post-body WARNING', // RFC 6750 2.2 (a MAY; OIDF warns)
+  // PLAN/MODULE: the module of that plan (variant plans share the Basic plan's module names).
+  'private-key-jwt-refused': 'basic-private-key-jwt/oidcc-server', // RFC 7523 2.2: valid assertions refused
+  'client-assertion-iss-aud-invalid-grant': 'basic-private-key-jwt/oidcc-ensure-client-assertion-with-iss-aud-succeeds', // RFC 6749 5.2
+  'form-post-ignored': 'formpost-basic/oidcc-server', // Form Post Response Mode 2: answered in the query
+  'dpop-token-type-bearer': 'fapi2-security-profile-final-happy-flow', // RFC 9449 5: token_type not DPoP
+  'dpop-not-required': 'fapi2-security-profile-final-ensure-holder-of-key-required', // RFC 9449 5
+  'refresh-dpop-not-required': 'fapi2-security-profile-final-refresh-token', // FAPI2 SP 5.3.2.1: refresh without a proof
+  'userinfo-dpop-proof-unchecked': 'fapi2-security-profile-final-dpop-negative-tests', // RFC 9449 4.3, 7.1
+  'par-request-uri-reusable': 'fapi2-security-profile-final-par-attempt-reuse-request_uri WARNING', // RFC 9126 7.3 (a SHOULD)
+  'par-request-uri-not-bound': 'fapi2-security-profile-final-par-attempt-to-use-request_uri-for-different-client', // RFC 9126 4
+  'par-accepts-put': 'fapi2-security-profile-final-par-attempt-invalid-http-method', // RFC 9126 2.1
+  'par-accepts-request-uri': 'fapi2-security-profile-final-par-authorization-request-containing-request_uri-form-param', // RFC 9126 2.1
 };
+
+// The authorization parameters of a pushed request, to replay them at /auth.
+const AUTH_PARAMS = ['response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'nonce',
+  'code_challenge', 'code_challenge_method', 'response_mode'];
 
 const editQuery = (ctx, edit) => {
   const q = new URLSearchParams(ctx.querystring);
@@ -52,15 +69,46 @@ async function resign(token, jwk, edit) {
 }
 
 // Installs `fault` on `provider`; returns the fetch to use for outgoing (back-channel) calls.
-export function installFault(provider, { fault, jwk, rp, fetch }) {
+export async function installFault(provider, { fault, jwk, rp, fetch }) {
   if (!fault) return fetch;
   if (!FAULTS[fault]) throw new Error(`unknown REFERENCE_FAULT ${fault}; known: ${Object.keys(FAULTS).join(', ')}`);
   console.log(`reference fault injected: ${fault}`);
   const codes = new Map();
   let diverted;
   let logoutParams;
+  // request_uri -> { params, used } for the PAR faults; the last good UserInfo body.
+  const pushed = new Map();
+  let lastUserinfo;
+  // A DPoP key of the fault's own, to make proofs the client did not send.
+  const proofless = fault === 'dpop-not-required' || fault === 'refresh-dpop-not-required';
+  const dpopKey = proofless ? await generateKeyPair('ES256') : undefined;
 
   provider.use(async (ctx, next) => {
+    if (ctx.path === '/auth' && fault === 'form-post-ignored') editQuery(ctx, (q) => q.delete('response_mode'));
+    if (ctx.path === '/auth' && (fault === 'par-request-uri-reusable' || fault === 'par-request-uri-not-bound')) {
+      editQuery(ctx, (q) => {
+        const entry = pushed.get(q.get('request_uri'));
+        if (!entry) return;
+        const replay = fault === 'par-request-uri-reusable' ? entry.used : q.get('client_id') !== entry.params.client_id;
+        entry.used = true;
+        if (!replay) return;
+        const clientId = q.get('client_id');
+        for (const k of [...q.keys()]) q.delete(k);
+        for (const [k, v] of Object.entries(entry.params)) q.set(k, v);
+        q.set('client_id', clientId);
+      });
+    }
+    if (ctx.path === '/request' && ctx.method === 'PUT' && fault === 'par-accepts-put') {
+      ctx.status = 201;
+      ctx.body = { request_uri: `urn:ietf:params:oauth:request_uri:${randomUUID()}`, expires_in: 60 };
+      return;
+    }
+    if (ctx.path === '/token' && proofless && !ctx.get('dpop')) {
+      const jwk = await exportJWK(dpopKey.publicKey);
+      const htu = `${ctx.protocol}://${ctx.host}/token`;
+      ctx.req.headers.dpop = await new SignJWT({ jti: randomUUID(), htm: 'POST', htu, iat: Math.floor(Date.now() / 1000) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(dpopKey.privateKey);
+    }
     const auth = ctx.path === '/auth' || ctx.path.startsWith('/auth/');
     if (ctx.path === '/auth' && fault === 'prompt-none-shows-login') editQuery(ctx, (q) => q.get('prompt') === 'none' && q.delete('prompt'));
     if (ctx.path === '/auth' && fault === 'prompt-login-ignored') editQuery(ctx, (q) => q.get('prompt') === 'login' && q.delete('prompt'));
@@ -112,8 +160,29 @@ export function installFault(provider, { fault, jwk, rp, fetch }) {
       ctx.redirect(`${diverted}${u.search}`);
       diverted = undefined;
     }
+    if (ctx.path === '/request' && ctx.method === 'POST' && ctx.status === 201 && ctx.oidc?.params) {
+      const params = {};
+      for (const k of AUTH_PARAMS) if (ctx.oidc.params[k] !== undefined) params[k] = ctx.oidc.params[k];
+      pushed.set(ctx.body.request_uri, { params, used: false });
+    }
+    if (ctx.path === '/request' && fault === 'par-accepts-request-uri' && ctx.status === 400) {
+      ctx.status = 201;
+      ctx.body = { request_uri: `urn:ietf:params:oauth:request_uri:${randomUUID()}`, expires_in: 60 };
+    }
+    if (ctx.path === '/me' && fault === 'userinfo-dpop-proof-unchecked') {
+      if (ctx.status === 200) lastUserinfo = ctx.body;
+      else if (lastUserinfo && /^dpop /i.test(ctx.get('authorization'))) { ctx.status = 200; ctx.body = lastUserinfo; }
+    }
     if (ctx.path === '/token' && ctx.method === 'POST') {
       if (fault === 'token-cache-control-missing') ctx.remove('cache-control');
+      const assertion = ctx.oidc?.params?.client_assertion;
+      if (fault === 'private-key-jwt-refused' && assertion) {
+        ctx.status = 401; ctx.body = { error: 'invalid_client', error_description: 'fault: assertion refused' };
+      }
+      if (fault === 'client-assertion-iss-aud-invalid-grant' && assertion && decodeJwt(assertion).aud === provider.issuer) {
+        ctx.status = 400; ctx.body = { error: 'invalid_grant' };
+      }
+      if (fault === 'dpop-token-type-bearer' && ctx.status === 200 && ctx.body?.token_type === 'DPoP') ctx.body.token_type = 'Bearer';
       const code = ctx.oidc?.params?.code;
       if (fault === 'code-replayable' && code) {
         if (ctx.status === 200) codes.set(code, ctx.body);

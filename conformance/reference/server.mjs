@@ -8,6 +8,7 @@
 // REFERENCE_FAULT=name injects one deliberate defect (see faults.mjs; used by `run.sh faults`).
 // Test user: any login (e.g. "alice") with any password, through the devInteractions pages.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 // Internal module (the package has no "exports" map): the built-in memory adapter over our store.
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
@@ -54,6 +55,23 @@ const clients = [
     token_endpoint_auth_method: 'client_secret_post',
   },
   { ...common, client_id: 'conformance-second', client_secret: 'conformance-second-secret-0123456789abcdef' },
+  // private_key_jwt (RFC 7523): CLIENT_JWKS is the public JWK Set run.sh generated; the
+  // runner signs with its private half. conformance-fapi2 also has DPoP-bound tokens.
+  ...(process.env.CLIENT_JWKS ? [
+    {
+      ...common,
+      client_id: 'conformance-private-key-jwt',
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: JSON.parse(readFileSync(process.env.CLIENT_JWKS, 'utf8')),
+    },
+    {
+      ...common,
+      client_id: 'conformance-fapi2',
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: JSON.parse(readFileSync(process.env.CLIENT_JWKS, 'utf8')),
+      dpop_bound_access_tokens: true,
+    },
+  ] : []),
   {
     ...common,
     client_id: 'conformance-backchannel',
@@ -110,6 +128,8 @@ const provider = new Provider(ISSUER, {
     introspection: { enabled: true },
     revocation: { enabled: true },
     claimsParameter: { enabled: true },
+    pushedAuthorizationRequests: { enabled: true },
+    // DPoP (RFC 9449) is always on in oidc-provider 9; dpop_bound_access_tokens is per client.
   },
   rotateRefreshToken: true,
   pkce: { required: () => false },
@@ -117,7 +137,7 @@ const provider = new Provider(ISSUER, {
     Interaction: 600, Session: 3600, Grant: 86400 },
 });
 
-outgoing = installFault(provider, { fault: process.env.REFERENCE_FAULT, jwk, rp: RP, fetch: plainFetch });
+outgoing = await installFault(provider, { fault: process.env.REFERENCE_FAULT, jwk, rp: RP, fetch: plainFetch });
 
 // Provider-initiated logout for oidcc-backchannel-idp-initiated-logout: ends the session that
 // issued `sid` and sends each of its clients a back-channel logout token, as an admin action would.

@@ -45,10 +45,13 @@ pub struct Walk {
     pub end: End,
     /// Login forms filled in during the walk.
     pub logins: usize,
-    /// Consent or confirmation forms approved during the walk.
+    /// Consent or confirmation forms approved during the walk (not a form_post page's form).
     pub approvals: usize,
     /// Every iframe src met on the way (front-channel logout renders these).
     pub iframes: Vec<Url>,
+    /// When the walk left the provider by submitting a POST form (a form_post response),
+    /// the form's fields: what the browser sent off the provider's origin.
+    pub posted: Option<Vec<(String, String)>>,
     pub trace: Vec<String>,
 }
 
@@ -173,10 +176,14 @@ impl Browser {
             logins: 0,
             approvals: 0,
             iframes: Vec::new(),
+            posted: None,
             trace: Vec::new(),
         };
         for _ in 0..MAX_STEPS {
             if url.origin() != self.origin {
+                if method == Method::POST {
+                    walk.posted = Some(form);
+                }
                 walk.end = End::Left(url);
                 return Ok(walk);
             }
@@ -221,7 +228,11 @@ impl Browser {
                     (method, url) = (f.method, f.action);
                 }
                 Action::Approve(f, button) => {
-                    walk.approvals += 1;
+                    // A form that posts off the provider's origin hands a response to the
+                    // RP (a form_post page); it asks the user nothing.
+                    if f.action.origin() == self.origin {
+                        walk.approvals += 1;
+                    }
                     form = f.pairs();
                     form.extend(button);
                     (method, url) = (f.method, f.action);

@@ -24,8 +24,9 @@ struct Args {
     /// The provider's issuer identifier.
     #[arg(long, value_name = "URL")]
     issuer: Option<String>,
-    /// basic | config | rp-logout | backchannel | frontchannel | tokens | ssf | all, comma-separated or
-    /// repeated; the OpenID Foundation plan ids are accepted too.
+    /// basic | basic-private-key-jwt | formpost-basic | config | rp-logout | backchannel |
+    /// frontchannel | tokens | ssf | fapi2 | all, comma-separated or repeated; the OpenID
+    /// Foundation plan ids are accepted too.
     #[arg(long = "plan", value_name = "PLAN")]
     plans: Vec<String>,
     /// Run only this module (repeatable).
@@ -38,6 +39,7 @@ struct Args {
     client_secret: Option<String>,
     /// Another test client; ROLE is one of post, second, unsigned, backchannel, frontchannel,
     /// ssf (client_credentials, scope ssf.manage), ssf_read (scope ssf.read) (repeatable).
+    /// The private_key_jwt and fapi2 roles need a key file: configure them in the TOML file.
     #[arg(long = "client", value_name = "ROLE=ID[:SECRET]", value_parser = parse_client_flag)]
     clients: Vec<(String, ClientCfg)>,
     /// The test user.
@@ -78,11 +80,14 @@ pub fn usage() -> String {
     Args::command().render_help().to_string()
 }
 
-/// A plan: the short name used on the command line, the Foundation's plan id, a title.
+/// A plan: the short name used on the command line, the Foundation's plan id, a title, and
+/// the Foundation's variant parameters where the plan is one plan id run with other variants
+/// (the suite's `plan[param=value]` notation), empty otherwise.
 pub struct Plan {
     pub short: &'static str,
     pub id: &'static str,
     pub title: &'static str,
+    pub variant: &'static str,
 }
 
 /// Plans in the order they run.
@@ -91,36 +96,62 @@ pub const PLANS: &[Plan] = &[
         short: "config",
         id: "oidcc-config-certification-test-plan",
         title: "Config OP",
+        variant: "",
     },
     Plan {
         short: "basic",
         id: "oidcc-basic-certification-test-plan",
         title: "Basic OP",
+        variant: "",
+    },
+    Plan {
+        short: "basic-private-key-jwt",
+        id: "oidcc-basic-certification-test-plan",
+        title: "Basic OP",
+        variant: "client_auth_type=private_key_jwt",
+    },
+    Plan {
+        short: "formpost-basic",
+        id: "oidcc-formpost-basic-certification-test-plan",
+        title: "Form Post Basic OP",
+        variant: "response_mode=form_post",
     },
     Plan {
         short: "rp-logout",
         id: "oidcc-rp-initiated-logout-certification-test-plan",
         title: "RP-Initiated Logout OP",
+        variant: "",
     },
     Plan {
         short: "backchannel",
         id: "oidcc-backchannel-rp-initiated-logout-certification-test-plan",
         title: "Back-Channel Logout OP",
+        variant: "",
     },
     Plan {
         short: "frontchannel",
         id: "oidcc-frontchannel-rp-initiated-logout-certification-test-plan",
         title: "Front-Channel Logout OP",
+        variant: "",
     },
     Plan {
         short: "tokens",
         id: "signoff-oauth-token-management-test-plan",
         title: "OAuth token management",
+        variant: "",
     },
     Plan {
         short: "ssf",
         id: "openid-ssf-transmitter-test-plan",
         title: "Shared Signals Transmitter",
+        variant: "",
+    },
+    Plan {
+        short: "fapi2",
+        id: "fapi2-security-profile-final-test-plan",
+        title: "FAPI2 Security Profile (PAR, DPoP)",
+        variant: "client_auth_type=private_key_jwt][sender_constrain=dpop][openid=openid_connect\
+                  ][fapi_profile=plain_fapi",
     },
 ];
 
@@ -129,6 +160,8 @@ pub const PLANS: &[Plan] = &[
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 §2.2 / OIDC Core 9: a signed assertion; the client's `key` signs it.
+    PrivateKeyJwt,
     None,
 }
 
@@ -139,6 +172,9 @@ pub struct ClientCfg {
     pub secret: Option<String>,
     #[serde(default = "default_auth")]
     pub auth: AuthMethod,
+    /// private_key_jwt: a PEM file with the client's P-256 private key (ES256).
+    #[serde(default)]
+    pub key: Option<PathBuf>,
 }
 
 fn default_auth() -> AuthMethod {
@@ -164,7 +200,8 @@ struct FileConfig {
     idp_logout_command: Option<String>,
     #[serde(default)]
     user: UserCfg,
-    /// Roles: main, post, second, unsigned, backchannel, frontchannel.
+    /// Roles: main, post, second, unsigned, backchannel, frontchannel, ssf, ssf_read,
+    /// private_key_jwt, fapi2.
     #[serde(default)]
     clients: BTreeMap<String, ClientCfg>,
 }
@@ -198,6 +235,12 @@ pub struct Config {
     pub ssf: Option<ClientCfg>,
     /// The same with scope ssf.read only.
     pub ssf_read: Option<ClientCfg>,
+    /// A client authenticating with private_key_jwt (the Basic plan's private_key_jwt variant).
+    pub private_key_jwt: Option<ClientCfg>,
+    /// A private_key_jwt client registered with dpop_bound_access_tokens (the FAPI2 modules).
+    pub fapi2: Option<ClientCfg>,
+    /// The response_mode every authorization request carries (a plan's variant), or none.
+    pub response_mode: Option<&'static str>,
     /// The module run against a defective transmitter (fault injection).
     pub ssf_fault: Option<String>,
     pub idp_logout_command: Option<String>,
@@ -227,7 +270,15 @@ fn parse_client_flag(value: &str) -> Result<(String, ClientCfg), String> {
         (_, None) => AuthMethod::None,
         _ => AuthMethod::ClientSecretBasic,
     };
-    Ok((role.to_string(), ClientCfg { id, secret, auth }))
+    Ok((
+        role.to_string(),
+        ClientCfg {
+            id,
+            secret,
+            auth,
+            key: None,
+        },
+    ))
 }
 
 impl Config {
@@ -260,6 +311,7 @@ impl Config {
                     id,
                     secret: args.client_secret,
                     auth: AuthMethod::ClientSecretBasic,
+                    key: None,
                 },
             );
         }
@@ -273,10 +325,19 @@ impl Config {
                 "frontchannel",
                 "ssf",
                 "ssf_read",
+                "private_key_jwt",
+                "fapi2",
             ]
             .contains(&role.as_str())
             {
                 return Err(format!("unknown client role {role:?}"));
+            }
+        }
+        for (role, client) in &clients {
+            if client.auth == AuthMethod::PrivateKeyJwt && client.key.is_none() {
+                return Err(format!(
+                    "client role {role:?} uses private_key_jwt but has no key file"
+                ));
             }
         }
 
@@ -347,6 +408,9 @@ impl Config {
             frontchannel: clients.remove("frontchannel"),
             ssf: clients.remove("ssf"),
             ssf_read: clients.remove("ssf_read"),
+            private_key_jwt: clients.remove("private_key_jwt"),
+            fapi2: clients.remove("fapi2"),
+            response_mode: None,
             ssf_fault: args.ssf_fault,
             idp_logout_command: args.idp_logout_command.or(file.idp_logout_command),
             report: args.report,
@@ -409,6 +473,41 @@ mod tests {
         ))
         .unwrap_err();
         assert!(err.contains("ROLE=ID"), "{err}");
+    }
+
+    fn config_file(name: &str, text: &str) -> String {
+        let path = std::env::temp_dir().join(format!(
+            "signoff-conformance-{}-{name}.toml",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn a_private_key_jwt_client_needs_a_key_file_and_keeps_it() {
+        let base = "issuer = \"http://op\"\n[user]\nusername = \"a\"\npassword = \"b\"\n\
+                    [clients.main]\nid = \"m\"\nsecret = \"s\"\n";
+        let without = config_file(
+            "nokey",
+            &format!("{base}[clients.private_key_jwt]\nid = \"p\"\nauth = \"private_key_jwt\"\n"),
+        );
+        let err = Config::from_args(&args(&format!("--config {without}"))).unwrap_err();
+        assert!(err.contains("no key file"), "{err}");
+        let with = config_file(
+            "key",
+            &format!(
+                "{base}[clients.fapi2]\nid = \"f\"\nauth = \"private_key_jwt\"\nkey = \"/k.pem\"\n"
+            ),
+        );
+        let cfg = Config::from_args(&args(&format!("--config {with}")))
+            .unwrap()
+            .unwrap();
+        let fapi2 = cfg.fapi2.unwrap();
+        assert_eq!(fapi2.auth, AuthMethod::PrivateKeyJwt);
+        assert_eq!(fapi2.key.unwrap().display().to_string(), "/k.pem");
+        assert!(cfg.private_key_jwt.is_none());
+        assert!(cfg.plans.contains(&"fapi2") && cfg.plans.contains(&"formpost-basic"));
     }
 
     #[test]

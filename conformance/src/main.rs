@@ -5,10 +5,12 @@
 
 mod browser;
 mod checks;
+mod client_auth;
 mod config;
 mod jwt;
 mod op;
 mod plans;
+mod proof;
 mod receiver;
 mod report;
 
@@ -24,6 +26,21 @@ const MODULE_TIMEOUT: Duration = Duration::from_secs(120);
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `--print-jwks KEY.pem`: the public JWK Set to register a private_key_jwt client with.
+    if let [flag, path] = args.as_slice()
+        && flag == "--print-jwks"
+    {
+        return match proof::SigningKey::from_pem_file(std::path::Path::new(path)) {
+            Ok(key) => {
+                println!("{}", key.public_jwks());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("signoff-conformance: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let cfg = match Config::from_args(&args) {
         Ok(Some(cfg)) => cfg,
         Ok(None) => {
@@ -83,7 +100,11 @@ async fn run(cfg: Config) -> Result<bool, String> {
         if selected.is_empty() {
             continue;
         }
-        println!("\n== {} ({})", plan.title, plan.id);
+        if plan.variant.is_empty() {
+            println!("\n== {} ({})", plan.title, plan.id);
+        } else {
+            println!("\n== {} ({}[{}])", plan.title, plan.id, plan.variant);
+        }
         for module in selected {
             let result = run_module(&op, plan, module).await;
             println!("{}", result.headline());
@@ -148,7 +169,11 @@ async fn run_module(op: &op::Op, plan: &config::Plan, module: &str) -> ModuleRes
     };
     ModuleResult {
         plan: plan.id.to_string(),
-        plan_title: plan.title.to_string(),
+        plan_title: if plan.variant.is_empty() {
+            plan.title.to_string()
+        } else {
+            format!("{} [{}]", plan.title, plan.variant)
+        },
         module: module.to_string(),
         status,
         skipped_because,

@@ -28,6 +28,7 @@ pub type RpClient = CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
+#[derive(Clone)]
 pub struct Op {
     pub cfg: Config,
     pub issuer: Url,
@@ -202,15 +203,6 @@ pub fn same_endpoint(u: &Url, base: &str) -> bool {
         && u.path() == base.path()
 }
 
-fn basic_auth(req: reqwest::RequestBuilder, client: &ClientCfg) -> reqwest::RequestBuilder {
-    // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    req.basic_auth(
-        enc(&client.id),
-        Some(enc(client.secret.as_deref().unwrap_or(""))),
-    )
-}
-
 impl Op {
     pub async fn discover(cfg: Config, rx: Receiver) -> Result<Op, String> {
         let http = reqwest::Client::builder()
@@ -292,6 +284,9 @@ impl Op {
             .set("scope", scope)
             .set("state", CsrfToken::new_random().secret().as_str())
             .set("nonce", Nonce::new_random().secret().as_str());
+        if let Some(mode) = self.cfg.response_mode {
+            r.set("response_mode", mode);
+        }
         r
     }
 
@@ -313,7 +308,11 @@ impl Op {
         };
         let authz = match walk.left_to() {
             Some(u) if same_endpoint(u, &self.cfg.redirect_uri) => {
-                let params: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+                // OAuth 2.0 Form Post Response Mode §2: the parameters are in a POST body.
+                let params: Vec<(String, String)> = match &walk.posted {
+                    Some(form) => form.clone(),
+                    None => u.query_pairs().into_owned().collect(),
+                };
                 if let Some(code) = param(&params, "code") {
                     Authz::Code {
                         code: code.to_string(),
@@ -344,6 +343,7 @@ impl Op {
     ) -> Step<String> {
         match authz {
             Authz::Code { code, params } => {
+                self.check_response_mode(c, req, walk)?;
                 // RFC 6749 §4.1.2: state is returned exactly as sent.
                 c.check(
                     param(&params, "state") == req.state.as_deref(),
@@ -378,6 +378,24 @@ impl Op {
         }
     }
 
+    /// The authorization response came the way the request asked: in the query (RFC 6749
+    /// §4.1.2, the code flow's default) or as a form POSTed by the browser (OAuth 2.0 Form
+    /// Post Response Mode §2).
+    pub fn check_response_mode(&self, c: &mut Checks, req: &AuthRequest, walk: &Walk) -> Step {
+        match (req.get("response_mode"), walk.posted.is_some()) {
+            (Some("form_post"), false) => Err(c.fail(
+                "OAuth 2.0 Form Post Response Mode 2",
+                "response_mode=form_post was requested but the response came in the \
+                 redirect_uri's query, not in a POSTed form",
+            )),
+            (Some("form_post"), true) | (_, false) => Ok(()),
+            (_, true) => Err(c.fail(
+                "RFC 6749 4.1.2",
+                "the response was POSTed to the redirect_uri though no response_mode asked for it",
+            )),
+        }
+    }
+
     /// RFC 9207 §2.4: when the provider returns `iss`, it is its issuer identifier.
     pub fn check_iss_param(&self, c: &mut Checks, params: &[(String, String)]) {
         if let Some(iss) = param(params, "iss") {
@@ -394,36 +412,6 @@ impl Op {
                  but the response has no iss",
             );
         }
-    }
-
-    /// A token request sent by hand, authenticated as `client` says.
-    pub async fn token_raw(&self, client: &ClientCfg, form: &[(&str, &str)]) -> Step<Reply> {
-        self.authed_post(
-            self.meta.token_endpoint().map(|u| u.url().clone()),
-            client,
-            form,
-        )
-        .await
-    }
-
-    pub async fn authed_post(
-        &self,
-        endpoint: Option<Url>,
-        client: &ClientCfg,
-        form: &[(&str, &str)],
-    ) -> Step<Reply> {
-        let endpoint = endpoint.ok_or_else(|| Halt::Error("no such endpoint".into()))?;
-        let mut fields: Vec<(&str, &str)> = form.to_vec();
-        let mut req = self.http.post(endpoint);
-        match client.auth {
-            AuthMethod::ClientSecretBasic => req = basic_auth(req, client),
-            AuthMethod::ClientSecretPost => {
-                fields.push(("client_id", &client.id));
-                fields.push(("client_secret", client.secret.as_deref().unwrap_or("")));
-            }
-            AuthMethod::None => fields.push(("client_id", &client.id)),
-        }
-        Reply::read(req.form(&fields).send().await?).await
     }
 
     /// An openidconnect client for `client`, authenticating as its configuration says.
@@ -457,6 +445,9 @@ impl Op {
             .map_err(|e| Halt::Error(format!("no token endpoint: {e}")))?;
         if let Some(v) = req.verifier.take() {
             token_req = token_req.set_pkce_verifier(v);
+        }
+        for (k, v) in self.assertion_params(&req.client, self.token_endpoint()?.to_string())? {
+            token_req = token_req.add_extra_param(k, v);
         }
         let resp = match token_req.request_async(&self.http).await {
             Ok(r) => r,

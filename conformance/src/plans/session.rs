@@ -326,17 +326,19 @@ async fn refresh(op: &Op, c: &mut Checks) -> Step {
         return skip("the provider issued no refresh token");
     };
     let client = op.oidc_client(&op.cfg.main)?;
-    let refreshed = client
-        .exchange_refresh_token(&RefreshToken::new(rt.clone()))
-        .map_err(|e| Halt::Error(format!("no token endpoint: {e}")))?
-        .request_async(&op.http)
-        .await
-        .map_err(|e| {
-            c.fail(
-                "OIDC Core 12.1",
-                format!("the refresh request failed: {e:?}"),
-            )
-        })?;
+    let rt_value = RefreshToken::new(rt.clone());
+    let mut refresh = client
+        .exchange_refresh_token(&rt_value)
+        .map_err(|e| Halt::Error(format!("no token endpoint: {e}")))?;
+    for (k, v) in op.assertion_params(&op.cfg.main, op.token_endpoint()?.to_string())? {
+        refresh = refresh.add_extra_param(k, v);
+    }
+    let refreshed = refresh.request_async(&op.http).await.map_err(|e| {
+        c.fail(
+            "OIDC Core 12.1",
+            format!("the refresh request failed: {e:?}"),
+        )
+    })?;
     let new_tokens = Tokens {
         access_token: refreshed.access_token().secret().clone(),
         refresh_token: refreshed.refresh_token().map(|r| r.secret().clone()),
