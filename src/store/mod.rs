@@ -15,6 +15,7 @@ pub mod replay;
 pub mod revocation_log;
 pub mod sessions;
 pub mod ssf_streams;
+pub mod token_cache;
 pub mod users;
 
 use std::time::Duration;
