@@ -21,6 +21,7 @@ mod m20261202_000010_ssf_streams;
 mod m20261202_000011_client_keys;
 mod m20261203_000001_replay_guard;
 mod m20261203_000002_dpop;
+mod m20261207_000001_prune_indexes;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_client_keys::Migration),
             Box::new(m20261203_000001_replay_guard::Migration),
             Box::new(m20261203_000002_dpop::Migration),
+            Box::new(m20261207_000001_prune_indexes::Migration),
         ]
     }
 }

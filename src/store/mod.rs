@@ -54,6 +54,20 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Database::connect(options).await
 }
 
+/// Count every statement `db` runs from now on (its clones share the
+/// count): how the hot paths are measured (docs/design.md, "Statements per
+/// request") and held to their budget in tests.
+pub fn count_statements(
+    db: &mut DatabaseConnection,
+) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = count.clone();
+    db.set_metric_callback(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    count
+}
+
 /// Begin a transaction that will write. On SQLite it takes the write lock at
 /// `BEGIN IMMEDIATE` (waiting up to the busy timeout): a transaction that
 /// reads first and writes later cannot be upgraded once another writer has
