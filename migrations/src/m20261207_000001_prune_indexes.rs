@@ -1,6 +1,7 @@
 //! Indexes that make pruning cheap: every growing table is pruned in bounded
 //! batches by a time column (`src/maintenance.rs`), and each batch finds its
-//! rows through one of these instead of scanning the table.
+//! rows through one of these instead of scanning the table. (Codes and tokens
+//! have theirs on `expires_at` since m20261121_000005.)
 
 use sea_orm_migration::prelude::*;
 
@@ -10,20 +11,7 @@ pub struct Migration;
 #[derive(DeriveIden)]
 enum AuthorizationCodes {
     Table,
-    ExpiresAt,
     GrantId,
-}
-
-#[derive(DeriveIden)]
-enum AccessTokens {
-    Table,
-    ExpiresAt,
-}
-
-#[derive(DeriveIden)]
-enum RefreshTokens {
-    Table,
-    ExpiresAt,
 }
 
 #[derive(DeriveIden)]
@@ -54,27 +42,12 @@ enum LogoutOutbox {
 /// (index name, table, columns)
 fn indexes() -> Vec<(&'static str, DynIden, Vec<DynIden>)> {
     vec![
-        (
-            "authorization_codes_expires_at",
-            AuthorizationCodes::Table.into_iden(),
-            vec![AuthorizationCodes::ExpiresAt.into_iden()],
-        ),
         // A grant is pruned once nothing is issued under it any more: the
         // NOT EXISTS probe on codes needs this one (tokens have theirs).
         (
             "authorization_codes_grant_id",
             AuthorizationCodes::Table.into_iden(),
             vec![AuthorizationCodes::GrantId.into_iden()],
-        ),
-        (
-            "access_tokens_expires_at",
-            AccessTokens::Table.into_iden(),
-            vec![AccessTokens::ExpiresAt.into_iden()],
-        ),
-        (
-            "refresh_tokens_expires_at",
-            RefreshTokens::Table.into_iden(),
-            vec![RefreshTokens::ExpiresAt.into_iden()],
         ),
         (
             "grants_created_at",
