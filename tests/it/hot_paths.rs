@@ -37,26 +37,32 @@ fn statements(server: &TestServer) -> u64 {
     server.statements.load(Ordering::Relaxed)
 }
 
+/// Background work (the view's tail, maintenance) shares the connection and
+/// is counted too: a request's own count is the least of a few tries.
+const TRIES: usize = 5;
+
 #[tokio::test]
 async fn introspecting_an_opaque_token_again_reads_no_token_row_only_the_callers_client() {
     let server = TestServer::start().await;
     let token = opaque_service_token(&server).await;
-    let before = statements(&server);
-    assert_eq!(
-        introspect_own(&server.http, &server.base, &token).await["active"],
-        true
-    );
-    let first = statements(&server) - before;
-    let before = statements(&server);
-    assert_eq!(
-        introspect_own(&server.http, &server.base, &token).await["active"],
-        true
-    );
-    let again = statements(&server) - before;
+    let (first, body) = counted(&server, || {
+        introspect_own(&server.http, &server.base, &token)
+    })
+    .await;
+    assert_eq!(body["active"], true);
+    let mut again = u64::MAX;
+    for _ in 0..TRIES {
+        let (n, body) = counted(&server, || {
+            introspect_own(&server.http, &server.base, &token)
+        })
+        .await;
+        assert_eq!(body["active"], true);
+        again = again.min(n);
+    }
     eprintln!("opaque introspection: {first} statements, then {again}");
     // The caller's client row; the token row comes from the cache.
     assert_eq!(again, 1, "first introspection ran {first}");
-    assert_eq!(first, again + 1);
+    assert!(first >= 2, "the first introspection read the token row");
 }
 
 #[tokio::test]
@@ -106,4 +112,48 @@ async fn a_cached_opaque_token_revoked_on_another_instance_is_inactive_there_onc
         introspect_own(&server.http, &other.base, &token).await,
         serde_json::json!({ "active": false })
     );
+}
+
+/// Statements of one request, after a first one warmed the caches.
+async fn counted<F, Fut, T>(server: &TestServer, request: F) -> (u64, T)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let before = statements(server);
+    let out = request().await;
+    (statements(server) - before, out)
+}
+
+#[tokio::test]
+async fn issuing_refreshing_and_revoking_stay_within_their_statement_budgets() {
+    let server = lifecycle_server().await;
+    let _ = opaque_service_token(&server).await;
+    let (mut issue, mut rotate, mut revoke) = (u64::MAX, u64::MAX, u64::MAX);
+    let mut refresh_token = opaque_login(&server).await.refresh_token();
+    for _ in 0..TRIES {
+        let (n, _) = counted(&server, || opaque_service_token(&server)).await;
+        issue = issue.min(n);
+
+        let (n, response) = counted(&server, || {
+            refresh(&server, FIRST, FIRST_SECRET, &refresh_token)
+        })
+        .await;
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        refresh_token = text(&response.json().await.unwrap(), "refresh_token");
+        rotate = rotate.min(n);
+
+        let token = opaque_service_token(&server).await;
+        let (n, _) = counted(&server, || {
+            revoke_ok(&server, SERVICE, SERVICE_SECRET, &token, None)
+        })
+        .await;
+        revoke = revoke.min(n);
+    }
+    eprintln!(
+        "statements: client_credentials opaque {issue}, refresh rotation {rotate}, revocation {revoke}"
+    );
+    assert!(issue <= 2, "client_credentials opaque ran {issue}");
+    assert!(rotate <= 20, "refresh rotation ran {rotate}");
+    assert!(revoke <= 10, "revocation ran {revoke}");
 }
