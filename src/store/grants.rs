@@ -274,6 +274,34 @@ pub async fn consume_refresh_token(
     })
 }
 
+/// Consume a refresh token for rotation in one statement, only while it,
+/// and the grant it belongs to, are unconsumed and unrevoked (RFC 9700
+/// §4.14.2). True: this caller consumed it. False: nothing changed; the
+/// caller reads the row to tell unknown, replayed and revoked apart
+/// ([`consume_refresh_token`] is the two-statement form).
+pub async fn consume_live_refresh_token(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    grant_id: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let live_grant = Query::select()
+        .column(grant::Column::Id)
+        .from(grant::Entity)
+        .and_where(grant::Column::Id.eq(grant_id))
+        .and_where(grant::Column::RevokedAt.is_null())
+        .to_owned();
+    let res = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::ConsumedAt, Expr::value(now))
+        .filter(refresh_token::Column::TokenHash.eq(token_hash))
+        .filter(refresh_token::Column::ConsumedAt.is_null())
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .filter(refresh_token::Column::GrantId.in_subquery(live_grant))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
 pub async fn find_refresh_token(
     db: &impl ConnectionTrait,
     token_hash: &str,
