@@ -154,6 +154,6 @@ async fn issuing_refreshing_and_revoking_stay_within_their_statement_budgets() {
         "statements: client_credentials opaque {issue}, refresh rotation {rotate}, revocation {revoke}"
     );
     assert!(issue <= 2, "client_credentials opaque ran {issue}");
-    assert!(rotate <= 20, "refresh rotation ran {rotate}");
-    assert!(revoke <= 10, "revocation ran {revoke}");
+    assert!(rotate <= 8, "refresh rotation ran {rotate}");
+    assert!(revoke <= 6, "revocation ran {revoke}");
 }
