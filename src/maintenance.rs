@@ -6,20 +6,27 @@ use std::time::Duration;
 
 use crate::keys::{Lifecycle, Schedule};
 use crate::state::AppState;
-use crate::store::interactions;
+use sea_orm::DbErr;
+
+use crate::store::{grants, interactions, logout_outbox, pushed_requests, replay, sessions};
 
 /// How often expired rows are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Sessions the expiry sweep ends per round (the rest wait for the next).
 const SWEEP_BATCH: u64 = 200;
-/// One-time identifiers deleted per statement, and statements per round: a
-/// round removes at most 20 000 (more wait for the next round), and no
-/// single statement holds the write lock for long.
-const REPLAY_PRUNE_BATCH: u64 = 1000;
-/// Expired device codes removed per prune round (RFC 8628: they live
-/// minutes, so one round a minute keeps up with any realistic rate).
-const DEVICE_CODE_PRUNE_BATCH: u64 = 1000;
-const REPLAY_PRUNE_ROUNDS: usize = 20;
+/// Rows deleted per statement, and statements per table and round: a round
+/// removes at most 20 000 rows of a table (more wait for the next round), and
+/// no single statement holds the write lock for long.
+const BATCH: u64 = 1000;
+const ROUNDS: usize = 20;
+/// Ended sessions stay listed a week (account page, CLI).
+const ENDED_SESSIONS_KEPT: i64 = 7 * 24 * 3600;
+/// A grant is created with its code in one transaction; the margin only
+/// keeps the prune away from rows of requests in flight.
+const EMPTY_GRANT_GRACE: i64 = 3600;
+/// Failed back-channel logout deliveries stay for an operator to see for 30
+/// days.
+const FAILED_DELIVERIES_KEPT: i64 = 30 * 24 * 3600;
 
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -52,86 +59,92 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                 }
                 _ = prune_tick.tick() => {}
             }
-            {
-                state.throttle.prune();
-                // The per-address budgets forget addresses whose budget is
-                // full again, so their memory follows recent traffic only.
-                state.interaction_budget.forget_idle();
-                match interactions::prune(&state.db, state.now()).await {
-                    Ok(n) if n > 0 => tracing::debug!(pruned = n, "expired interactions removed"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "pruning interactions failed"),
-                }
-                match crate::store::pushed_requests::prune(&state.db, state.now()).await {
-                    Ok(n) if n > 0 => {
-                        tracing::debug!(pruned = n, "expired pushed requests removed")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "pruning pushed requests failed"),
-                }
-                state.user_code_attempts.forget_idle();
-                match crate::store::device_codes::prune(
-                    &state.db,
-                    state.now(),
-                    DEVICE_CODE_PRUNE_BATCH,
-                )
-                .await
-                {
-                    Ok(n) if n > 0 => tracing::debug!(pruned = n, "expired device codes removed"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "pruning device codes failed"),
-                }
-                let skew = state.config.keys.clock_skew.as_secs() as i64;
-                let now = state.now();
-                // Events keep their clock skew margin in `retain_until`.
-                let retention = state.config.revocation.event_retention;
-                match crate::revocation::prune_log(&state.db, now, retention).await {
-                    Ok(n) if n > 0 => tracing::debug!(pruned = n, "revocation events removed"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "pruning the revocation log failed"),
-                }
-                match crate::audit::prune(&state.db, now, state.config.audit.retention).await {
-                    Ok(n) if n > 0 => tracing::debug!(pruned = n, "old audit events removed"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "pruning audit events failed"),
-                }
-                // Ended sessions stay listed a week (account page, CLI).
-                if let Err(e) =
-                    crate::store::sessions::prune_ended(&state.db, now - 7 * 24 * 3600).await
-                {
-                    tracing::warn!(error = %e, "pruning ended sessions failed");
-                }
-                match prune_replay_guard(&state, now).await {
-                    Ok(n) if n > 0 => {
-                        tracing::debug!(pruned = n, "expired one-time identifiers removed")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "pruning one-time identifiers failed"),
-                }
-                match crate::store::grants::prune_expired(&state.db, now - skew).await {
-                    Ok(n) if n > 0 => {
-                        tracing::debug!(pruned = n, "expired codes and tokens removed")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "pruning expired codes and tokens failed"),
-                }
-            }
+            state.throttle.prune();
+            // The per-address budgets forget addresses whose budget is
+            // full again, so their memory follows recent traffic only.
+            state.interaction_budget.forget_idle();
+            state.user_code_attempts.forget_idle();
+            prune_tables(&state, state.now()).await;
         }
     })
 }
 
-/// Remove one-time identifiers (`jti`s) past their expiry, in bounded
-/// batches.
-async fn prune_replay_guard(state: &AppState, now: i64) -> Result<u64, crate::store::StoreError> {
+/// Delete what no request can use any more, from every table that grows
+/// (docs/design.md, "Pruning"): each in bounded batches through an index.
+/// Failures are logged and retried next round.
+pub async fn prune_tables(state: &AppState, now: i64) {
+    let db = &state.db;
+    let skew = state.config.keys.clock_skew.as_secs() as i64;
+    // Events keep their clock skew margin in `retain_until`.
+    let retention = state.config.revocation.event_retention;
+    report(
+        "expired interactions",
+        batches(|| interactions::prune(db, now, BATCH)).await,
+    );
+    report(
+        "expired device codes",
+        batches(|| crate::store::device_codes::prune(db, now, BATCH)).await,
+    );
+    report(
+        "expired pushed requests",
+        batches(|| pushed_requests::prune(db, now, BATCH)).await,
+    );
+    report(
+        "revocation events past retention",
+        crate::revocation::prune_log(db, now, retention).await,
+    );
+    report(
+        "audit events past retention",
+        crate::audit::prune(db, now, state.config.audit.retention).await,
+    );
+    // Ended sessions stay listed a week (account page, CLI).
+    report(
+        "ended sessions",
+        batches(|| sessions::prune_ended(db, now - ENDED_SESSIONS_KEPT)).await,
+    );
+    report(
+        "expired one-time identifiers",
+        batches(|| replay::prune(db, now, BATCH)).await,
+    );
+    report(
+        "expired codes and tokens",
+        batches(|| grants::prune_expired(db, now - skew)).await,
+    );
+    // After the tokens: a grant goes once nothing is left under it.
+    report(
+        "empty grants",
+        batches(|| grants::prune_empty(db, now - skew - EMPTY_GRANT_GRACE)).await,
+    );
+    report(
+        "failed back-channel deliveries past retention",
+        batches(|| logout_outbox::prune_failed(db, now - FAILED_DELIVERIES_KEPT, BATCH)).await,
+    );
+}
+
+/// Repeat one bounded prune step until it finds nothing or [`ROUNDS`] ran
+/// (a backlog is worked off over several rounds, not in one burst).
+async fn batches<F, Fut>(mut step: F) -> Result<u64, DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, DbErr>>,
+{
     let mut pruned = 0;
-    for _ in 0..REPLAY_PRUNE_ROUNDS {
-        let n = crate::store::replay::prune(&state.db, now, REPLAY_PRUNE_BATCH).await?;
+    for _ in 0..ROUNDS {
+        let n = step().await?;
         pruned += n;
-        if n < REPLAY_PRUNE_BATCH {
+        if n == 0 {
             break;
         }
     }
     Ok(pruned)
+}
+
+fn report(what: &str, result: Result<u64, DbErr>) {
+    match result {
+        Ok(n) if n > 0 => tracing::debug!(pruned = n, what, "pruned"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, what, "pruning failed; retrying next round"),
+    }
 }
 
 /// One round of key maintenance, run by every instance every

@@ -23,6 +23,7 @@ mod m20261203_000001_replay_guard;
 mod m20261203_000002_dpop;
 mod m20261205_000001_ssf_subjects;
 mod m20261206_000001_device_codes;
+mod m20261207_000001_prune_indexes;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_dpop::Migration),
             Box::new(m20261205_000001_ssf_subjects::Migration),
             Box::new(m20261206_000001_device_codes::Migration),
+            Box::new(m20261207_000001_prune_indexes::Migration),
         ]
     }
 }

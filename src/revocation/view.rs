@@ -24,6 +24,7 @@ use super::event::{Event, Kind};
 use crate::clock::Clock;
 use crate::config::{Consistency, RevocationConfig};
 use crate::store::revocation_log::{self, EventRecord};
+use crate::store::token_cache::TokenRowCache;
 use crate::store::{clients, users};
 use crate::tokens::liveness::{Standing, TokenFacts, outlives_revocations};
 
@@ -54,6 +55,8 @@ struct Inner {
     /// When the log was last read successfully (readiness: a view that
     /// cannot read the log falls behind other instances' revocations).
     synced_at: Mutex<Instant>,
+    /// Opaque access token rows, evicted by the events applied here.
+    token_rows: TokenRowCache,
 }
 
 /// A user or client: its standing, and the `seq` of the event that last set
@@ -255,7 +258,45 @@ impl RevocationView {
             reading: tokio::sync::Mutex::new(()),
             applied,
             synced_at: Mutex::new(Instant::now()),
+            token_rows: TokenRowCache::default(),
         })))
+    }
+
+    /// The cache of opaque access token rows this view keeps current
+    /// (`store::token_cache`).
+    pub fn token_rows(&self) -> &TokenRowCache {
+        &self.0.token_rows
+    }
+
+    /// Evict the cached token rows an event changed (`revoked_at`,
+    /// `session_id`): a revoked token or grant, an ended session (its grants
+    /// were revoked or detached), a removed client (every row revoked).
+    fn evict_rows(&self, e: &Event) {
+        let rows = &self.0.token_rows;
+        match e.kind {
+            Kind::TokenRevoked => {
+                if let Some(hash) = &e.token_hash {
+                    rows.forget_token(hash);
+                }
+            }
+            Kind::GrantRevoked => {
+                if let Some(gid) = &e.grant_id {
+                    rows.forget_where(|r| r.grant_id.as_ref() == Some(gid));
+                }
+            }
+            Kind::SessionEnded => {
+                if let Some(sid) = &e.session_id {
+                    rows.forget_where(|r| r.session_id.as_ref() == Some(sid));
+                }
+            }
+            Kind::ClientRemoved => {
+                if let Some(cid) = &e.client_id {
+                    rows.forget_where(|r| &r.client_id == cid);
+                }
+            }
+            // Versions and flags are read from the view itself on every check.
+            _ => {}
+        }
     }
 
     fn entries(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
@@ -364,6 +405,7 @@ impl RevocationView {
             let mut entries = self.0.entries.write().unwrap_or_else(|p| p.into_inner());
             for e in events {
                 entries.apply(e);
+                self.evict_rows(e);
             }
         }
         let deadline = Instant::now() + self.0.gap_timeout;
@@ -444,6 +486,7 @@ impl RevocationView {
             let mut entries = self.0.entries.write().unwrap_or_else(|p| p.into_inner());
             for e in &events {
                 entries.apply(e);
+                self.evict_rows(e);
             }
         }
         let now = Instant::now();

@@ -2,7 +2,7 @@
 //! client by a user (or by itself, for client_credentials); its codes, access
 //! tokens and refresh tokens form one family that is revoked together.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{DynIden, Expr, ExprTrait, IntoIden, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
     QueryFilter,
@@ -274,6 +274,34 @@ pub async fn consume_refresh_token(
     })
 }
 
+/// Consume a refresh token for rotation in one statement, only while it,
+/// and the grant it belongs to, are unconsumed and unrevoked (RFC 9700
+/// §4.14.2). True: this caller consumed it. False: nothing changed; the
+/// caller reads the row to tell unknown, replayed and revoked apart
+/// ([`consume_refresh_token`] is the two-statement form).
+pub async fn consume_live_refresh_token(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    grant_id: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let live_grant = Query::select()
+        .column(grant::Column::Id)
+        .from(grant::Entity)
+        .and_where(grant::Column::Id.eq(grant_id))
+        .and_where(grant::Column::RevokedAt.is_null())
+        .to_owned();
+    let res = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::ConsumedAt, Expr::value(now))
+        .filter(refresh_token::Column::TokenHash.eq(token_hash))
+        .filter(refresh_token::Column::ConsumedAt.is_null())
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .filter(refresh_token::Column::GrantId.in_subquery(live_grant))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
 pub async fn find_refresh_token(
     db: &impl ConnectionTrait,
     token_hash: &str,
@@ -319,25 +347,105 @@ pub(crate) async fn revoke_access_token(
     Ok(res.rows_affected == 1)
 }
 
-/// Delete codes and tokens that expired before `before`: they can no longer
-/// be used, and an unknown value is refused exactly like an expired one. Codes
-/// are kept an hour longer so that a late replay still revokes its grant
+/// Rows deleted per table and statement when pruning: no single statement
+/// holds SQLite's write lock for long (`crate::maintenance` repeats a bounded
+/// number of times).
+pub const PRUNE_BATCH: u64 = 1000;
+
+/// Delete at most `limit` rows of `E` whose `col` is below `before`, found
+/// through the index on `col` (migration `m20261207_000001`).
+async fn delete_batch<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    pk: E::Column,
+    col: E::Column,
+    before: i64,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let batch = Query::select()
+        .column(pk)
+        .from(E::default())
+        .and_where(col.lt(before))
+        .limit(limit)
+        .to_owned();
+    Ok(E::delete_many()
+        .filter(pk.in_subquery(batch))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Delete codes and tokens that expired before `before`, at most
+/// [`PRUNE_BATCH`] of each per call: they can no longer be used, and an
+/// unknown value is refused exactly like an expired one. Codes are kept an
+/// hour longer so that a late replay still revokes its grant
 /// (RFC 6749 §4.1.2).
 pub async fn prune_expired(db: &impl ConnectionTrait, before: i64) -> Result<u64, DbErr> {
-    let codes = authorization_code::Entity::delete_many()
-        .filter(authorization_code::Column::ExpiresAt.lt(before - 3600))
-        .exec(db)
-        .await?
-        .rows_affected;
-    let access = access_token::Entity::delete_many()
-        .filter(access_token::Column::ExpiresAt.lt(before))
-        .exec(db)
-        .await?
-        .rows_affected;
-    let refresh = refresh_token::Entity::delete_many()
-        .filter(refresh_token::Column::ExpiresAt.lt(before))
-        .exec(db)
-        .await?
-        .rows_affected;
+    use authorization_code as c;
+    use {access_token as a, refresh_token as r};
+    let codes = delete_batch::<c::Entity>(
+        db,
+        c::Column::CodeHash,
+        c::Column::ExpiresAt,
+        before - 3600,
+        PRUNE_BATCH,
+    )
+    .await?;
+    let access = delete_batch::<a::Entity>(
+        db,
+        a::Column::TokenHash,
+        a::Column::ExpiresAt,
+        before,
+        PRUNE_BATCH,
+    )
+    .await?;
+    let refresh = delete_batch::<r::Entity>(
+        db,
+        r::Column::TokenHash,
+        r::Column::ExpiresAt,
+        before,
+        PRUNE_BATCH,
+    )
+    .await?;
     Ok(codes + access + refresh)
+}
+
+/// Delete at most [`PRUNE_BATCH`] grants created before `before` under which
+/// nothing is left (no code, access token or refresh token: all expired and
+/// pruned, or never issued). Such a grant authorizes nothing; revoking an
+/// unknown grant is a no-op, and revocations already recorded live in the
+/// log, not in the row.
+pub async fn prune_empty(db: &impl ConnectionTrait, before: i64) -> Result<u64, DbErr> {
+    let none_under = |table: DynIden, grant_col: DynIden| {
+        Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(table.clone())
+                .and_where(Expr::col((table, grant_col)).equals((grant::Entity, grant::Column::Id)))
+                .to_owned(),
+        )
+        .not()
+    };
+    let batch = Query::select()
+        .column(grant::Column::Id)
+        .from(grant::Entity)
+        .and_where(grant::Column::CreatedAt.lt(before))
+        .and_where(none_under(
+            authorization_code::Entity.into_iden(),
+            authorization_code::Column::GrantId.into_iden(),
+        ))
+        .and_where(none_under(
+            access_token::Entity.into_iden(),
+            access_token::Column::GrantId.into_iden(),
+        ))
+        .and_where(none_under(
+            refresh_token::Entity.into_iden(),
+            refresh_token::Column::GrantId.into_iden(),
+        ))
+        .limit(PRUNE_BATCH)
+        .to_owned();
+    Ok(grant::Entity::delete_many()
+        .filter(grant::Column::Id.in_subquery(batch))
+        .exec(db)
+        .await?
+        .rows_affected)
 }

@@ -65,9 +65,17 @@ pub async fn take(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
     Ok(res.rows_affected == 1)
 }
 
-pub async fn prune(db: &impl ConnectionTrait, now: i64) -> Result<u64, DbErr> {
+pub async fn prune(db: &impl ConnectionTrait, now: i64, limit: u64) -> Result<u64, DbErr> {
+    // Bounded: at most `limit` rows a statement, found through the index on
+    // `expires_at`.
+    let batch = sea_orm::sea_query::Query::select()
+        .column(interaction::Column::Id)
+        .from(interaction::Entity)
+        .and_where(interaction::Column::ExpiresAt.lte(now))
+        .limit(limit)
+        .to_owned();
     let res = interaction::Entity::delete_many()
-        .filter(interaction::Column::ExpiresAt.lte(now))
+        .filter(interaction::Column::Id.in_subquery(batch))
         .exec(db)
         .await?;
     Ok(res.rows_affected)

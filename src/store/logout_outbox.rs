@@ -171,3 +171,24 @@ pub async fn prune_delivered(db: &impl ConnectionTrait, before: i64) -> Result<u
         .await?;
     Ok(res.rows_affected)
 }
+
+/// Forget at most `limit` failed rows created before `before`: kept for an
+/// operator to see (`signoff` CLI, audit) until the retention has passed.
+pub async fn prune_failed(
+    db: &impl ConnectionTrait,
+    before: i64,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let batch = sea_orm::sea_query::Query::select()
+        .column(logout_outbox::Column::Id)
+        .from(logout_outbox::Entity)
+        .and_where(logout_outbox::Column::Status.eq(FAILED))
+        .and_where(logout_outbox::Column::CreatedAt.lt(before))
+        .limit(limit)
+        .to_owned();
+    let res = logout_outbox::Entity::delete_many()
+        .filter(logout_outbox::Column::Id.in_subquery(batch))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}

@@ -16,6 +16,7 @@ pub mod replay;
 pub mod revocation_log;
 pub mod sessions;
 pub mod ssf_streams;
+pub mod token_cache;
 pub mod users;
 
 use std::time::Duration;
@@ -52,6 +53,20 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         options.max_connections(32).min_connections(1);
     }
     Database::connect(options).await
+}
+
+/// Count every statement `db` runs from now on (its clones share the
+/// count): how the hot paths are measured (docs/design.md, "Statements per
+/// request") and held to their budget in tests.
+pub fn count_statements(
+    db: &mut DatabaseConnection,
+) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = count.clone();
+    db.set_metric_callback(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    count
 }
 
 /// Begin a transaction that will write. On SQLite it takes the write lock at

@@ -59,9 +59,17 @@ pub async fn consume(
 }
 
 /// Remove requests that expired before `now` (used or not).
-pub async fn prune(db: &impl ConnectionTrait, now: i64) -> Result<u64, DbErr> {
+pub async fn prune(db: &impl ConnectionTrait, now: i64, limit: u64) -> Result<u64, DbErr> {
+    // Bounded: at most `limit` rows a statement, found through the index on
+    // `expires_at`.
+    let batch = sea_orm::sea_query::Query::select()
+        .column(pushed_request::Column::ReferenceHash)
+        .from(pushed_request::Entity)
+        .and_where(pushed_request::Column::ExpiresAt.lte(now))
+        .limit(limit)
+        .to_owned();
     let res = pushed_request::Entity::delete_many()
-        .filter(pushed_request::Column::ExpiresAt.lte(now))
+        .filter(pushed_request::Column::ReferenceHash.in_subquery(batch))
         .exec(db)
         .await?;
     Ok(res.rows_affected)

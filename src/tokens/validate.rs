@@ -70,12 +70,13 @@ pub async fn access_token(
     }
     let now = state.now();
     let hash = token_hash(token);
-    let Some(row) = grants::find_access_token(&state.db, &hash).await? else {
+    let Some(row) = access_token_row(state, &hash, now).await? else {
         return Ok(None);
     };
     if row.revoked_at.is_some() || row.expires_at <= now {
         return Ok(None);
     }
+    let row = std::sync::Arc::unwrap_or_clone(row);
     let issued_under = IssuedUnder {
         user: row.user_version,
         client: row.client_version,
@@ -112,6 +113,27 @@ pub async fn access_token(
         issued_under,
         jkt: row.jkt,
     }))
+}
+
+/// An opaque access token's row: from the view's cache of immutable rows
+/// (`store::token_cache`), else one primary-key read that fills it. Whether
+/// the token still lives is asked of the view afterwards, never of the row
+/// alone.
+async fn access_token_row(
+    state: &AppState,
+    hash: &str,
+    now: i64,
+) -> Result<Option<std::sync::Arc<grants::AccessTokenRecord>>, sea_orm::DbErr> {
+    let cache = state.revocations.token_rows();
+    if let Some(row) = cache.get(hash, now) {
+        return Ok(Some(row));
+    }
+    let seen = cache.generation();
+    let Some(row) = grants::find_access_token(&state.db, hash).await? else {
+        return Ok(None);
+    };
+    cache.insert(seen, &row, now);
+    Ok(Some(std::sync::Arc::new(row)))
 }
 
 /// A verified JWT access token of ours, and the key that signed it.

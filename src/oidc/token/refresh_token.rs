@@ -12,7 +12,7 @@ use crate::scope::Scope;
 use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::clients::Client;
-use crate::store::grants::{self, Redemption, RefreshTokenRecord};
+use crate::store::grants::{self, RefreshTokenRecord};
 use crate::store::users;
 use crate::tokens::liveness::Standing;
 use crate::tokens::refresh_token::{open_successor, seal_successor};
@@ -84,18 +84,18 @@ pub async fn refresh(
     // The conditional UPDATE comes first: it takes the write lock before the
     // transaction reads anything, so concurrent refreshes queue up instead of
     // failing on a stale snapshot, and exactly one of them wins.
-    let consumed = match grants::consume_refresh_token(&txn, &hash, now).await? {
-        Redemption::Unknown => return Err(bad_token()),
-        Redemption::Replayed(row) => return replayed(state, txn, client, presented, row).await,
-        Redemption::First(row) => row,
-    };
-    // Revoked while we were signing (a logout, a revocation): dropping `txn`
-    // leaves everything as it was.
-    let grant_live = grants::find_grant(&txn, &grant_id)
-        .await?
-        .is_some_and(|g| g.revoked_at.is_none());
-    if consumed.revoked_at.is_some() || !grant_live {
-        return Err(bad_token());
+    // One statement when the rotation succeeds: the token is consumed only
+    // if neither it nor its grant was revoked while we were signing (a
+    // logout, a revocation).
+    if !grants::consume_live_refresh_token(&txn, &hash, &grant_id, now).await? {
+        // Nothing changed: why? Dropping `txn` leaves everything as it was.
+        return match grants::find_refresh_token(&txn, &hash).await? {
+            Some(row) if row.consumed_at.is_some() => {
+                replayed(state, txn, client, presented, row).await
+            }
+            // Unknown (pruned), or revoked with its grant meanwhile.
+            _ => Err(bad_token()),
+        };
     }
     let response = minted.persist(&txn).await?;
     if let Some((successor_hash, sealed)) = successor {

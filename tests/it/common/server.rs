@@ -21,6 +21,8 @@ pub struct TestServer {
     pub clock: MockClock,
     pub state: AppState,
     pub http: reqwest::Client,
+    /// Every SQL statement the server has run (`store::count_statements`).
+    pub statements: Arc<std::sync::atomic::AtomicU64>,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: TempDir,
 }
@@ -96,9 +98,10 @@ impl TestServer {
         config.keys.master_key = Some(TEST_MASTER_KEY.into());
         adjust(&mut config);
         config.validate().expect("valid test configuration");
-        let db = signoff::store::connect(&config.database_url)
+        let mut db = signoff::store::connect(&config.database_url)
             .await
             .expect("connect");
+        let statements = signoff::store::count_statements(&mut db);
         signoff::store::migrate(&db).await.expect("migrate");
         let clock = MockClock::starting_now();
         let state = AppState::new(config, db, Arc::new(clock.clone()), Arc::new(OsRandom))
@@ -118,6 +121,7 @@ impl TestServer {
             state,
             http: http_client(),
             shutdown: Some(tx),
+            statements,
             _dir: dir,
         };
         server.seed().await;
