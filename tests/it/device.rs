@@ -2,6 +2,7 @@
 //! crate as the device, a cookie-jar browser as its user on the hosted
 //! /device page, and the token endpoint's poll answers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::*;
@@ -12,6 +13,7 @@ use openidconnect::{
 use reqwest::StatusCode;
 use serde_json::Value;
 use signoff::admin::ClientSpec;
+use tokio::sync::Notify;
 use url::Url;
 
 /// A confidential device client (it may introspect its own tokens).
@@ -158,7 +160,7 @@ async fn tv_introspects(server: &TestServer, token: &str) -> bool {
 }
 
 #[tokio::test]
-async fn openidconnect_device_flow_yields_verified_id_token_and_refresh_token() {
+async fn openidconnect_device_client_waits_out_pending_then_gets_verified_id_and_refresh_tokens() {
     let server = device_server(|_| {}).await;
     let http = http_client();
     let metadata =
@@ -188,35 +190,48 @@ async fn openidconnect_device_flow_yields_verified_id_token_and_refresh_token() 
     assert_eq!(details.verification_uri().as_str(), server.url("/device"));
     assert_eq!(details.interval(), Duration::from_secs(5));
 
+    // The device polls first (authorization_pending), and the user approves
+    // while it waits: its wait signals `polled`, then takes until
+    // `approved`, and moves the server's clock, not the test's.
+    let polled = Arc::new(Notify::new());
+    let approved = Arc::new(Notify::new());
+    let clock = server.clock.clone();
+    let (signal, wait) = (polled.clone(), approved.clone());
+    let device = client.exchange_device_access_token(&details).unwrap();
+    let polling = device.request_async(
+        &http,
+        move |d: Duration| {
+            let (signal, wait, clock) = (signal.clone(), wait.clone(), clock.clone());
+            async move {
+                signal.notify_one();
+                wait.notified().await;
+                clock.advance(d.as_secs() as i64);
+            }
+        },
+        None,
+    );
     // The user types the code in lower case with a space for the dash.
     let typed = code.to_lowercase().replace('-', " ");
     let browser = server.browser();
-    let (status, body) = user_decides(
-        &server,
-        &browser,
-        details.verification_uri().as_str(),
-        Some(&typed),
-        "approve",
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("Device connected"), "{body}");
-
-    // The device's waits move the server's clock, not the test's.
-    let clock = server.clock.clone();
-    let tokens = client
-        .exchange_device_access_token(&details)
-        .unwrap()
-        .request_async(
-            &http,
-            move |d: Duration| {
-                clock.advance(d.as_secs() as i64);
-                std::future::ready(())
-            },
-            None,
+    let user = async {
+        polled.notified().await;
+        let (status, body) = user_decides(
+            &server,
+            &browser,
+            details.verification_uri().as_str(),
+            Some(&typed),
+            "approve",
         )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("Device connected"), "{body}");
+        approved.notify_one();
+    };
+    let deadline = Duration::from_secs(60);
+    let (tokens, ()) = tokio::time::timeout(deadline, async { tokio::join!(polling, user) })
         .await
-        .expect("device access token");
+        .expect("the device flow finishes");
+    let tokens = tokens.expect("device access token");
     let id_token = tokens.id_token().expect("an ID token for openid");
     // RFC 8628 has no nonce: any (absent) nonce is accepted here.
     let claims = id_token
