@@ -9,10 +9,12 @@
 //!    out everywhere and the time until the last of the 1,000 SETs is
 //!    delivered is measured.
 //!
-//!     cargo bench --bench ssf_burst                      # SQLite
-//!     SIGNOFF_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
-//!         cargo bench --bench ssf_burst                  # PostgreSQL
-//!     cargo bench --bench ssf_burst -- 200               # push iterations (default 1000)
+//! ```text
+//! cargo bench --bench ssf_burst                      # SQLite
+//! SIGNOFF_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+//!     cargo bench --bench ssf_burst                  # PostgreSQL
+//! cargo bench --bench ssf_burst -- 200               # push iterations (default 1000)
+//! ```
 
 #[path = "../tests/it/common/mod.rs"]
 mod common;

@@ -94,7 +94,8 @@ async fn handle(
     let req = parse(body)?;
     // Acknowledging moves the stream on for every reader of it: a change,
     // so it needs the scope that changes streams (`ssf.read` only reads).
-    if !manage && !(req.ack.is_empty() && req.set_errs.is_empty()) {
+    let acknowledges = !req.ack.is_empty() || !req.set_errs.is_empty();
+    if acknowledges && !manage {
         return Err(SsfError::Forbidden(
             "acknowledging (ack, setErrs) needs scope ssf.manage".into(),
         ));

@@ -45,7 +45,7 @@ async fn open_push_stream(
         )
         .await?;
     if r.status == 400 && r.brief().contains("endpoint_url") {
-        return skip(&format!(
+        return skip(format!(
             "the transmitter refuses the runner's push endpoint {url}: {}",
             r.brief()
         ));
