@@ -153,7 +153,14 @@ async fn issuing_refreshing_and_revoking_stay_within_their_statement_budgets() {
     eprintln!(
         "statements: client_credentials opaque {issue}, refresh rotation {rotate}, revocation {revoke}"
     );
-    assert!(issue <= 2, "client_credentials opaque ran {issue}");
+    // Measured: PostgreSQL runs one statement more for an opaque issuance and
+    // for a revocation (its NOTIFY) than SQLite.
+    let postgres =
+        u64::from(server.state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres);
+    assert!(
+        issue <= 2 + postgres,
+        "client_credentials opaque ran {issue}"
+    );
     assert!(rotate <= 8, "refresh rotation ran {rotate}");
-    assert!(revoke <= 6, "revocation ran {revoke}");
+    assert!(revoke <= 6 + postgres, "revocation ran {revoke}");
 }
