@@ -153,8 +153,10 @@ async fn issuing_refreshing_and_revoking_stay_within_their_statement_budgets() {
     eprintln!(
         "statements: client_credentials opaque {issue}, refresh rotation {rotate}, revocation {revoke}"
     );
-    // Measured: PostgreSQL runs one statement more for an opaque issuance and
-    // for a revocation (its NOTIFY) than SQLite.
+    // Both backends run 2, 8 and 6 on an idle machine. Under heavy load
+    // (load average 14) one PostgreSQL run counted 3 and 7 in all five tries:
+    // the view's background reads overlapped every try. One statement of
+    // slack there.
     let postgres =
         u64::from(server.state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres);
     assert!(
