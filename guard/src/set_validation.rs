@@ -105,9 +105,9 @@ mod tests {
     const ISS: &str = "https://op.example";
     const JTI: &str = "set-1";
 
-    /// Private keys generated once per test run: the transmitter's RSA and
-    /// EC keys (kids `rsa`, `ec`), another RSA key, and the RSA public key
-    /// as PEM.
+    /// Keys generated once per test run: the transmitter's RSA and EC key
+    /// pairs (published as kids `rsa`, `ec`), another RSA private key, and
+    /// the transmitter's RSA public key as PEM.
     struct Keys {
         rsa: Jwk,
         rsa_public: Jwk,
