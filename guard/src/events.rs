@@ -432,6 +432,19 @@ mod tests {
         let foreign = json!({ "format": "iss_sub", "iss": "https://elsewhere", "sub": "u1" });
         for claims in [
             set(ACCOUNT_DISABLED, foreign.clone(), json!({})),
+            set(ACCOUNT_ENABLED, foreign.clone(), json!({})),
+            // RFC 9493 §3.2.4 inside SSF 1.0 §3.2's complex subject: the
+            // session of another issuer's user is not ours to revoke.
+            set(
+                SESSION_REVOKED,
+                json!({ "format": "complex", "user": foreign.clone(), "session": { "format": "opaque", "id": "sid1" } }),
+                json!({ "retain_until": 5000 }),
+            ),
+            // The legacy in-event `subject` (no top-level sub_id).
+            json!({ "iss": ISS, "jti": "x", "iat": 1, "events": { ACCOUNT_DISABLED: { "subject": foreign.clone() } } })
+                .as_object()
+                .unwrap()
+                .clone(),
             set(
                 TOKENS_REVOKED,
                 foreign,

@@ -41,6 +41,7 @@ mod management;
 mod provider;
 mod receiver;
 mod revocation;
+mod set_validation;
 
 pub use claims::{Claims, InsufficientScope, TokenKind};
 pub use clock::{Clock, SystemClock};

@@ -16,13 +16,14 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::clock::{Clock, unix_millis, unix_seconds};
-use crate::error::{GuardError, Reason};
+use crate::error::GuardError;
 use crate::events::{self, Event};
 use crate::health::{Health, Phase};
 use crate::jwks::Jwks;
-use crate::jwt::{self, Algorithm, VerifyError};
+use crate::jwt::Algorithm;
 use crate::provider::TokenSource;
 use crate::revocation::RevocationSet;
+use crate::set_validation::{self, Expected, SetError};
 
 /// RFC 8936: poll-based delivery.
 pub(crate) const POLL_METHOD: &str = "urn:ietf:rfc:8936";
@@ -396,7 +397,9 @@ impl Feed {
         Ok(keep)
     }
 
-    /// RFC 8417: the SET's type, signature, issuer and audience.
+    /// RFC 8417: the SET's type, signature, issuer and audience, checked
+    /// by `set_validation`; an unknown `kid` refreshes the transmitter's
+    /// JWKS (rate-limited) and checks once more.
     async fn validate(
         &self,
         tx: &Transmitter,
@@ -404,46 +407,19 @@ impl Feed {
         jti: &str,
         set: &str,
     ) -> Result<Map<String, Value>, (&'static str, String)> {
-        let refused = |code: &'static str, r: Reason| (code, r.description().to_owned());
-        let header = jwt::header(set).map_err(|r| refused("invalid_request", r))?;
-        // RFC 8417 §2.3: explicit typing `secevent+jwt` keeps other JWTs
-        // (ID tokens, access tokens) from passing for SETs.
-        if !jwt::typ_is(header.typ.as_deref(), "secevent+jwt") {
-            return Err(("invalid_request", "typ is not secevent+jwt".into()));
-        }
-        let mut result = jwt::verify(set, header, &tx.jwks.current(), &self.algorithms);
-        if result.as_ref().err() == Some(&VerifyError::UnknownKey)
+        let expected = Expected {
+            issuer: &self.issuer,
+            audiences: &s.audiences,
+            jti,
+            algorithms: &self.algorithms,
+        };
+        let mut result = set_validation::validate(set, &tx.jwks.current(), &expected);
+        if result.as_ref().err() == Some(&SetError::UnknownKey)
             && let Some(keys) = tx.jwks.refresh_for_unknown_kid().await
         {
-            let header = jwt::header(set).map_err(|r| refused("invalid_request", r))?;
-            result = jwt::verify(set, header, &keys, &self.algorithms);
+            result = set_validation::validate(set, &keys, &expected);
         }
-        let verified = match result {
-            Ok(v) => v,
-            Err(VerifyError::UnknownKey) => {
-                return Err(("invalid_key", "unknown signing key".into()));
-            }
-            Err(VerifyError::Rejected(r)) => return Err(refused("invalid_key", r)),
-        };
-        let claims = verified.claims;
-        if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
-            return Err(("invalid_issuer", "iss is not the transmitter".into()));
-        }
-        if !s.audiences.is_empty() {
-            let aud = crate::access_token::audiences(claims.get("aud")).unwrap_or_default();
-            if !aud.iter().any(|a| s.audiences.contains(a)) {
-                return Err(("invalid_audience", "aud is not this stream's".into()));
-            }
-        }
-        // RFC 8936 §2.3: the member name is the SET's jti.
-        if claims.get("jti").and_then(Value::as_str) != Some(jti) {
-            return Err(("invalid_request", "jti does not match".into()));
-        }
-        // RFC 8417 §2.2: iat is required.
-        if claims.get("iat").and_then(Value::as_i64).is_none() {
-            return Err(("invalid_request", "no iat".into()));
-        }
-        Ok(claims)
+        result.map_err(SetError::refusal)
     }
 
     /// SSF 1.0 §8.1.1.5: delete this process's stream (at shutdown).
