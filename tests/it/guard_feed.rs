@@ -388,14 +388,17 @@ async fn a_deleted_or_disabled_stream_is_replaced_and_earlier_revocations_replay
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    eventually_async!(
-        "a third stream",
-        signoff::store::ssf_streams::of_client(db, GUARD)
+    // Between deleting the disabled stream and creating its successor the
+    // guard has none: wait for the successor itself.
+    eventually_async!("a third stream", {
+        let streams = signoff::store::ssf_streams::of_client(db, GUARD)
             .await
-            .unwrap()
-            .iter()
-            .all(|s| s.id != first && s.id != second && s.status == "enabled")
-    );
+            .unwrap();
+        !streams.is_empty()
+            && streams
+                .iter()
+                .all(|s| s.id != first && s.id != second && s.status == "enabled")
+    });
     assert!(guard.wait_until_fresh(Duration::from_secs(10)).await);
     assert_eq!(rig.guard_streams().await.len(), 1);
     assert_eq!(status_of(&api, &a).await, StatusCode::UNAUTHORIZED);
