@@ -107,23 +107,29 @@ impl Feed {
         Ok(stream)
     }
 
-    pub(crate) async fn create(&self, endpoint: &str) -> Result<Value, GuardError> {
-        let response = self
-            .http
-            .post(endpoint)
+    /// A stream-management request sent with the receiver's bearer token
+    /// (SSF 1.0 §8.1: every management call is authorized).
+    async fn send(
+        &self,
+        what: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, GuardError> {
+        request
             .header(reqwest::header::AUTHORIZATION, self.bearer().await?)
             .timeout(MANAGEMENT_TIMEOUT)
-            .json(&json!({
-                "delivery": { "method": POLL_METHOD },
-                "events_requested": events::REQUESTED,
-                "description": self.description,
-            }))
             .send()
             .await
-            .map_err(|source| GuardError::Http {
-                what: "create stream",
-                source,
-            })?;
+            .map_err(|source| GuardError::Http { what, source })
+    }
+
+    pub(crate) async fn create(&self, endpoint: &str) -> Result<Value, GuardError> {
+        let what = "create stream";
+        let request = self.http.post(endpoint).json(&json!({
+            "delivery": { "method": POLL_METHOD },
+            "events_requested": events::REQUESTED,
+            "description": self.description,
+        }));
+        let response = self.send(what, request).await?;
         match response.status() {
             s if s.is_success() => {}
             // SSF 1.0 §8.1.1.1: one stream per receiver; read and reuse it.
@@ -138,77 +144,38 @@ impl Feed {
                 if status == reqwest::StatusCode::UNAUTHORIZED {
                     self.tokens.invalidate();
                 }
-                return Err(GuardError::Status {
-                    what: "create stream",
-                    status,
-                });
+                return Err(GuardError::Status { what, status });
             }
         }
-        let config: Value = response.json().await.map_err(|source| GuardError::Http {
-            what: "create stream",
-            source,
-        })?;
+        let config = json_body(what, response).await?;
         tracing::info!(stream_id = %config.get("stream_id").unwrap_or(&serde_json::Value::Null), "stream created");
         Ok(config)
     }
 
     /// SSF 1.0 §8.1.1.2: a stream's configuration, `None` if it is gone.
     pub(crate) async fn read(&self, endpoint: &str, id: &str) -> Result<Option<Value>, GuardError> {
-        let response = self
-            .http
-            .get(endpoint)
-            .query(&[("stream_id", id)])
-            .header(reqwest::header::AUTHORIZATION, self.bearer().await?)
-            .timeout(MANAGEMENT_TIMEOUT)
-            .send()
-            .await
-            .map_err(|source| GuardError::Http {
-                what: "read stream",
-                source,
-            })?;
+        let what = "read stream";
+        let request = self.http.get(endpoint).query(&[("stream_id", id)]);
+        let response = self.send(what, request).await?;
         match response.status() {
             reqwest::StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => {
-                response
-                    .json()
-                    .await
-                    .map(Some)
-                    .map_err(|source| GuardError::Http {
-                        what: "read stream",
-                        source,
-                    })
-            }
-            status => Err(GuardError::Status {
-                what: "read stream",
-                status,
-            }),
+            s if s.is_success() => json_body(what, response).await.map(Some),
+            status => Err(GuardError::Status { what, status }),
         }
     }
 
     /// SSF 1.0 §8.1.1.2 without `stream_id`: the receiver's streams; the
     /// first poll stream is used.
     pub(crate) async fn existing(&self, endpoint: &str) -> Result<Value, GuardError> {
-        let response = self
-            .http
-            .get(endpoint)
-            .header(reqwest::header::AUTHORIZATION, self.bearer().await?)
-            .timeout(MANAGEMENT_TIMEOUT)
-            .send()
-            .await
-            .map_err(|source| GuardError::Http {
-                what: "list streams",
-                source,
-            })?;
+        let what = "list streams";
+        let response = self.send(what, self.http.get(endpoint)).await?;
         if !response.status().is_success() {
             return Err(GuardError::Status {
-                what: "list streams",
+                what,
                 status: response.status(),
             });
         }
-        let list: Value = response.json().await.map_err(|source| GuardError::Http {
-            what: "list streams",
-            source,
-        })?;
+        let list = json_body(what, response).await?;
         let streams = match list {
             Value::Array(items) => items,
             single @ Value::Object(_) => vec![single],
@@ -221,17 +188,8 @@ impl Feed {
     }
 
     pub(crate) async fn delete(&self, endpoint: &str, id: &str) -> Result<(), GuardError> {
-        self.http
-            .delete(endpoint)
-            .query(&[("stream_id", id)])
-            .header(reqwest::header::AUTHORIZATION, self.bearer().await?)
-            .timeout(MANAGEMENT_TIMEOUT)
-            .send()
-            .await
-            .map_err(|source| GuardError::Http {
-                what: "delete stream",
-                source,
-            })?;
+        let request = self.http.delete(endpoint).query(&[("stream_id", id)]);
+        self.send("delete stream", request).await?;
         Ok(())
     }
 
@@ -294,21 +252,15 @@ impl Feed {
         openssl::rand::rand_bytes(&mut random).map_err(|e| GuardError::Config(e.to_string()))?;
         let state: String = random.iter().map(|b| format!("{b:02x}")).collect();
         s.verify_requested_at = self.now_ms();
-        let response = self
+        let what = "verification request";
+        let request = self
             .http
             .post(&tx.verification_endpoint)
-            .header(reqwest::header::AUTHORIZATION, self.bearer().await?)
-            .timeout(MANAGEMENT_TIMEOUT)
-            .json(&json!({ "stream_id": s.id, "state": state }))
-            .send()
-            .await
-            .map_err(|source| GuardError::Http {
-                what: "verification request",
-                source,
-            })?;
+            .json(&json!({ "stream_id": s.id, "state": state }));
+        let response = self.send(what, request).await?;
         if !response.status().is_success() {
             return Err(GuardError::Status {
-                what: "verification request",
+                what,
                 status: response.status(),
             });
         }
@@ -347,4 +299,12 @@ impl Feed {
             .map_err(|e| PollError::Failed(e.to_string()))?;
         Ok(body.get("status").and_then(Value::as_str) == Some("enabled"))
     }
+}
+
+/// A management response's JSON body.
+async fn json_body(what: &'static str, response: reqwest::Response) -> Result<Value, GuardError> {
+    response
+        .json()
+        .await
+        .map_err(|source| GuardError::Http { what, source })
 }
