@@ -177,7 +177,7 @@ node_row() { # node_row TARGET ROW SCRIPT RPSFIELD   (env for the helper is set 
   local errs; errs=$(jq -r 'map(.errors) | add | tostring' <<<"$s")
   [ "$errs" != 0 ] && errs="$errs $(jq -c 'map(.first_error // .status)' <<<"$s")"
   emit "$target" "$name" "$(jq -r ".[].$field // empty" <<<"$s")" "$(jq -r '.[].p50_ms // empty' <<<"$s")" "$(jq -r '.[].p99_ms // empty' <<<"$s")" "$errs" \
-    "$(jq -r "map(.$field) | join(\" / \")" <<<"$s")"
+    "${PER_RUN_PREFIX:-}$(jq -r "map(.$field) | join(\" / \")" <<<"$s")"
   LAST_JSON=$s LAST_RPS=$(jq -r ".[].$field // empty" <<<"$s" | median)
 }
 half_q() { local q=$(( ${LAST_RPS%.*} / 2 )); (( q > 0 )) || q=1; echo "$q"; }
@@ -254,7 +254,9 @@ bench_rows() {
   CONNECTIONS=$REFRESH_CONNECTIONS user_row "$t" "$refresh" "$bench/refresh-chain.mjs" rps
   local unrotated; unrotated=$(jq '[.[] | (.status["200"] // 0) - .rotated] | add' <<<"$LAST_JSON")
   [ "$unrotated" = 0 ] || note "WARNING $t: $unrotated successful refreshes returned no new refresh token (no rotation)."
-  CONNECTIONS=$REFRESH_CONNECTIONS RATE=$(half_q) RUNS=1 ROWS_SUFFIX=half user_row "$t" "$refresh" "$bench/refresh-chain.mjs" rps
+  local q; q=$(half_q)
+  CONNECTIONS=$REFRESH_CONNECTIONS RATE=$q PER_RUN_PREFIX="RATE=$q: " RUNS=1 ROWS_SUFFIX=half \
+    user_row "$t" "$refresh" "$bench/refresh-chain.mjs" rps
 
   CONNECTIONS=$FLOW_CONNECTIONS user_row "$t" "authorization_code flow (flows/s)" "$SHARED_BENCH/authcode-flow.mjs" flows_per_s
   note "$t: authorization_code flow: $(jq -r 'map(.http_requests / ([.flows + .errors, 1] | max)) | add / length * 10 | round / 10' <<<"$LAST_JSON") HTTP requests per flow (token call included)."
@@ -264,7 +266,9 @@ bench_rows() {
   CONNECTIONS=$SSO_CONNECTIONS user_row "$t" "$sso" "$bench/sso-flow.mjs" flows_per_s
   forms=$(jq '[.[].forms // 0] | add' <<<"$LAST_JSON")
   note "$t: SSO flow: $(jq -r 'map(.requests_per_flow // 0) | add / length' <<<"$LAST_JSON") HTTP requests per flow (token call included), $forms pages shown in the timed window$([ "$forms" = 0 ] || echo ' (the provider asked again: each was submitted as the real flow would, so these flows are not session-only)')."
-  CONNECTIONS=$SSO_CONNECTIONS RATE=$(half_q) RUNS=1 ROWS_SUFFIX=half user_row "$t" "$sso" "$bench/sso-flow.mjs" flows_per_s
+  q=$(half_q)
+  CONNECTIONS=$SSO_CONNECTIONS RATE=$q PER_RUN_PREFIX="RATE=$q: " RUNS=1 ROWS_SUFFIX=half \
+    user_row "$t" "$sso" "$bench/sso-flow.mjs" flows_per_s
 }
 
 es256_row() { # es256_row TARGET ISSUER CLIENT
@@ -479,7 +483,8 @@ t_after() { max_check "$(mem_mb "$1" 3)" 60 MB; }
   echo
   echo "| ceiling | rate | how |"
   echo "|---|---:|---|"
-  echo "| bare axum, fixed discovery bytes | ${bare_rps:--} req/s (p50 / p99 $(val machine "bare axum, fixed discovery bytes" 3 || true) / $(val machine "bare axum, fixed discovery bytes" 4 || true) ms) | \`examples/bare_axum.rs\`: same axum/hyper/tokio, no middleware, oha like the discovery row |"
+  bare_lat=""; [ -z "$bare_rps" ] || bare_lat=" (p50 / p99 $(val machine "bare axum, fixed discovery bytes" 3) / $(val machine "bare axum, fixed discovery bytes" 4) ms)"
+  echo "| bare axum, fixed discovery bytes | ${bare_rps:--} req/s$bare_lat | \`examples/bare_axum.rs\`: same axum/hyper/tokio, no middleware, oha like the discovery row (not run without a Signoff target) |"
   echo "| RSA-2048 sign | $rsa_sign sign/s (verify $rsa_verify/s) | \`openssl speed -seconds $SPEED_SECONDS -multi 2 rsa2048\` |"
   echo "| argon2id at Signoff's parameters | $argon2_rate hashes/s | \`examples/argon2_ceiling.rs $SPEED_SECONDS 2\`: \`secrets::verify_password\` on 2 threads |"
   echo
