@@ -5,8 +5,10 @@
 // The login/consent pages are walked like bench authcode-flow.mjs does: follow redirects by hand with a cookie jar
 // and auto-submit the first POST <form>, text fields = USERNAME, password fields = PASSWORD, hidden fields kept.
 // Env: ISSUER CLIENT_ID CLIENT_SECRET REDIRECT_URI USERNAME PASSWORD DURATION(s) CONNECTIONS SCOPE
+//   RATE (refreshes/s, optional): open loop at that total rate, each refresh timed from its scheduled start
+//   (coordinated-omission corrected, like oha -q --latency-correction); unset = closed loop, as fast as possible.
 // Prints one JSON line: {refreshes, seconds, rps, p50_ms, p99_ms, errors, status, rotated, workers, remints,
-//   first_error}. `rotated` counts 200 responses whose refresh_token differs from the one presented; a provider
+//   rate, first_error}. `rotated` counts 200 responses whose refresh_token differs from the one presented; a provider
 //   that does not rotate shows rotated=0 and keeps redeeming the same token.
 import { createHash, randomBytes } from 'node:crypto';
 
@@ -16,6 +18,8 @@ const DURATION = parseFloat(env.DURATION || '10');
 const CONNECTIONS = parseInt(env.CONNECTIONS || '32', 10);
 const REDIRECT_URI = env.REDIRECT_URI || 'http://127.0.0.1:9999/cb';
 const SCOPE = env.SCOPE || 'openid offline_access';
+const RATE = env.RATE ? parseFloat(env.RATE) : 0;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const BASIC = 'Basic ' + Buffer.from(`${encodeURIComponent(env.CLIENT_ID)}:${encodeURIComponent(env.CLIENT_SECRET)}`).toString('base64');
 const disco = await (await fetch(`${ISSUER}/.well-known/openid-configuration`)).json();
 const tokenRequest = (body) => fetch(disco.token_endpoint, { method: 'POST', body: new URLSearchParams(body),
@@ -86,12 +90,17 @@ async function mintRefreshToken() {
 const chains = [];
 for (let i = 0; i < CONNECTIONS; i++) chains.push(await mintRefreshToken());
 
-const lat = []; const status = {}; let errors = 0; let rotated = 0; let remints = 0; let firstError;
+const lat = []; const status = {}; let errors = 0; let rotated = 0; let remints = 0; let firstError; let slot = 0;
 const t0 = performance.now(); const deadline = t0 + DURATION * 1000;
 await Promise.all(chains.map(async (first) => {
   let current = first;
-  while (performance.now() < deadline) {
-    const s = performance.now();
+  for (;;) {
+    let s = performance.now();
+    if (RATE > 0) { // open loop: the next free slot of the schedule, whatever chain takes it
+      s = t0 + (slot++ * 1000) / RATE;
+      if (s >= deadline) break;
+      if (s > performance.now()) await sleep(s - performance.now());
+    } else if (s >= deadline) break;
     let code; let body;
     try {
       const r = await tokenRequest({ grant_type: 'refresh_token', refresh_token: current });
@@ -111,4 +120,5 @@ const secs = (performance.now() - t0) / 1000;
 lat.sort((a, b) => a - b);
 const pct = (p) => (lat.length ? +lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(2) : null);
 console.log(JSON.stringify({ refreshes: lat.length, seconds: +secs.toFixed(2), rps: +(lat.length / secs).toFixed(1),
-  p50_ms: pct(0.5), p99_ms: pct(0.99), errors, status, rotated, workers: CONNECTIONS, remints, first_error: firstError }));
+  p50_ms: pct(0.5), p99_ms: pct(0.99), errors, status, rotated, workers: CONNECTIONS, remints, rate: RATE || null,
+  first_error: firstError }));
