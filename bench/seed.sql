@@ -1,7 +1,7 @@
 -- One batch of the growth seed (bench/seed.sh runs it): users [:from, :to) of a Signoff PostgreSQL database,
 -- each with one session (seen by :'client'), one consent, one offline_access grant and a rotation chain of
 -- :per_grant refresh tokens (all consumed but the last, as Signoff's rotation leaves them). Rows are what
--- src/store/{users,sessions,grants}.rs write: 16-byte base64url ids, SHA-256 base64url hashes of 32-byte
+-- src/store/{users,sessions,grants}.rs write: 16-byte base64url ids, SHA-256 base64url hashes of 43-character
 -- base64url secrets, unix seconds, scope as a space-separated string, consent scopes as a JSON list.
 -- Everything is a function of the user index, so a batch never duplicates a row and bench/growth-load.mjs can
 -- recompute any seeded refresh token's plaintext. The helpers are STABLE, not IMMUTABLE: convert_to is STABLE,
@@ -23,7 +23,10 @@ CREATE FUNCTION pg_temp.th(text) RETURNS text STABLE LANGUAGE sql
 
 BEGIN;
 -- Each user was created up to 30 days ago and signed in up to 7 days ago (within the 30-day absolute and
--- 14-day refresh lifetimes of the defaults, so the chain's last token is live); 10 % of sessions were ended.
+-- 14-day refresh lifetimes of the defaults, so the chain's last token is live), and was last seen within the
+-- last 20 hours, so no session is past its 24-hour idle timeout: a seeded backlog of expired-but-not-ended
+-- sessions would make the maintenance sweep end (and log) hundreds of thousands of them during the measurement,
+-- which a running deployment ends as they expire.
 CREATE TEMP TABLE seed_u ON COMMIT DROP AS
 SELECT i,
        pg_temp.ident('u', i) AS uid,
@@ -41,10 +44,10 @@ FROM seed_u;
 
 INSERT INTO sessions (id, cookie_hash, user_id, auth_time, amr, created_at, last_seen_at, idle_expires_at,
                       absolute_expires_at, ended_at, user_agent, ip, user_version)
-SELECT sid, pg_temp.th('signoff-seed-cookie:' || i), uid, auth, 'pwd', auth, auth + 60, auth + 60 + 86400,
-       auth + 2592000, CASE WHEN i % 10 = 0 THEN auth + 600 END,
+SELECT sid, pg_temp.th('signoff-seed-cookie:' || i), uid, auth, 'pwd', auth, seen, seen + 86400,
+       auth + 2592000, NULL,
        'Mozilla/5.0 (X11; Linux x86_64) seed', '10.' || (i >> 16) % 256 || '.' || (i >> 8) % 256 || '.' || i % 256, 0
-FROM seed_u;
+FROM (SELECT *, greatest(auth + 60, :now - (i * 7919) % 72000) AS seen FROM seed_u) AS u;
 
 INSERT INTO session_clients (session_id, client_id, first_seen_at)
 SELECT sid, :'client', auth FROM seed_u;
