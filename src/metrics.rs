@@ -7,7 +7,8 @@
 //! gauges that describe state (argon2 slots, database pool, revocation lag)
 //! are read when scraped.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -15,7 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
@@ -75,18 +76,59 @@ async fn render(State(state): State<AppState>) -> Response {
 
 /// One HTTP request answered (by matched route, never the raw path).
 pub fn request(method: &str, route: &str, status: u16, took: Duration) {
+    // Not installed: nothing would be recorded, so build no labels.
+    if HANDLE.get().is_none() {
+        return;
+    }
     // HTTP allows any token as a method: an unknown one is "other", so a
     // client cannot create series without bound.
     let method = match method {
-        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
         _ => "other",
     };
-    let (method, route) = (method.to_owned(), route.to_owned());
-    counter!("signoff_http_requests_total", "method" => method.clone(),
-        "route" => route.clone(), "status" => status.to_string())
-    .increment(1);
-    histogram!("signoff_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(took.as_secs_f64());
+    let (requests, duration) = request_handles(method, route, status);
+    requests.increment(1);
+    duration.record(took.as_secs_f64());
+}
+
+/// The handles of one (method, route, status) series, kept so a request
+/// neither allocates its labels nor looks its series up in the recorder's
+/// registry. Bounded: routes are the route table's patterns (or "-"),
+/// methods the eight above, statuses three digits.
+type RequestHandles = (Counter, Histogram);
+type HandleMap = HashMap<Box<str>, HashMap<(&'static str, u16), RequestHandles>>;
+static REQUEST_HANDLES: OnceLock<RwLock<HandleMap>> = OnceLock::new();
+
+fn request_handles(method: &'static str, route: &str, status: u16) -> RequestHandles {
+    let cache = REQUEST_HANDLES.get_or_init(RwLock::default);
+    if let Some(found) = cache
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(route)
+        .and_then(|by_status| by_status.get(&(method, status)))
+    {
+        return found.clone();
+    }
+    let route_label = route.to_owned();
+    let handles = (
+        counter!("signoff_http_requests_total", "method" => method,
+            "route" => route_label.clone(), "status" => status.to_string()),
+        histogram!("signoff_http_request_duration_seconds", "method" => method,
+            "route" => route_label),
+    );
+    cache
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(route.into())
+        .or_default()
+        .insert((method, status), handles.clone());
+    handles
 }
 
 /// A token endpoint success.

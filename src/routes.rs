@@ -37,11 +37,11 @@ pub fn router(state: AppState) -> Router {
         // OpenID Connect Discovery 1.0 §4 and RFC 8414 §3.
         .route(
             "/.well-known/openid-configuration",
-            get(discovery::openid_configuration),
+            discovery::openid_configuration(&state),
         )
         .route(
             "/.well-known/oauth-authorization-server",
-            get(discovery::openid_configuration),
+            discovery::openid_configuration(&state),
         )
         .route("/jwks", get(jwks::jwks))
         .route("/token", post(token::token))
@@ -105,7 +105,7 @@ pub fn router(state: AppState) -> Router {
     let shared_signals = if state.config.issuer.path().trim_end_matches('/').is_empty() {
         shared_signals.route(
             "/.well-known/ssf-configuration",
-            get(ssf::metadata::ssf_configuration),
+            ssf::metadata::ssf_configuration(&state),
         )
     } else {
         shared_signals
@@ -124,13 +124,13 @@ pub fn router(state: AppState) -> Router {
         prefix => Router::new()
             .route(
                 &format!("/.well-known/oauth-authorization-server{prefix}"),
-                get(discovery::openid_configuration),
+                discovery::openid_configuration(&state),
             )
             .layer(cors)
             // SSF 1.0 §7.2: likewise for the transmitter metadata.
             .route(
                 &format!("/.well-known/ssf-configuration{prefix}"),
-                get(ssf::metadata::ssf_configuration),
+                ssf::metadata::ssf_configuration(&state),
             )
             .with_state(state.clone())
             .nest(prefix, routes),
@@ -154,7 +154,10 @@ pub fn router(state: AppState) -> Router {
             http.request_timeout,
         ))
         // Outermost: the access log sees every answer, 408 and 413 included.
-        .layer(from_fn_with_state(state.clone(), access::access_log))
+        .layer(from_fn_with_state(
+            access::AccessLog::new(state.rng.as_ref()),
+            access::access_log,
+        ))
 }
 
 async fn not_found() -> impl IntoResponse {

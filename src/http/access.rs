@@ -8,6 +8,8 @@
 //! characters of `[A-Za-z0-9._:-]`; otherwise one is generated. It is
 //! echoed in the response, so an operator can find a user's request.
 
+use std::hash::Hasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -15,10 +17,12 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use siphasher::sip128::{Hasher128, SipHasher13};
 use tracing::Instrument;
 
-use crate::random::identifier;
-use crate::state::AppState;
+use crate::random::Random;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_ID_LEN: usize = 64;
@@ -33,41 +37,78 @@ fn acceptable(id: &HeaderValue) -> Option<&str> {
     ok.then_some(id)
 }
 
+/// The access log's own state: where generated request ids come from.
+#[derive(Clone)]
+pub struct AccessLog(Arc<RequestIds>);
+
+impl AccessLog {
+    pub fn new(rng: &dyn Random) -> Self {
+        let mut key = [0u8; 16];
+        rng.fill(&mut key);
+        Self(Arc::new(RequestIds {
+            key,
+            next: AtomicU64::new(0),
+        }))
+    }
+}
+
+/// Ids for requests that bring none: SipHash-1-3 (128-bit output) of a
+/// per-process counter, keyed once from the injected RNG. Distinct for
+/// every request of a process (a counter under one key), unguessable and
+/// uncorrelated across processes without the key, and no system call per
+/// request: OpenSSL's `RAND_bytes` calls `getpid` on every draw to notice a
+/// fork, which cost more than the rest of a small request (docs/design.md,
+/// "The HTTP stack's cost per request"). Request ids correlate log lines;
+/// they are not secrets.
+struct RequestIds {
+    key: [u8; 16],
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn generate(&self) -> HeaderValue {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut hasher = SipHasher13::new_with_key(&self.key);
+        hasher.write_u64(n);
+        let id = URL_SAFE_NO_PAD.encode(hasher.finish128().as_bytes());
+        // base64url is always a valid header value.
+        HeaderValue::try_from(id).unwrap_or(HeaderValue::from_static("-"))
+    }
+}
+
 /// Middleware (`axum::middleware::from_fn_with_state`) around every route.
-pub async fn access_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(acceptable)
-        .map(str::to_owned)
-        .unwrap_or_else(|| identifier(state.rng.as_ref()));
+pub async fn access_log(State(ids): State<AccessLog>, mut req: Request, next: Next) -> Response {
+    // A kept id is the caller's header value itself (no copy).
+    let id = match req.headers().get(&REQUEST_ID) {
+        Some(given) if acceptable(given).is_some() => given.clone(),
+        _ => ids.0.generate(),
+    };
     // Routes are the table's patterns, or "-" for the not-found fallback.
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("-", MatchedPath::as_str)
-        .to_owned();
+    // `MatchedPath` is reference-counted: cloning it copies no string.
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("-", MatchedPath::as_str);
     let method = req.method().clone();
     let client = ClientSlot::default();
     req.extensions_mut().insert(client.clone());
+    // Both checked and built to ASCII above.
+    let id_str = id.to_str().unwrap_or("-");
     let span = tracing::info_span!(
         "request",
-        request_id = %id,
+        request_id = %id_str,
         method = %method,
         route = %route,
         client_id = tracing::field::Empty,
     );
     let started = Instant::now();
-    let mut response = next.run(req).instrument(span.clone()).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let mut response = next.run(req).instrument(span).await;
+    let took = started.elapsed();
     let status = response.status().as_u16();
-    crate::metrics::request(method.as_str(), &route, status, started.elapsed());
+    crate::metrics::request(method.as_str(), route, status, took);
     // Flat fields (not nested in the span) for log collectors.
-    tracing::info!(target: "access", request_id = %id, method = %method, route = %route,
-        status, latency_ms, client_id = client.0.get().map(String::as_str), "request");
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
+    tracing::info!(target: "access", request_id = %id_str, method = %method, route = %route,
+        status, latency_ms = took.as_secs_f64() * 1000.0,
+        client_id = client.0.get().map(String::as_str), "request");
+    response.headers_mut().insert(REQUEST_ID, id);
     response
 }
 

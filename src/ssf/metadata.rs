@@ -3,10 +3,7 @@
 //! §7.2's RFC 8615 form: the well-known segment between host and path).
 //! Only what works is advertised; `default_subjects` is `[ssf]`'s.
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use serde_json::{Value, json};
 
 use super::{POLL, PUSH};
@@ -31,11 +28,7 @@ pub fn metadata(state: &AppState) -> Value {
     })
 }
 
-pub async fn ssf_configuration(State(state): State<AppState>) -> Response {
-    let mut response = Json(metadata(&state)).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    response
+/// Built once with the router, like the discovery document.
+pub fn ssf_configuration(state: &AppState) -> MethodRouter<AppState> {
+    crate::oidc::discovery::static_json(&metadata(state))
 }
