@@ -9,6 +9,7 @@ use crate::grant_type::GrantType;
 use crate::jws::Algorithm;
 use crate::oidc::client_keys;
 use crate::random::{Random, identifier};
+use crate::revocation::{Revoker, Transaction};
 use crate::scope::Scope;
 use crate::secrets::hash_password;
 use crate::store::clients::{self, AccessTokenFormat, Client, ClientKeys, LogoutRevokes};
@@ -140,53 +141,60 @@ fn client_keys(spec: &ClientSpec) -> Result<Option<ClientKeys>, AdminError> {
     Ok(Some(keys))
 }
 
-pub async fn add_client(
-    db: &impl ConnectionTrait,
-    rng: &dyn Random,
-    spec: ClientSpec,
-    now: i64,
-) -> Result<Client, AdminError> {
+/// Register a client. The row and its `client_changed` event commit
+/// together (`store::client_cache`).
+pub async fn add_client(rev: &Revoker<'_>, spec: ClientSpec) -> Result<Client, AdminError> {
     if spec.id.is_empty() || spec.id.len() > 128 || !spec.id.bytes().all(|b| b.is_ascii_graphic()) {
         return invalid("client id must be 1-128 visible ASCII characters");
-    }
-    if clients::find(db, &spec.id).await?.is_some() {
-        return invalid(format!("client {} already exists", spec.id));
     }
     if let Some(secret) = &spec.secret {
         check_secret(secret)?;
     }
+    // Hashed before the write lock is taken: argon2 takes a while.
     let secret_hash = match &spec.secret {
-        Some(s) => Some(hash_password(s, rng)?),
+        Some(s) => Some(hash_password(s, rev.rng())?),
         None => None,
     };
+    let mut txn = Transaction::begin(*rev).await?;
+    if clients::find(txn.conn(), &spec.id).await?.is_some() {
+        return invalid(format!("client {} already exists", spec.id));
+    }
     // RFC 6749 §10.4: tokens are bound to the client they were issued to; a
     // client id removed and registered again inherits none of them (its
     // generation starts past the removed client's).
-    let token_version = crate::revocation::initial_client_version(db, &spec.id).await?;
-    let client = registration(spec, secret_hash, now, token_version, false)?;
-    clients::insert(db, &client).await?;
+    let token_version = crate::revocation::initial_client_version(txn.conn(), &spec.id).await?;
+    let client = registration(spec, secret_hash, rev.now(), token_version, false)?;
+    clients::insert(txn.conn(), &client).await?;
+    txn.client_changed(&client.id).await?;
+    txn.commit().await?;
     Ok(client)
 }
 
-/// Give a confidential client a new secret (`secret`, or a random one):
-/// the old one stops working on every instance at once (each request reads
-/// the stored hash). Returns the new secret, which is stored only hashed.
+/// Give a confidential client a new secret (`secret`, or a random one).
+/// The old one stops working on the instance `rev` applies its events to at
+/// once, and on every other within the revocation view's propagation bound
+/// (`client_changed` evicts the cached row holding the old hash). Returns
+/// the new secret, which is stored only hashed.
 pub async fn rotate_secret(
-    db: &impl ConnectionTrait,
-    rng: &dyn Random,
+    rev: &Revoker<'_>,
     id: &str,
     secret: Option<String>,
 ) -> Result<String, AdminError> {
-    let Some(client) = clients::find(db, id).await? else {
+    let Some(client) = clients::find(rev.db(), id).await? else {
         return invalid(format!("no client {id}"));
     };
     if client.is_public() {
         return invalid(format!("client {id} is public: it has no secret"));
     }
-    let secret = secret.unwrap_or_else(|| crate::random::secret_token(rng));
+    let secret = secret.unwrap_or_else(|| crate::random::secret_token(rev.rng()));
     check_secret(&secret)?;
-    let hash = hash_password(&secret, rng)?;
-    clients::set_secret_hash(db, id, &hash).await?;
+    let hash = hash_password(&secret, rev.rng())?;
+    let mut txn = Transaction::begin(*rev).await?;
+    if !clients::set_secret_hash(txn.conn(), id, &hash).await? {
+        return invalid(format!("no client {id}"));
+    }
+    txn.client_changed(id).await?;
+    txn.commit().await?;
     Ok(secret)
 }
 
@@ -224,16 +232,18 @@ pub struct ClientUpdate {
     pub require_pushed_authorization_requests: Option<bool>,
 }
 
-/// Change a client's registration under the rules of [`add_client`]. Every
-/// instance reads clients from the database per request, so the change
-/// counts everywhere from the next request; tokens already issued keep
-/// what they were issued with.
+/// Change a client's registration under the rules of [`add_client`]. The
+/// change commits with a `client_changed` event: it counts on the instance
+/// `rev` applies its events to at once, and on every other within the
+/// revocation view's propagation bound; tokens already issued keep what
+/// they were issued with.
 pub async fn update_client(
-    db: &impl ConnectionTrait,
+    rev: &Revoker<'_>,
     id: &str,
     u: ClientUpdate,
 ) -> Result<Client, AdminError> {
-    let Some(old) = clients::find(db, id).await? else {
+    let mut txn = Transaction::begin(*rev).await?;
+    let Some(old) = clients::find(txn.conn(), id).await? else {
         return invalid(format!("no client {id}"));
     };
     let spec = ClientSpec {
@@ -303,7 +313,9 @@ pub async fn update_client(
         old.token_version,
         old.disabled,
     )?;
-    clients::update(db, &client).await?;
+    clients::update(txn.conn(), &client).await?;
+    txn.client_changed(id).await?;
+    txn.commit().await?;
     Ok(client)
 }
 

@@ -83,6 +83,11 @@ pub fn of_revocation(e: &Event) -> Option<Entry> {
     let expired = [EndReason::IdleTimeout, EndReason::AbsoluteTimeout]
         .iter()
         .any(|r| reason.as_deref() == Some(r.as_str()));
+    // A client change is audited by the command that made it, with what it
+    // did (`client_added`, `client_updated`, `client_secret_rotated`).
+    if !e.kind.is_revocation() {
+        return None;
+    }
     if e.kind == Kind::SessionEnded && expired {
         return None;
     }

@@ -1,7 +1,8 @@
 //! `signoff client …` and `signoff user …` beyond adding and revoking:
 //! showing (text or `--json`), changing a registration, new secrets and
-//! passwords. Every change is in the database, which every instance reads
-//! per request (clients) or through the revocation log (users).
+//! passwords. Every change is in the database, and commits with its event
+//! of the revocation log, through which every instance learns of it (and,
+//! for clients, drops its cached row: `store::client_cache`).
 
 use anyhow::bail;
 use clap::Args;
@@ -115,26 +116,22 @@ pub async fn update_client(
         dpop_bound_access_tokens: a.dpop_bound,
         require_pushed_authorization_requests: a.require_par,
     };
-    let client = admin::update_client(db, &a.id, update).await?;
+    let rng = crate::random::OsRandom;
+    let rev = Revoker::new(db, config, &rng, now);
+    let client = admin::update_client(&rev, &a.id, update).await?;
     admin_event(db, now, "client_updated", &client.id).await;
     println!("client {} updated", client.id);
     Ok(())
 }
 
-pub async fn rotate_secret(
-    db: &DatabaseConnection,
-    rng: &dyn crate::random::Random,
-    now: i64,
-    id: &str,
-    secret_stdin: bool,
-) -> anyhow::Result<()> {
+pub async fn rotate_secret(rev: &Revoker<'_>, id: &str, secret_stdin: bool) -> anyhow::Result<()> {
     let chosen = if secret_stdin {
         Some(read_stdin_line("the client secret")?)
     } else {
         None
     };
-    let secret = admin::rotate_secret(db, rng, id, chosen).await?;
-    admin_event(db, now, "client_secret_rotated", id).await;
+    let secret = admin::rotate_secret(rev, id, chosen).await?;
+    admin_event(rev.db(), rev.now(), "client_secret_rotated", id).await;
     if secret_stdin {
         println!("client {id}: new secret set; the old one no longer authenticates");
     } else {

@@ -420,7 +420,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 jwks_uri: a.jwks_uri,
             };
-            let c = admin::add_client(&db, &rng, spec, now).await?;
+            let c = admin::add_client(&rev, spec).await?;
             manage::admin_event(&db, now, "client_added", &c.id).await;
             println!(
                 "client {} added ({})",
@@ -442,7 +442,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             manage::update_client(&db, &config, now, *args).await?
         }
         Command::Client(ClientCommand::RotateSecret { id, secret_stdin }) => {
-            manage::rotate_secret(&db, &rng, now, &id, secret_stdin).await?
+            manage::rotate_secret(&rev, &id, secret_stdin).await?
         }
         Command::Client(ClientCommand::Remove { id }) => {
             if !revocation::remove_client(&rev, &id).await? {

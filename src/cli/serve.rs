@@ -82,13 +82,12 @@ async fn demo_setup(config: &Config, db: &sea_orm::DatabaseConnection) -> anyhow
     let secret = secret_token(&rng);
     let password = secret_token(&rng)[..16].to_owned();
     let redirect_uri = "http://127.0.0.1:9000/callback";
+    let rev = Revoker::new(db, config, &rng, now);
     if clients::find(db, DEMO_CLIENT).await?.is_some() {
-        let hash = crate::secrets::hash_password(&secret, &rng)?;
-        clients::set_secret_hash(db, DEMO_CLIENT, &hash).await?;
+        admin::rotate_secret(&rev, DEMO_CLIENT, Some(secret.clone())).await?;
     } else {
         admin::add_client(
-            db,
-            &rng,
+            &rev,
             ClientSpec {
                 id: DEMO_CLIENT.into(),
                 secret: Some(secret.clone()),
@@ -97,14 +96,12 @@ async fn demo_setup(config: &Config, db: &sea_orm::DatabaseConnection) -> anyhow
                 grant_types: GrantType::ALL.iter().map(|g| g.to_string()).collect(),
                 ..ClientSpec::default()
             },
-            now,
         )
         .await?;
     }
     if let Some(user) = users::find_by_username(db, DEMO_USER).await? {
         // A new password ends the demo user's sessions, as any would.
         let hash = crate::secrets::hash_password(&password, &rng)?;
-        let rev = Revoker::new(db, config, &rng, now);
         revocation::set_password(&rev, &user.id, &hash, Initiator::Admin).await?;
     } else {
         admin::add_user(

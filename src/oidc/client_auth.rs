@@ -21,7 +21,7 @@ use crate::http::extract::{Form, Params};
 use crate::oidc::client_assertion;
 use crate::secrets::dummy_password_hash;
 use crate::state::AppState;
-use crate::store::clients::{self, Client};
+use crate::store::clients::Client;
 use crate::throttle::{Subject, Verdict};
 
 /// A client that proved who it is on this request, with the request's form
@@ -231,7 +231,9 @@ async fn authenticate(
         tracing::info!("authentication with a malformed client_id");
         return Err(bad_client("client authentication failed"));
     }
-    let client = clients::find(&state.db, client_id).await?;
+    // Cached by the revocation view, which evicts a client's row on every
+    // event that changed it (`store::client_cache`).
+    let client = state.revocations.find_client(client_id).await?;
     if let Presented::Assertion { assertion, .. } = &presented {
         return by_assertion(state, client, assertion, peer, endpoint).await;
     }

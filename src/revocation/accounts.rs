@@ -202,6 +202,23 @@ impl Transaction<'_> {
         .await?;
         Ok(true)
     }
+
+    /// Record that this transaction changed the client's row (registered,
+    /// updated, given a new secret): no token dies, but every instance drops
+    /// its cached row of the client (`store::client_cache`). The event
+    /// matches no token, so it is in force for no time past `now`.
+    pub async fn client_changed(&mut self, client_id: &str) -> Result<(), DbErr> {
+        self.record(
+            Kind::ClientChanged,
+            Initiator::Admin,
+            NewEvent {
+                client_id: Some(client_id.to_owned()),
+                retain_until: self.rev.now,
+                ..NewEvent::default()
+            },
+        )
+        .await
+    }
 }
 
 /// Run one action in its own transaction.

@@ -26,10 +26,14 @@ pub enum Kind {
     ClientRemoved,
     /// A signing key removed at once (`kid`): every token it signed dies.
     KeyRevoked,
+    /// A client's registration changed (added, updated, new secret): no
+    /// token dies, but every instance drops its cached row of the client
+    /// (`store::client_cache`). Never a Shared Signals SET.
+    ClientChanged,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::SessionEnded,
         Kind::GrantRevoked,
         Kind::TokenRevoked,
@@ -42,6 +46,7 @@ impl Kind {
         Kind::ClientEnabled,
         Kind::ClientRemoved,
         Kind::KeyRevoked,
+        Kind::ClientChanged,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -58,11 +63,32 @@ impl Kind {
             Kind::ClientEnabled => "client_enabled",
             Kind::ClientRemoved => "client_removed",
             Kind::KeyRevoked => "key_revoked",
+            Kind::ClientChanged => "client_changed",
         }
     }
 
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether a token or session dies of it: every kind but
+    /// `client_changed`, which only invalidates cached client rows (not
+    /// counted as a revocation, not audited as one, no SET).
+    pub fn is_revocation(&self) -> bool {
+        *self != Kind::ClientChanged
+    }
+
+    /// Every kind that changes a client row: each evicts the client's cached
+    /// row wherever it is applied.
+    pub fn changes_client(&self) -> bool {
+        matches!(
+            self,
+            Kind::ClientTokensVoided
+                | Kind::ClientDisabled
+                | Kind::ClientEnabled
+                | Kind::ClientRemoved
+                | Kind::ClientChanged
+        )
     }
 
     /// An event about a user's or a client's standing (version, disabled),

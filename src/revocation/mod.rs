@@ -76,6 +76,10 @@ impl<'a> Revoker<'a> {
         self.now
     }
 
+    pub fn rng(&self) -> &'a dyn Random {
+        self.rng
+    }
+
     pub fn db(&self) -> &'a DatabaseConnection {
         self.db
     }
@@ -170,6 +174,15 @@ impl<'a> Transaction<'a> {
         }
         self.txn.commit().await?;
         for e in &self.written {
+            if !e.kind.is_revocation() {
+                tracing::info!(
+                    seq = e.seq,
+                    kind = %e.kind,
+                    client_id = e.client_id.as_deref(),
+                    "client change recorded"
+                );
+                continue;
+            }
             crate::metrics::revocation(e.kind.as_str(), e.reason.as_deref());
             tracing::info!(
                 seq = e.seq,

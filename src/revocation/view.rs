@@ -23,6 +23,8 @@ use tokio::time::Instant;
 use super::event::{Event, Kind};
 use crate::clock::Clock;
 use crate::config::{Consistency, RevocationConfig};
+use crate::store::client_cache::ClientRowCache;
+use crate::store::clients::Client;
 use crate::store::revocation_log::{self, EventRecord};
 use crate::store::token_cache::TokenRowCache;
 use crate::store::{clients, users};
@@ -57,6 +59,8 @@ struct Inner {
     synced_at: Mutex<Instant>,
     /// Opaque access token rows, evicted by the events applied here.
     token_rows: TokenRowCache,
+    /// Client rows, evicted by every event that changed one.
+    client_rows: ClientRowCache,
 }
 
 /// A user or client: its standing, and the `seq` of the event that last set
@@ -141,6 +145,8 @@ impl Entries {
                     h.flag(e.kind == Kind::ClientDisabled, e.seq);
                 }
             }
+            // Nothing to remember: the cached row is evicted (`evict_rows`).
+            Kind::ClientChanged => {}
         }
     }
 
@@ -259,6 +265,7 @@ impl RevocationView {
             applied,
             synced_at: Mutex::new(Instant::now()),
             token_rows: TokenRowCache::default(),
+            client_rows: ClientRowCache::default(),
         })))
     }
 
@@ -268,10 +275,40 @@ impl RevocationView {
         &self.0.token_rows
     }
 
+    /// The cache of client rows this view keeps current
+    /// (`store::client_cache`).
+    pub fn client_rows(&self) -> &ClientRowCache {
+        &self.0.client_rows
+    }
+
+    /// The client registered as `id`, from the cache when this view holds
+    /// it (no statement), else read and cached. Under `strict` consistency
+    /// the view first catches up with the log, so a change committed
+    /// anywhere counts from the next request, as it does for revocations.
+    /// An unknown id is not cached (`store::client_cache`).
+    pub async fn find_client(&self, id: &str) -> Result<Option<Client>, DbErr> {
+        self.ready().await?;
+        let cache = &self.0.client_rows;
+        if let Some(client) = cache.get(id) {
+            return Ok(Some(Client::clone(&client)));
+        }
+        let seen = cache.generation();
+        let Some(client) = clients::find(&self.0.db, id).await? else {
+            return Ok(None);
+        };
+        cache.insert(seen, Arc::new(client.clone()));
+        Ok(Some(client))
+    }
+
     /// Evict the cached token rows an event changed (`revoked_at`,
     /// `session_id`): a revoked token or grant, an ended session (its grants
     /// were revoked or detached), a removed client (every row revoked).
     fn evict_rows(&self, e: &Event) {
+        if e.kind.changes_client()
+            && let Some(cid) = &e.client_id
+        {
+            self.0.client_rows.forget(cid);
+        }
         let rows = &self.0.token_rows;
         match e.kind {
             Kind::TokenRevoked => {

@@ -210,6 +210,9 @@ pub fn drafts(issuer: &str, e: &Event) -> Vec<Draft> {
         ),
         // Enabling brings no token back (docs/revocation.md): nothing to say.
         Kind::ClientEnabled => {}
+        // Not a revocation: a registration changed, no token died (CAEP has
+        // nothing to say to receivers about it).
+        Kind::ClientChanged => {}
         Kind::KeyRevoked => push(
             TOKENS_REVOKED,
             e.kid.as_deref().map(opaque),
@@ -306,10 +309,11 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_but_client_enabled_becomes_a_set_of_a_supported_type() {
+    fn every_kind_but_client_enabled_and_changed_becomes_a_set_of_a_supported_type() {
         for kind in Kind::ALL {
             let d = drafts("https://op", &event(kind));
-            assert_eq!(d.is_empty(), kind == Kind::ClientEnabled, "{kind}");
+            let silent = matches!(kind, Kind::ClientEnabled | Kind::ClientChanged);
+            assert_eq!(d.is_empty(), silent, "{kind}");
             assert!(d.iter().all(|d| SUPPORTED.contains(&d.event_type)));
         }
     }

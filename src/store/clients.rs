@@ -202,13 +202,16 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Client>, sea_orm::DbE
         .collect())
 }
 
-pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm::DbErr> {
+/// Writers of client rows are `crate::admin` and `crate::revocation` only:
+/// each change commits with its revocation log event, which evicts the
+/// cached row on every instance (`store::client_cache`).
+pub(crate) async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm::DbErr> {
     active(c).insert(db).await?;
     Ok(())
 }
 
 /// Write every setting of a registered client (found by id).
-pub async fn update(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm::DbErr> {
+pub(crate) async fn update(db: &impl ConnectionTrait, c: &Client) -> Result<(), sea_orm::DbErr> {
     active(c).update(db).await?;
     Ok(())
 }
@@ -257,7 +260,7 @@ fn active(c: &Client) -> client::ActiveModel {
     }
 }
 
-pub async fn set_secret_hash(
+pub(crate) async fn set_secret_hash(
     db: &impl ConnectionTrait,
     id: &str,
     secret_hash: &str,

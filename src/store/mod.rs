@@ -3,6 +3,7 @@
 //! transitions (issue, consume, revoke) and return domain types.
 
 pub mod audit;
+pub mod client_cache;
 pub mod clients;
 pub mod consents;
 pub mod device_codes;

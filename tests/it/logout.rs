@@ -480,13 +480,11 @@ async fn logout_revokes_nothing_keeps_the_clients_tokens() {
 async fn an_unknown_logout_policy_is_refused_at_registration() {
     let server = TestServer::start().await;
     let err = signoff::admin::add_client(
-        &server.state.db,
-        &signoff::random::OsRandom,
+        &server.state.revoker(),
         ClientSpec {
             logout_revokes: Some("everything".into()),
             ..rp_client("bad", &TestRp::down().await)
         },
-        0,
     )
     .await
     .unwrap_err();

@@ -17,6 +17,7 @@ mod authorize_limits;
 mod backchannel;
 mod browser;
 mod cli;
+mod client_cache;
 mod code_flow;
 mod cookies;
 mod device;

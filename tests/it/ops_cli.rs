@@ -14,7 +14,7 @@ use crate::lifecycle::{assert_becomes_inactive, lifecycle_server, opaque_login, 
 
 /// Run the binary on `server`'s database with `stdin`; the output, whatever
 /// the exit status.
-async fn run(server: &TestServer, args: &[&str], stdin: &str) -> Output {
+pub async fn run(server: &TestServer, args: &[&str], stdin: &str) -> Output {
     let mut command = clean_command(args);
     command
         .env("SIGNOFF_DATABASE_URL", &server.state.config.database_url)
@@ -56,7 +56,7 @@ async fn with_stdin(mut command: Command, stdin: &str) -> Output {
 }
 
 /// Run, expect success, return stdout.
-async fn ok(server: &TestServer, args: &[&str], stdin: &str) -> String {
+pub async fn ok(server: &TestServer, args: &[&str], stdin: &str) -> String {
     let output = run(server, args, stdin).await;
     assert!(
         output.status.success(),
@@ -70,6 +70,8 @@ async fn ok(server: &TestServer, args: &[&str], stdin: &str) -> String {
 async fn a_disabled_client_gets_invalid_client_and_works_again_once_enabled() {
     let server = TestServer::start().await;
     ok(&server, &["client", "disable", SERVICE], "").await;
+    // The server learns of the change through the revocation log.
+    server.caught_up().await;
     let refused = server
         .token_request(
             SERVICE,
@@ -83,17 +85,19 @@ async fn a_disabled_client_gets_invalid_client_and_works_again_once_enabled() {
             .unwrap();
     assert_eq!(shown["disabled"], true, "{shown}");
     ok(&server, &["client", "enable", SERVICE], "").await;
+    server.caught_up().await;
     assert!(service_token(&server).await["access_token"].is_string());
 }
 
 #[tokio::test]
-async fn a_rotated_secret_replaces_the_old_one_at_once() {
+async fn a_rotated_secret_replaces_the_old_one_within_the_propagation_bound() {
     let server = TestServer::start().await;
     // Verified once: the server remembers the old secret passed.
     service_token(&server).await;
     let out = ok(&server, &["client", "rotate-secret", SERVICE], "").await;
     let new_secret = out.trim();
     assert!(new_secret.len() >= 32, "{out}");
+    server.caught_up().await;
     let old = server
         .token_request(
             SERVICE,
@@ -116,6 +120,7 @@ async fn a_rotated_secret_replaces_the_old_one_at_once() {
     )
     .await;
     assert!(!out.contains(chosen), "{out}");
+    server.caught_up().await;
     let new = server
         .token_request(SERVICE, chosen, &[("grant_type", "client_credentials")])
         .await;
@@ -139,6 +144,7 @@ async fn client_update_changes_what_the_token_endpoint_allows() {
         "",
     )
     .await;
+    server.caught_up().await;
     let refused = server
         .token_request(
             SERVICE,

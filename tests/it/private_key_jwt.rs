@@ -392,13 +392,7 @@ async fn registration_refuses_private_keys_and_mixed_methods() {
         },
     ] {
         let id = spec.id.clone();
-        let result = signoff::admin::add_client(
-            &server.state.db,
-            &signoff::random::OsRandom,
-            spec,
-            server.clock.now(),
-        )
-        .await;
+        let result = signoff::admin::add_client(&server.state.revoker(), spec).await;
         assert!(result.is_err(), "{id} was accepted");
     }
 }

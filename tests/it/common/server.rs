@@ -163,7 +163,7 @@ impl TestServer {
     }
 
     pub async fn add_client(&self, spec: ClientSpec) {
-        admin::add_client(&self.state.db, &OsRandom, spec, self.clock.now())
+        admin::add_client(&self.state.revoker(), spec)
             .await
             .expect("add client");
     }
@@ -222,6 +222,12 @@ impl TestServer {
     }
 
     /// Every event of the revocation log this server's view has applied.
+    /// Wait until this instance's view has applied every event committed so
+    /// far, by any process: see [`view_caught_up`].
+    pub async fn caught_up(&self) {
+        view_caught_up(&self.state).await
+    }
+
     pub async fn logged_events(&self) -> Vec<signoff::revocation::Event> {
         self.state
             .revocations
@@ -260,4 +266,24 @@ impl TestServer {
             .await
             .expect("token request")
     }
+}
+
+/// The bound within which a change another process commits (the CLI,
+/// another instance) counts on an instance under `eventual` consistency:
+/// the view's next poll (`revocation.poll_interval`, 100 ms; sooner on
+/// PostgreSQL, which notifies) plus one read of the log. Tests wait up to
+/// this much, which leaves a busy machine ample slack.
+pub const PROPAGATION_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Wait (up to [`PROPAGATION_BOUND`]) until `state`'s revocation view has
+/// applied every event committed to the log so far; panics past it.
+pub async fn view_caught_up(state: &AppState) {
+    let newest = signoff::store::revocation_log::max_seq(&state.db)
+        .await
+        .expect("read the newest event");
+    let mut applied = state.revocations.subscribe();
+    tokio::time::timeout(PROPAGATION_BOUND, applied.wait_for(|s| *s >= newest))
+        .await
+        .expect("the view applied every committed event within the propagation bound")
+        .expect("the view is alive");
 }
