@@ -1,18 +1,15 @@
 //! The device_code grant at the token endpoint (RFC 8628 §3.4–3.5): poll
 //! answers until the user decides, then the tokens of the code flow, once.
 
-use sea_orm::TransactionTrait;
+use sea_orm::DatabaseTransaction;
 
 use crate::error::OAuthError;
-use crate::oidc::token::issue::{self, Lifetimes, TokenResponse, UserGrant};
-use crate::scope::Scope;
+use crate::oidc::token::issue::TokenResponse;
+use crate::oidc::token::redeem::{Redeemable, Redeemed, redeem_grant};
 use crate::secrets::token_hash;
-use crate::session;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::device_codes::{self, DeviceCode};
-use crate::store::{grants, users};
-use crate::tokens::liveness::Standing;
 
 /// RFC 8628 §3.5: `slow_down` adds 5 seconds to the interval.
 const SLOW_DOWN_STEP: i64 = 5;
@@ -88,64 +85,24 @@ async fn redeem(
 ) -> Result<TokenResponse, OAuthError> {
     let now = state.now();
     let grant_id = row.grant_id.as_deref().ok_or_else(bad_code)?;
-    let grant = grants::find_grant(&state.db, grant_id)
-        .await?
-        .filter(|g| g.revoked_at.is_none())
-        .ok_or_else(bad_code)?;
-    // As for an authorization code: "log out everywhere", revoking the
-    // client's tokens and disabling void an authorization made before them.
-    if !Standing::of_client(client).admits(grant.client_version) {
-        return Err(bad_code());
-    }
-    let user_id = grant.user_id.clone().ok_or_else(bad_code)?;
-    let user = users::find(&state.db, &user_id)
-        .await?
-        .filter(|u| Standing::of_user(u).admits(grant.user_version))
-        .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))?;
-    // OpenID Core §3.1.3.3 and Back-Channel Logout §2.7: the ID token vouches
-    // for a login in a live session.
-    let session_live = match grant.session_id.as_deref() {
-        Some(sid) => session::live(state, sid).await?.is_some(),
-        None => false,
+    let redeemable = Redeemable {
+        client,
+        grant_id,
+        nonce: None,
+        resource,
+        dpop,
+        invalid: bad_code,
+        session_ended: "the session the device was approved in has ended",
     };
-    if !session_live {
-        tracing::info!(client_id = %client.id, grant_id = %grant.id, "device code of an ended session");
-        return Err(OAuthError::InvalidGrant(
-            "the session the device was approved in has ended".into(),
-        ));
+    let hash = row.device_code_hash.as_str();
+    let consume =
+        async |txn: &DatabaseTransaction| Ok(device_codes::consume(txn, hash, now).await?);
+    match redeem_grant(state, redeemable, consume).await? {
+        Redeemed::Tokens(response) => {
+            tracing::info!(client_id = %client.id, grant_id, "device code exchanged");
+            Ok(response)
+        }
+        // RFC 8628 §3.5: a device code is used once.
+        Redeemed::NotConsumed => Err(bad_code()),
     }
-    let audience = issue::audience(&state.config, client, resource)?;
-    let scope = Scope::from_stored(&grant.scope);
-    let refresh_expires_at = issue::offers_refresh(client, &scope)
-        .then(|| Lifetimes::of(state, client).refresh_expiry(now, grant.created_at));
-    let minted = issue::mint_user_tokens(
-        state,
-        UserGrant {
-            client,
-            grant: &grant,
-            user: &user,
-            scope: &scope,
-            audience: &audience,
-            nonce: None,
-            refresh_expires_at,
-            dpop,
-        },
-    )?;
-    let txn = state.db.begin().await?;
-    // The conditional UPDATE first: exactly one redemption wins.
-    if !device_codes::consume(&txn, &row.device_code_hash, now).await? {
-        return Err(bad_code());
-    }
-    // A logout that ended the session meanwhile revoked the grant or took
-    // the session from it.
-    let still_valid = grants::find_grant(&txn, &grant.id)
-        .await?
-        .is_some_and(|g| g.revoked_at.is_none() && g.session_id.is_some());
-    if !still_valid {
-        return Err(bad_code());
-    }
-    let response = minted.persist(&txn).await?;
-    txn.commit().await?;
-    tracing::info!(client_id = %client.id, grant_id = %grant.id, "device code exchanged");
-    Ok(response)
 }

@@ -12,7 +12,7 @@ use crate::revocation::{self, GrantReason, Initiator, SingleToken};
 use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::clients::Client;
-use crate::store::grants;
+use crate::store::grants::{self, AnyToken};
 use crate::tokens::access_token::looks_like_jwt;
 use crate::tokens::validate::{VerifiedJwt, verified_jwt};
 
@@ -31,20 +31,26 @@ pub async fn revoke(
 
 async fn handle(state: &AppState, client: &Client, params: &Params) -> Result<(), OAuthError> {
     let token = params.require("token")?;
-    // RFC 7009 §2.1: the hint only orders the search; both kinds are tried.
-    // Unknown hint values are not an error for us since we search all kinds.
-    let refresh_first = params.get("token_type_hint") == Some("refresh_token");
     if looks_like_jwt(token) {
         return revoke_jwt(state, client, token).await;
     }
-    if refresh_first {
-        if !revoke_refresh(state, client, token).await? {
-            revoke_opaque_access(state, client, token).await?;
+    // RFC 7009 §2.1: the hint only orders the search; both kinds are
+    // searched at once (one statement; unknown hint values are no error).
+    let refresh_first = params.get("token_type_hint") == Some("refresh_token");
+    let hash = token_hash(token);
+    let mut found = grants::find_any_token(&state.db, &hash).await?;
+    found.sort_by_key(|t| matches!(t, AnyToken::Access { .. }) == refresh_first);
+    match found.into_iter().next() {
+        Some(AnyToken::Access { client_id }) => {
+            revoke_opaque_access(state, client, &client_id, &hash).await
         }
-    } else if !revoke_opaque_access(state, client, token).await? {
-        revoke_refresh(state, client, token).await?;
+        Some(AnyToken::Refresh {
+            client_id,
+            grant_id,
+        }) => revoke_refresh(state, client, &client_id, &grant_id).await,
+        // RFC 7009 §2.2: an unknown token changes nothing and is not said.
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A JWT access token cannot be recalled; its `jti` goes on the revocation
@@ -77,17 +83,14 @@ async fn revoke_jwt(state: &AppState, client: &Client, token: &str) -> Result<()
 async fn revoke_opaque_access(
     state: &AppState,
     client: &Client,
-    token: &str,
-) -> Result<bool, OAuthError> {
-    let hash = token_hash(token);
-    let Some(row) = grants::find_access_token(&state.db, &hash).await? else {
-        return Ok(false);
-    };
-    if row.client_id == client.id {
-        revocation::revoke_token(&state.revoker(), SingleToken::Opaque { token_hash: &hash })
+    owner: &str,
+    hash: &str,
+) -> Result<(), OAuthError> {
+    if owner == client.id {
+        revocation::revoke_token(&state.revoker(), SingleToken::Opaque { token_hash: hash })
             .await?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// RFC 7009 §2.1: revoking a refresh token also invalidates the access
@@ -95,19 +98,17 @@ async fn revoke_opaque_access(
 async fn revoke_refresh(
     state: &AppState,
     client: &Client,
-    token: &str,
-) -> Result<bool, OAuthError> {
-    let Some(row) = grants::find_refresh_token(&state.db, &token_hash(token)).await? else {
-        return Ok(false);
-    };
-    if row.client_id == client.id {
+    owner: &str,
+    grant_id: &str,
+) -> Result<(), OAuthError> {
+    if owner == client.id {
         revocation::revoke_grant(
             &state.revoker(),
-            &row.grant_id,
+            grant_id,
             GrantReason::Revoked,
             Initiator::Client,
         )
         .await?;
     }
-    Ok(true)
+    Ok(())
 }

@@ -15,7 +15,7 @@ use crate::revocation::{self, EndReason};
 use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::sessions::{self, Session};
-use crate::store::users::{self, User};
+use crate::store::users::User;
 use crate::tokens::liveness::Standing;
 
 /// A session that still counts: not ended, within its lifetimes, of an
@@ -35,45 +35,41 @@ pub async fn of_browser(state: &AppState, headers: &HeaderMap) -> anyhow::Result
     Ok(sessions::find_by_cookie_hash(&state.db, &token_hash(cookie)).await?)
 }
 
+/// The browser's session, if it still counts: the session and its user
+/// are one read.
 pub async fn current(
     state: &AppState,
     headers: &HeaderMap,
 ) -> anyhow::Result<Option<ActiveSession>> {
-    let Some(session) = of_browser(state, headers).await? else {
+    let Some(cookie) = cookies::read(&state.config, headers, cookies::SESSION) else {
         return Ok(None);
     };
-    Ok(active(state, session).await?)
+    let found = sessions::find_by_cookie_hash_with_user(&state.db, &token_hash(cookie)).await?;
+    Ok(found.and_then(|(session, user)| active(state, session, user)))
 }
 
 /// The session `sid`, if it still counts (see [`ActiveSession`]): the
 /// authorization code exchange asks this of the session the code was
 /// issued in.
 pub async fn live(state: &AppState, sid: &str) -> Result<Option<ActiveSession>, sea_orm::DbErr> {
-    match sessions::find(&state.db, sid).await? {
-        Some(session) => active(state, session).await,
-        None => Ok(None),
-    }
+    let found = sessions::find_with_user(&state.db, sid).await?;
+    Ok(found.and_then(|(session, user)| active(state, session, user)))
 }
 
-/// The one rule for whether a session counts.
-async fn active(
-    state: &AppState,
-    session: Session,
-) -> Result<Option<ActiveSession>, sea_orm::DbErr> {
+/// The one rule for whether a session counts; `user` is its user's row,
+/// read with it.
+fn active(state: &AppState, session: Session, user: User) -> Option<ActiveSession> {
     // An end committed by another instance counts as soon as the view
     // has it, even if this read raced it.
     if !session.is_active(state.now()) || state.revocations.session_ended(&session.id) {
-        return Ok(None);
+        return None;
     }
-    let Some(user) = users::find(&state.db, &session.user_id).await? else {
-        return Ok(None);
-    };
     // A session is void like a token issued at its login (the user row read
     // here is current, whatever the view knows yet).
     if !Standing::of_user(&user).admits(session.user_version) {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(ActiveSession { session, user }))
+    Some(ActiveSession { session, user })
 }
 
 /// The browser's User-Agent, shown in the session list.

@@ -2,7 +2,7 @@
 //! client by a user (or by itself, for client_credentials); its codes, access
 //! tokens and refresh tokens form one family that is revoked together.
 
-use sea_orm::sea_query::{DynIden, Expr, ExprTrait, IntoIden, Query};
+use sea_orm::sea_query::{DynIden, Expr, ExprTrait, IntoIden, Query, UnionType};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
     QueryFilter,
@@ -193,6 +193,22 @@ pub async fn consume_code(
     })
 }
 
+/// Consume a code once, without reading it back: true for the one
+/// redemption that took it (a caller that has the row already needs no more).
+pub async fn take_code(
+    db: &impl ConnectionTrait,
+    code_hash: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let res = authorization_code::Entity::update_many()
+        .col_expr(authorization_code::Column::ConsumedAt, Expr::value(now))
+        .filter(authorization_code::Column::CodeHash.eq(code_hash))
+        .filter(authorization_code::Column::ConsumedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
 pub async fn insert_access_token(
     db: &impl ConnectionTrait,
     t: AccessTokenRecord,
@@ -309,6 +325,54 @@ pub async fn find_refresh_token(
     refresh_token::Entity::find_by_id(token_hash.to_owned())
         .one(db)
         .await
+}
+
+/// An opaque token of either kind, as revocation needs it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AnyToken {
+    Access { client_id: String },
+    Refresh { client_id: String, grant_id: String },
+}
+
+/// The access and refresh tokens `token_hash` names (at most one of each;
+/// in practice at most one at all), in one statement: revocation (RFC 7009
+/// §2.1) searches both kinds, and an unknown token should cost one read.
+pub async fn find_any_token(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Vec<AnyToken>, DbErr> {
+    let (kind, grant_id) = ("kind", "grant_id");
+    let mut query = Query::select()
+        .expr_as(Expr::val("access"), kind)
+        .column(access_token::Column::ClientId)
+        .expr_as(Expr::col(access_token::Column::GrantId), grant_id)
+        .from(access_token::Entity)
+        .and_where(access_token::Column::TokenHash.eq(token_hash))
+        .to_owned();
+    query.union(
+        UnionType::All,
+        Query::select()
+            .expr_as(Expr::val("refresh"), kind)
+            .column(refresh_token::Column::ClientId)
+            .expr_as(Expr::col(refresh_token::Column::GrantId), grant_id)
+            .from(refresh_token::Entity)
+            .and_where(refresh_token::Column::TokenHash.eq(token_hash))
+            .to_owned(),
+    );
+    let rows = db.query_all(&query).await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        let client_id: String = row.try_get("", "client_id")?;
+        let grant: Option<String> = row.try_get("", grant_id)?;
+        found.push(match (row.try_get::<String>("", kind)?.as_str(), grant) {
+            ("refresh", Some(grant_id)) => AnyToken::Refresh {
+                client_id,
+                grant_id,
+            },
+            _ => AnyToken::Access { client_id },
+        });
+    }
+    Ok(found)
 }
 
 /// Remember, on a consumed refresh token, the successor it was exchanged for

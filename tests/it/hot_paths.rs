@@ -168,3 +168,87 @@ async fn issuing_refreshing_and_revoking_stay_within_their_statement_budgets() {
     assert!(rotate <= 7, "refresh rotation ran {rotate}");
     assert!(revoke <= 5 + postgres, "revocation ran {revoke}");
 }
+
+/// The SSO flow's two requests (issue 16): `GET /authorize` with a session
+/// cookie and the consent on record → 302 with a code, and the code's
+/// redemption (PKCE, RS256 ID token, refresh token); and the login page's
+/// POST of the password flow.
+#[tokio::test]
+async fn the_code_flow_with_an_sso_session_and_the_login_post_stay_within_their_statement_budgets()
+{
+    let server = lifecycle_server().await;
+    let scope = "openid profile offline_access";
+    let url = auth_url(&server, APP, APP_REDIRECT, scope, CHALLENGE);
+    let browser = server.browser();
+    // Signs in and consents once.
+    let code = code_in(&browser, &server, &url).await;
+    let _ = token_json(redeem(&server, APP, Some(APP_SECRET), &code, APP_REDIRECT).await).await;
+    let (mut authorize, mut exchange, mut login) = (u64::MAX, u64::MAX, u64::MAX);
+    for _ in 0..TRIES {
+        let (n, (_, landing)) = counted(&server, || browser.go(&server, &url)).await;
+        authorize = authorize.min(n);
+        let code = landing
+            .param("code")
+            .unwrap_or_else(|| panic!("a code without a page: {landing:?}"));
+
+        let (n, response) = counted(&server, || {
+            redeem(&server, APP, Some(APP_SECRET), &code, APP_REDIRECT)
+        })
+        .await;
+        let tokens = token_json(response).await;
+        assert!(tokens["refresh_token"].is_string(), "{tokens}");
+        assert!(tokens["id_token"].is_string(), "{tokens}");
+        exchange = exchange.min(n);
+
+        // A new browser: the login page, then its POST (counted), which
+        // answers with the code since the consent is on record.
+        let fresh = server.browser();
+        let (at, page) = fresh.go(&server, &url).await;
+        let Landing::Page { body, .. } = page else {
+            panic!("the login page: {page:?}")
+        };
+        let (n, (_, landing)) = counted(&server, || {
+            fresh.login(&server, &at, &body, ALICE, ALICE_PASSWORD)
+        })
+        .await;
+        assert!(landing.param("code").is_some(), "{landing:?}");
+        login = login.min(n);
+    }
+    eprintln!(
+        "statements: SSO authorize {authorize}, code exchange {exchange}, login POST {login}"
+    );
+    // SQLite, before/after issue 16's cuts: authorize 8 → 7 (the session
+    // and its user are one read), exchange 11 → 8 (the user is not read
+    // twice, the consumed code not read back), login POST 13 → 14.
+    let postgres =
+        u64::from(server.state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres);
+    assert!(authorize <= 7 + postgres, "SSO authorize ran {authorize}");
+    assert!(exchange <= 8 + postgres, "code exchange ran {exchange}");
+    assert!(login <= 14 + postgres, "login POST ran {login}");
+}
+
+/// RFC 7009 §2.2: an unknown token is answered 200 and changes nothing.
+#[tokio::test]
+async fn revoking_an_unknown_token_stays_within_its_statement_budget() {
+    let server = lifecycle_server().await;
+    let _ = opaque_service_token(&server).await;
+    let mut unknown = u64::MAX;
+    for i in 0..TRIES {
+        let token = format!("no-such-token-{i}-0123456789abcdefghijkl");
+        let hint = (i % 2 == 1).then_some("refresh_token");
+        let (n, _) = counted(&server, || {
+            revoke_ok(&server, SERVICE, SERVICE_SECRET, &token, hint)
+        })
+        .await;
+        unknown = unknown.min(n);
+    }
+    eprintln!("statements: revocation of an unknown token {unknown}");
+    // The caller's client row and one search of both token kinds (3 before
+    // issue 16: one read per kind).
+    let postgres =
+        u64::from(server.state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres);
+    assert!(
+        unknown <= 2 + postgres,
+        "revocation of an unknown token ran {unknown}"
+    );
+}

@@ -163,6 +163,10 @@ async fn try_proceed(
     peer: Option<IpAddr>,
 ) -> Result<Response, Rejection> {
     let now = state.now();
+    // The sign-in of this interaction, when it just happened: recorded on
+    // the interaction only if the request goes on to the consent page (a
+    // request answered now deletes the interaction instead).
+    let just_signed_in = just_logged_in.as_ref().map(|s| s.session.id.clone());
     // A login that finished in this interaction satisfies prompt=login and
     // max_age for the rest of it.
     let (session, fresh_login) = match just_logged_in {
@@ -175,7 +179,10 @@ async fn try_proceed(
             (s, fresh)
         }
     };
-    let granted = match &session {
+    // Only a third-party client asks for consent (`next_step`): a
+    // first-party one's request needs no consent read.
+    let signed_in = session.as_ref().filter(|_| !client.first_party);
+    let granted = match signed_in {
         Some(s) => consents::granted_scopes(&state.db, &s.user.id, &client.id).await?,
         None => Scope::default(),
     };
@@ -193,6 +200,9 @@ async fn try_proceed(
             Ok(complete(state, client, &req, &active).await?)
         }
         (Next::Consent, _) => {
+            if let (Some(i), Some(sid)) = (interaction, just_signed_in.as_deref()) {
+                interactions::record_login(&state.db, &i.id, sid, now).await?;
+            }
             let (id, set_cookie) =
                 start_interaction(state, headers, &req, interaction, peer).await?;
             Ok(redirect_with_cookie(

@@ -15,7 +15,6 @@ use crate::pages::{self, LoginPage, PageError, PageForm};
 use crate::session;
 use crate::session::password;
 use crate::state::AppState;
-use crate::store::interactions;
 
 fn login_page(
     state: &AppState,
@@ -77,7 +76,8 @@ pub async fn submit(
     let now = state.now();
     let (active, set_cookie) = session::sign_in(&state, &headers, peer, user).await?;
     tracing::info!(client_id = %pending.client.id, sid = %active.session.id, "signed in");
-    interactions::record_login(&state.db, &pending.interaction.id, &active.session.id, now).await?;
+    // `flow::proceed` records the login on the interaction if the request
+    // goes on to the consent page.
     let mut interaction = pending.interaction.clone();
     interaction.session_id = Some(active.session.id.clone());
     interaction.login_completed_at = Some(now);

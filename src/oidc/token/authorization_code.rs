@@ -3,19 +3,16 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sea_orm::TransactionTrait;
+use sea_orm::DatabaseTransaction;
 
-use super::issue::{self, Lifetimes, TokenResponse, UserGrant};
+use super::issue::TokenResponse;
+use super::redeem::{Redeemable, Redeemed, redeem_grant};
 use crate::error::OAuthError;
 use crate::revocation::{self, GrantReason, Initiator};
-use crate::scope::Scope;
 use crate::secrets::{constant_time_eq, token_hash};
-use crate::session;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::grants::{self, Redemption};
-use crate::store::users;
-use crate::tokens::liveness::Standing;
 
 fn bad_code() -> OAuthError {
     // The same words for unknown, expired, used and foreign codes: a client
@@ -34,9 +31,9 @@ pub async fn exchange(
 ) -> Result<TokenResponse, OAuthError> {
     let now = state.now();
     let hash = token_hash(code);
-    // Everything is checked and signed before the write transaction, which
-    // then only consumes the code and stores the new rows: SQLite's single
-    // writer is never held while an RSA signature is made.
+    // Everything is checked and signed before the write transaction
+    // (`redeem_grant`): SQLite's single writer is never held while an RSA
+    // signature is made.
     let Some(row) = grants::find_code(&state.db, &hash).await? else {
         return Err(bad_code());
     };
@@ -65,79 +62,24 @@ pub async fn exchange(
         tracing::info!(client_id = %client.id, "PKCE verification failed");
     })?;
 
-    let grant = grants::find_grant(&state.db, &row.grant_id)
-        .await?
-        .filter(|g| g.revoked_at.is_none())
-        .ok_or_else(bad_code)?;
-    // "Log out everywhere", "revoke every token of this client" and disabling
-    // void an authorization made before them, and so its code (RFC 6749
-    // §4.1.3: the code must be valid): the grant records the versions it was
-    // made under. The user and client rows are read by this request.
-    if !Standing::of_client(client).admits(grant.client_version) {
-        return Err(bad_code());
-    }
-    let user_id = grant.user_id.clone().ok_or_else(bad_code)?;
-    let user = users::find(&state.db, &user_id)
-        .await?
-        .filter(|u| Standing::of_user(u).admits(grant.user_version))
-        .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))?;
-    // OpenID Core §3.1.3.3 and Back-Channel Logout §2.7: the ID token
-    // vouches for a login in a live session. A session that ended after the
-    // code was issued (its grant then lost the session, or kept it while the
-    // sweep had not run) yields nothing, whatever the client's logout policy
-    // let the grant keep.
-    let session_live = match grant.session_id.as_deref() {
-        Some(sid) => session::live(state, sid).await?.is_some(),
-        None => false,
+    let redeemable = Redeemable {
+        client,
+        grant_id: &row.grant_id,
+        nonce: row.nonce.as_deref(),
+        resource,
+        dpop,
+        invalid: bad_code,
+        session_ended: "the session the code was issued in has ended",
     };
-    if !session_live {
-        tracing::info!(client_id = %client.id, grant_id = %grant.id, "code of an ended session");
-        return Err(OAuthError::InvalidGrant(
-            "the session the code was issued in has ended".into(),
-        ));
-    }
-    let audience = issue::audience(&state.config, client, resource)?;
-    let scope = Scope::from_stored(&grant.scope);
-    let refresh_expires_at = issue::offers_refresh(client, &scope)
-        .then(|| Lifetimes::of(state, client).refresh_expiry(now, grant.created_at));
-    let minted = issue::mint_user_tokens(
-        state,
-        UserGrant {
-            client,
-            grant: &grant,
-            user: &user,
-            scope: &scope,
-            audience: &audience,
-            nonce: row.nonce.as_deref(),
-            refresh_expires_at,
-            dpop,
-        },
-    )?;
-
-    let txn = state.db.begin().await?;
-    // The conditional UPDATE is the first statement: it takes the write lock
-    // before the transaction reads, and exactly one redemption wins.
-    match grants::consume_code(&txn, &hash, now).await? {
-        Redemption::First(_) => {}
-        Redemption::Replayed(_) => {
-            drop(txn);
-            return replayed(state, client, &hash, now).await;
+    let consume = async |txn: &DatabaseTransaction| Ok(grants::take_code(txn, &hash, now).await?);
+    match redeem_grant(state, redeemable, consume).await? {
+        Redeemed::Tokens(response) => {
+            tracing::info!(client_id = %client.id, "authorization code exchanged");
+            Ok(response)
         }
-        Redemption::Unknown => return Err(bad_code()),
+        // Used meanwhile by a concurrent request: a replay.
+        Redeemed::NotConsumed => replayed(state, client, &hash, now).await,
     }
-    // The grant may have been revoked while we were signing.
-    // A logout that ended the session meanwhile revoked the grant or took
-    // the session from it.
-    let still_valid = grants::find_grant(&txn, &grant.id)
-        .await?
-        .is_some_and(|g| g.revoked_at.is_none() && g.session_id.is_some());
-    if !still_valid {
-        return Err(bad_code());
-    }
-    let response = minted.persist(&txn).await?;
-    txn.commit().await?;
-    tracing::info!(client_id = %client.id, grant_id = %grant.id, "authorization code exchanged");
-    Ok(response)
 }
 
 /// RFC 6749 §4.1.2: a code used twice revokes what it issued.

@@ -4,6 +4,7 @@
 mod authorization_code;
 mod client_credentials;
 pub(crate) mod issue;
+pub(crate) mod redeem;
 mod refresh_token;
 
 use axum::Json;
