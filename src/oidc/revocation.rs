@@ -61,16 +61,23 @@ async fn revoke_jwt(state: &AppState, client: &Client, token: &str) -> Result<()
         return Ok(());
     }
     // An expired token needs no entry (`revoke_token` skips it).
-    revocation::revoke_token(
-        &state.revoker(),
-        SingleToken::Jwt {
-            jti: &claims.jti,
-            client_id: &claims.client_id,
-            user_id: claims.user_id(),
-            expires_at: claims.exp,
-        },
-    )
-    .await?;
+    let s = state.clone();
+    state
+        .commits
+        .run_then(move |txn| {
+            Box::pin(async move {
+                let mut tx = revocation::Transaction::in_batch(s.revoker(), txn);
+                tx.revoke_token(SingleToken::Jwt {
+                    jti: &claims.jti,
+                    client_id: &claims.client_id,
+                    user_id: claims.user_id(),
+                    expires_at: claims.exp,
+                })
+                .await?;
+                Ok(((), tx.finish().await?.after_commit()))
+            })
+        })
+        .await?;
     Ok(())
 }
 
@@ -84,7 +91,16 @@ async fn revoke_opaque_access(
         return Ok(false);
     };
     if row.client_id == client.id {
-        revocation::revoke_token(&state.revoker(), SingleToken::Opaque { token_hash: &hash })
+        let s = state.clone();
+        state
+            .commits
+            .run_then(move |txn| {
+                Box::pin(async move {
+                    let mut tx = revocation::Transaction::in_batch(s.revoker(), txn);
+                    tx.revoke_access_row(&row).await?;
+                    Ok(((), tx.finish().await?.after_commit()))
+                })
+            })
             .await?;
     }
     Ok(true)
@@ -101,13 +117,18 @@ async fn revoke_refresh(
         return Ok(false);
     };
     if row.client_id == client.id {
-        revocation::revoke_grant(
-            &state.revoker(),
-            &row.grant_id,
-            GrantReason::Revoked,
-            Initiator::Client,
-        )
-        .await?;
+        let s = state.clone();
+        state
+            .commits
+            .run_then(move |txn| {
+                Box::pin(async move {
+                    let mut tx = revocation::Transaction::in_batch(s.revoker(), txn);
+                    tx.revoke_grant(&row.grant_id, GrantReason::Revoked, Initiator::Client)
+                        .await?;
+                    Ok(((), tx.finish().await?.after_commit()))
+                })
+            })
+            .await?;
     }
     Ok(true)
 }

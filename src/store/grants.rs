@@ -278,12 +278,16 @@ pub async fn consume_refresh_token(
 /// and the grant it belongs to, are unconsumed and unrevoked (RFC 9700
 /// §4.14.2). True: this caller consumed it. False: nothing changed; the
 /// caller reads the row to tell unknown, replayed and revoked apart
-/// ([`consume_refresh_token`] is the two-statement form).
+/// ([`consume_refresh_token`] is the two-statement form). `successor`, the
+/// hash and sealed response of what it is exchanged for, is recorded by the
+/// same statement, so that a retry within the grace period gets the same
+/// pair (see `tokens::refresh_token`).
 pub async fn consume_live_refresh_token(
     db: &impl ConnectionTrait,
     token_hash: &str,
     grant_id: &str,
     now: i64,
+    successor: Option<(&str, &str)>,
 ) -> Result<bool, DbErr> {
     let live_grant = Query::select()
         .column(grant::Column::Id)
@@ -291,8 +295,17 @@ pub async fn consume_live_refresh_token(
         .and_where(grant::Column::Id.eq(grant_id))
         .and_where(grant::Column::RevokedAt.is_null())
         .to_owned();
-    let res = refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::ConsumedAt, Expr::value(now))
+    let mut update = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::ConsumedAt, Expr::value(now));
+    if let Some((successor_hash, sealed)) = successor {
+        update = update
+            .col_expr(
+                refresh_token::Column::SuccessorHash,
+                Expr::value(successor_hash),
+            )
+            .col_expr(refresh_token::Column::SuccessorSealed, Expr::value(sealed));
+    }
+    let res = update
         .filter(refresh_token::Column::TokenHash.eq(token_hash))
         .filter(refresh_token::Column::ConsumedAt.is_null())
         .filter(refresh_token::Column::RevokedAt.is_null())
@@ -309,26 +322,6 @@ pub async fn find_refresh_token(
     refresh_token::Entity::find_by_id(token_hash.to_owned())
         .one(db)
         .await
-}
-
-/// Remember, on a consumed refresh token, the successor it was exchanged for
-/// (sealed for the holder of the consumed token; see tokens::refresh_token).
-pub async fn set_successor(
-    db: &impl ConnectionTrait,
-    token_hash: &str,
-    successor_hash: &str,
-    sealed: &str,
-) -> Result<(), DbErr> {
-    refresh_token::Entity::update_many()
-        .col_expr(
-            refresh_token::Column::SuccessorHash,
-            Expr::value(successor_hash),
-        )
-        .col_expr(refresh_token::Column::SuccessorSealed, Expr::value(sealed))
-        .filter(refresh_token::Column::TokenHash.eq(token_hash))
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// Returns false when the token was unknown or revoked already. Only

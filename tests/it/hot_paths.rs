@@ -153,9 +153,11 @@ async fn issuing_refreshing_and_revoking_stay_within_their_statement_budgets() {
     eprintln!(
         "statements: client_credentials opaque {issue}, refresh rotation {rotate}, revocation {revoke}"
     );
-    // Both backends run 2, 8 and 6 on an idle machine. Under heavy load
-    // (load average 14) one PostgreSQL run counted 3 and 7 in all five tries:
-    // the view's background reads overlapped every try. One statement of
+    // Both backends run 2, 7 and 5 on an idle machine (refresh records the
+    // successor in its consuming UPDATE; /revoke reuses the token row it
+    // read to authorize the call). Under heavy load (load average 14) one
+    // PostgreSQL run counted one more for issuance and for revocation in all
+    // five tries: the view's background reads overlapped every try. One statement of
     // slack there.
     let postgres =
         u64::from(server.state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres);
@@ -163,6 +165,6 @@ async fn issuing_refreshing_and_revoking_stay_within_their_statement_budgets() {
         issue <= 2 + postgres,
         "client_credentials opaque ran {issue}"
     );
-    assert!(rotate <= 8, "refresh rotation ran {rotate}");
-    assert!(revoke <= 6 + postgres, "revocation ran {revoke}");
+    assert!(rotate <= 7, "refresh rotation ran {rotate}");
+    assert!(revoke <= 5 + postgres, "revocation ran {revoke}");
 }
