@@ -13,6 +13,7 @@ use crate::oidc::client_keys::JwksCache;
 use crate::random::{OsRandom, Random};
 use crate::revocation::{RevocationView, Revoker};
 use crate::secrets::{PasswordVerifier, VerifiedSecrets};
+use crate::store::group_commit::GroupCommit;
 use crate::throttle::Throttle;
 
 #[derive(Clone)]
@@ -38,6 +39,9 @@ pub struct Inner {
     pub client_jwks: JwksCache,
     /// User codes tried on /device, all addresses together (RFC 8628 §5.1).
     pub user_code_attempts: AddressBudget,
+    /// Token writes of concurrent requests, committed together
+    /// (`store::group_commit`).
+    pub commits: GroupCommit,
 }
 
 impl Deref for AppState {
@@ -72,7 +76,9 @@ impl AppState {
         let ssf = crate::ssf::Hub::new(&config.ssf);
         let per_minute = config.device.user_code_attempts_per_minute;
         let user_code_attempts = AddressBudget::per_minute(per_minute, per_minute);
+        let commits = GroupCommit::spawn(db.clone());
         Ok(AppState(Arc::new(Inner {
+            commits,
             interaction_budget,
             ssf,
             config,

@@ -41,13 +41,15 @@ async fn handle(state: &AppState, client: &Client, params: &Params) -> Result<()
     let mut found = grants::find_any_token(&state.db, &hash).await?;
     found.sort_by_key(|t| matches!(t, AnyToken::Access { .. }) == refresh_first);
     match found.into_iter().next() {
-        Some(AnyToken::Access { client_id }) => {
-            revoke_opaque_access(state, client, &client_id, &hash).await
-        }
+        Some(AnyToken::Access {
+            client_id,
+            user_id,
+            expires_at,
+        }) => revoke_opaque_access(state, client, hash, client_id, user_id, expires_at).await,
         Some(AnyToken::Refresh {
             client_id,
             grant_id,
-        }) => revoke_refresh(state, client, &client_id, &grant_id).await,
+        }) => revoke_refresh(state, client, &client_id, grant_id).await,
         // RFC 7009 §2.2: an unknown token changes nothing and is not said.
         None => Ok(()),
     }
@@ -83,13 +85,26 @@ async fn revoke_jwt(state: &AppState, client: &Client, token: &str) -> Result<()
 async fn revoke_opaque_access(
     state: &AppState,
     client: &Client,
-    owner: &str,
-    hash: &str,
+    hash: String,
+    owner: String,
+    user_id: Option<String>,
+    expires_at: i64,
 ) -> Result<(), OAuthError> {
-    if owner == client.id {
-        revocation::revoke_token(&state.revoker(), SingleToken::Opaque { token_hash: hash })
-            .await?;
+    if owner != client.id {
+        return Ok(());
     }
+    let s = state.clone();
+    state
+        .commits
+        .run_then(move |txn| {
+            Box::pin(async move {
+                let mut tx = revocation::Transaction::in_batch(s.revoker(), txn);
+                tx.revoke_access(&hash, &owner, user_id.as_deref(), expires_at)
+                    .await?;
+                Ok(((), tx.finish().await?.after_commit()))
+            })
+        })
+        .await?;
     Ok(())
 }
 
@@ -99,16 +114,22 @@ async fn revoke_refresh(
     state: &AppState,
     client: &Client,
     owner: &str,
-    grant_id: &str,
+    grant_id: String,
 ) -> Result<(), OAuthError> {
-    if owner == client.id {
-        revocation::revoke_grant(
-            &state.revoker(),
-            grant_id,
-            GrantReason::Revoked,
-            Initiator::Client,
-        )
-        .await?;
+    if owner != client.id {
+        return Ok(());
     }
+    let s = state.clone();
+    state
+        .commits
+        .run_then(move |txn| {
+            Box::pin(async move {
+                let mut tx = revocation::Transaction::in_batch(s.revoker(), txn);
+                tx.revoke_grant(&grant_id, GrantReason::Revoked, Initiator::Client)
+                    .await?;
+                Ok(((), tx.finish().await?.after_commit()))
+            })
+        })
+        .await?;
     Ok(())
 }

@@ -29,7 +29,7 @@ impl Transaction<'_> {
         version: i64,
     ) -> Result<(), DbErr> {
         // Every token of the user, at any client.
-        let retain_until = self.rev.retain_for_all(&self.txn).await?;
+        let retain_until = self.rev.retain_for_all(self.conn()).await?;
         self.record(
             kind,
             initiator,
@@ -49,7 +49,7 @@ impl Transaction<'_> {
         client_id: &str,
         version: i64,
     ) -> Result<(), DbErr> {
-        let client = clients::find(&self.txn, client_id).await?;
+        let client = clients::find(self.conn(), client_id).await?;
         let retain_until = self.rev.retain_for_client(client.as_ref());
         self.record(
             kind,
@@ -71,7 +71,7 @@ impl Transaction<'_> {
         user_id: &str,
         initiator: Initiator,
     ) -> Result<Option<UserRevocation>, DbErr> {
-        let Some(version) = users::bump_token_version(&self.txn, user_id).await? else {
+        let Some(version) = users::bump_token_version(self.conn(), user_id).await? else {
             return Ok(None);
         };
         self.record_user(Kind::UserTokensVoided, initiator, user_id, version)
@@ -89,7 +89,7 @@ impl Transaction<'_> {
         user_id: &str,
         initiator: Initiator,
     ) -> Result<Option<UserRevocation>, DbErr> {
-        let Some(version) = users::disable(&self.txn, user_id, self.rev.now).await? else {
+        let Some(version) = users::disable(self.conn(), user_id, self.rev.now).await? else {
             return Ok(None);
         };
         self.record_user(Kind::UserDisabled, initiator, user_id, version)
@@ -107,7 +107,7 @@ impl Transaction<'_> {
         user_id: &str,
         initiator: Initiator,
     ) -> Result<Option<i64>, DbErr> {
-        let Some(version) = users::enable(&self.txn, user_id, self.rev.now).await? else {
+        let Some(version) = users::enable(self.conn(), user_id, self.rev.now).await? else {
             return Ok(None);
         };
         self.record_user(Kind::UserEnabled, initiator, user_id, version)
@@ -124,7 +124,7 @@ impl Transaction<'_> {
         initiator: Initiator,
     ) -> Result<Option<UserRevocation>, DbErr> {
         let Some(version) =
-            users::set_password_hash(&self.txn, user_id, password_hash, self.rev.now).await?
+            users::set_password_hash(self.conn(), user_id, password_hash, self.rev.now).await?
         else {
             return Ok(None);
         };
@@ -139,7 +139,7 @@ impl Transaction<'_> {
     /// "Revoke every token of this client". Returns the new version; `None`:
     /// no such client.
     pub async fn void_client_tokens(&mut self, client_id: &str) -> Result<Option<i64>, DbErr> {
-        let Some(version) = clients::bump_token_version(&self.txn, client_id).await? else {
+        let Some(version) = clients::bump_token_version(self.conn(), client_id).await? else {
             return Ok(None);
         };
         self.record_client(Kind::ClientTokensVoided, client_id, version)
@@ -150,7 +150,7 @@ impl Transaction<'_> {
     /// Disable a client: it authenticates nowhere and its tokens die.
     /// `None`: no such enabled client.
     pub async fn disable_client(&mut self, client_id: &str) -> Result<Option<i64>, DbErr> {
-        let Some(version) = clients::disable(&self.txn, client_id).await? else {
+        let Some(version) = clients::disable(self.conn(), client_id).await? else {
             return Ok(None);
         };
         self.record_client(Kind::ClientDisabled, client_id, version)
@@ -161,7 +161,7 @@ impl Transaction<'_> {
     /// Enable a disabled client; its earlier tokens stay void. `None`: no
     /// such disabled client.
     pub async fn enable_client(&mut self, client_id: &str) -> Result<Option<i64>, DbErr> {
-        let Some(version) = clients::enable(&self.txn, client_id).await? else {
+        let Some(version) = clients::enable(self.conn(), client_id).await? else {
             return Ok(None);
         };
         self.record_client(Kind::ClientEnabled, client_id, version)
@@ -175,20 +175,20 @@ impl Transaction<'_> {
     /// tokens are bound to the client they were issued to). False: no such
     /// client.
     pub async fn remove_client(&mut self, client_id: &str) -> Result<bool, DbErr> {
-        let Some(client) = clients::find(&self.txn, client_id).await? else {
+        let Some(client) = clients::find(self.conn(), client_id).await? else {
             return Ok(false);
         };
         let retain_until = self.rev.retain_for_client(Some(&client));
-        if !clients::remove(&self.txn, client_id).await? {
+        if !clients::remove(self.conn(), client_id).await? {
             return Ok(false);
         }
-        grants::revoke_all_of_client(&self.txn, client_id, self.rev.now).await?;
+        grants::revoke_all_of_client(self.conn(), client_id, self.rev.now).await?;
         // OpenID Core §3.1.2.4: consent was given to this client; a client
         // registered later under the same id must ask again.
-        consents::remove_all_of_client(&self.txn, client_id).await?;
+        consents::remove_all_of_client(self.conn(), client_id).await?;
         // Its Shared Signals streams go with it: a client registered later
         // under the same id must not read the removed one's feed.
-        crate::store::ssf_streams::remove_all_of_client(&self.txn, client_id).await?;
+        crate::store::ssf_streams::remove_all_of_client(self.conn(), client_id).await?;
         self.record(
             Kind::ClientRemoved,
             Initiator::Admin,

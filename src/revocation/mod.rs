@@ -76,10 +76,6 @@ impl<'a> Revoker<'a> {
         self.now
     }
 
-    pub fn rng(&self) -> &'a dyn Random {
-        self.rng
-    }
-
     pub fn db(&self) -> &'a DatabaseConnection {
         self.db
     }
@@ -136,8 +132,40 @@ pub async fn prune_log(
 /// `commit`, it rolls back and nothing is applied.
 pub struct Transaction<'a> {
     rev: Revoker<'a>,
-    txn: DatabaseTransaction,
+    txn: Conn<'a>,
     written: Vec<Event>,
+}
+
+/// The transaction a [`Transaction`] writes in: its own, or a group
+/// commit's (`store::group_commit`), which its owner commits.
+enum Conn<'a> {
+    Own(DatabaseTransaction),
+    Batch(&'a DatabaseTransaction),
+}
+
+/// Events a group-committed [`Transaction`] wrote: to be announced once the
+/// batch committed ([`Written::after_commit`]), never before.
+pub struct Written {
+    events: Vec<Event>,
+    view: Option<RevocationView>,
+}
+
+impl Written {
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// What the committer runs after the commit: log the events and apply
+    /// them to this instance's view (the tail would apply them later
+    /// anyway; this makes them count here before the caller is answered).
+    pub fn after_commit(self) -> Option<crate::store::group_commit::AfterCommit> {
+        if self.events.is_empty() {
+            return None;
+        }
+        Some(Box::new(move || {
+            committed(self.view.as_ref(), &self.events);
+        }))
+    }
 }
 
 impl<'a> Transaction<'a> {
@@ -153,62 +181,71 @@ impl<'a> Transaction<'a> {
     pub fn adopt(rev: Revoker<'a>, txn: DatabaseTransaction) -> Self {
         Transaction {
             rev,
-            txn,
+            txn: Conn::Own(txn),
+            written: Vec::new(),
+        }
+    }
+
+    /// Revoke inside a group commit's transaction; end with
+    /// [`Transaction::finish`], never `commit`.
+    pub fn in_batch(rev: Revoker<'a>, txn: &'a DatabaseTransaction) -> Self {
+        Transaction {
+            rev,
+            txn: Conn::Batch(txn),
             written: Vec::new(),
         }
     }
 
     /// The transaction, for the caller's own statements.
     pub fn conn(&self) -> &DatabaseTransaction {
-        &self.txn
+        match &self.txn {
+            Conn::Own(txn) => txn,
+            Conn::Batch(txn) => txn,
+        }
+    }
+
+    /// Write what commits with the events: their audit trail, and the
+    /// notification of the other instances.
+    async fn write_trail(&self) -> Result<(), DbErr> {
+        if !self.written.is_empty() {
+            for entry in self.written.iter().filter_map(crate::audit::of_revocation) {
+                crate::audit::write(self.conn(), self.rev.now, entry).await?;
+            }
+            revocation_log::notify(self.conn()).await?;
+        }
+        Ok(())
     }
 
     /// Commit; returns the events written.
     pub async fn commit(self) -> Result<Vec<Event>, DbErr> {
-        if !self.written.is_empty() {
-            // The audit trail of each event commits with it.
-            for entry in self.written.iter().filter_map(crate::audit::of_revocation) {
-                crate::audit::write(&self.txn, self.rev.now, entry).await?;
+        self.write_trail().await?;
+        let Transaction { rev, txn, written } = self;
+        match txn {
+            Conn::Own(txn) => txn.commit().await?,
+            Conn::Batch(_) => {
+                return Err(DbErr::Custom(
+                    "a group commit's transaction is committed by the committer".into(),
+                ));
             }
-            revocation_log::notify(&self.txn).await?;
         }
-        self.txn.commit().await?;
-        for e in &self.written {
-            if !e.kind.is_revocation() {
-                tracing::info!(
-                    seq = e.seq,
-                    kind = %e.kind,
-                    client_id = e.client_id.as_deref(),
-                    "client change recorded"
-                );
-                continue;
-            }
-            crate::metrics::revocation(e.kind.as_str(), e.reason.as_deref());
-            tracing::info!(
-                seq = e.seq,
-                kind = %e.kind,
-                reason = e.reason.as_deref(),
-                initiator = e.initiator.as_str(),
-                sub = e.user_id.as_deref(),
-                sid = e.session_id.as_deref(),
-                client_id = e.client_id.as_deref(),
-                grant_id = e.grant_id.as_deref(),
-                jti = e.jti.as_deref(),
-                kid = e.kid.as_deref(),
-                version = e.version,
-                "revocation recorded"
-            );
-        }
-        if let Some(view) = self.rev.view {
-            view.apply_committed(&self.written);
-        }
-        Ok(self.written)
+        committed(rev.view, &written);
+        Ok(written)
+    }
+
+    /// End a group-committed transaction: the events' trail is written; the
+    /// committer announces them after its commit ([`Written::after_commit`]).
+    pub async fn finish(self) -> Result<Written, DbErr> {
+        self.write_trail().await?;
+        Ok(Written {
+            view: self.rev.view.cloned(),
+            events: self.written,
+        })
     }
 
     /// Append an event; `kind`, `initiator` and `created_at` are filled in.
     async fn record(&mut self, kind: Kind, initiator: Initiator, e: NewEvent) -> Result<(), DbErr> {
         let record = revocation_log::append(
-            &self.txn,
+            self.conn(),
             NewEvent {
                 kind: kind.as_str(),
                 initiator: initiator.as_str(),
@@ -226,5 +263,39 @@ impl<'a> Transaction<'a> {
                 "a revocation event was not stored as written".into(),
             )),
         }
+    }
+}
+
+/// After the commit of `events`: metrics, the log line of each, and this
+/// instance's view.
+fn committed(view: Option<&RevocationView>, events: &[Event]) {
+    for e in events {
+        if !e.kind.is_revocation() {
+            tracing::info!(
+                seq = e.seq,
+                kind = %e.kind,
+                client_id = e.client_id.as_deref(),
+                "client change recorded"
+            );
+            continue;
+        }
+        crate::metrics::revocation(e.kind.as_str(), e.reason.as_deref());
+        tracing::info!(
+            seq = e.seq,
+            kind = %e.kind,
+            reason = e.reason.as_deref(),
+            initiator = e.initiator.as_str(),
+            sub = e.user_id.as_deref(),
+            sid = e.session_id.as_deref(),
+            client_id = e.client_id.as_deref(),
+            grant_id = e.grant_id.as_deref(),
+            jti = e.jti.as_deref(),
+            kid = e.kid.as_deref(),
+            version = e.version,
+            "revocation recorded"
+        );
+    }
+    if let Some(view) = view {
+        view.apply_committed(events);
     }
 }

@@ -51,19 +51,19 @@ impl Transaction<'_> {
         // The conditional UPDATE is the arbiter: of two concurrent ends only
         // one ends the session and queues notifications.
         let ended = if reason.is_expiry() {
-            sessions::end_expired(&self.txn, sid, now).await?
+            sessions::end_expired(self.conn(), sid, now).await?
         } else {
-            sessions::end(&self.txn, sid, now).await?
+            sessions::end(self.conn(), sid, now).await?
         };
         if !ended {
             return Ok(None);
         }
-        let Some(session) = sessions::find(&self.txn, sid).await? else {
+        let Some(session) = sessions::find(self.conn(), sid).await? else {
             return Ok(None);
         };
         let mut participants = Vec::new();
-        for client_id in sessions::clients(&self.txn, sid).await? {
-            if let Some(client) = clients::find(&self.txn, &client_id).await? {
+        for client_id in sessions::clients(self.conn(), sid).await? {
+            if let Some(client) = clients::find(self.conn(), &client_id).await? {
                 participants.push(client);
             }
         }
@@ -85,10 +85,10 @@ impl Transaction<'_> {
             },
         )
         .await?;
-        for grant in grants::of_session(&self.txn, sid).await? {
+        for grant in grants::of_session(self.conn(), sid).await? {
             let client = match participants.iter().find(|c| c.id == grant.client_id) {
                 Some(c) => Some(c.clone()),
-                None => clients::find(&self.txn, &grant.client_id).await?,
+                None => clients::find(self.conn(), &grant.client_id).await?,
             };
             // A grant of a client that no longer exists is revoked.
             let scope = Scope::from_stored(&grant.scope);
@@ -96,7 +96,7 @@ impl Transaction<'_> {
                 grant_survives(c.logout_revokes, c.keep_offline_tokens, &scope, reason)
             });
             if survives {
-                grants::detach_from_session(&self.txn, &grant.id).await?;
+                grants::detach_from_session(self.conn(), &grant.id).await?;
             } else {
                 self.revoke_grant_row(
                     &grant,
@@ -129,7 +129,7 @@ impl Transaction<'_> {
                 continue;
             };
             logout_outbox::enqueue(
-                &self.txn,
+                self.conn(),
                 NewNotification {
                     id: &identifier(self.rev.rng),
                     client_id: &client.id,
@@ -153,7 +153,7 @@ impl Transaction<'_> {
         reason: EndReason,
     ) -> Result<Vec<EndedSession>, DbErr> {
         let mut ended = Vec::new();
-        for s in sessions::not_ended(&self.txn, Some(user_id)).await? {
+        for s in sessions::not_ended(self.conn(), Some(user_id)).await? {
             if let Some(e) = self.end_session(&s.id, reason).await? {
                 ended.push(e);
             }

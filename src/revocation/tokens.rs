@@ -8,7 +8,7 @@ use super::{Revoker, Transaction};
 use crate::keys::Lifecycle;
 use crate::keys::rotation::Revoked;
 use crate::store::clients::{self, Client};
-use crate::store::grants::{self, Grant};
+use crate::store::grants::{self, AccessTokenRecord, Grant};
 use crate::store::revocation_log::NewEvent;
 
 /// One access token to revoke (RFC 7009).
@@ -36,10 +36,10 @@ impl Transaction<'_> {
         reason: GrantReason,
         initiator: Initiator,
     ) -> Result<bool, DbErr> {
-        let Some(grant) = grants::find_grant(&self.txn, grant_id).await? else {
+        let Some(grant) = grants::find_grant(self.conn(), grant_id).await? else {
             return Ok(false);
         };
-        let client = clients::find(&self.txn, &grant.client_id).await?;
+        let client = clients::find(self.conn(), &grant.client_id).await?;
         self.revoke_grant_row(&grant, client.as_ref(), reason, initiator)
             .await
     }
@@ -51,7 +51,7 @@ impl Transaction<'_> {
         reason: GrantReason,
         initiator: Initiator,
     ) -> Result<bool, DbErr> {
-        if !grants::revoke_grant(&self.txn, &grant.id, self.rev.now).await? {
+        if !grants::revoke_grant(self.conn(), &grant.id, self.rev.now).await? {
             return Ok(false);
         }
         self.record(
@@ -94,20 +94,48 @@ impl Transaction<'_> {
                 }
             }
             SingleToken::Opaque { token_hash } => {
-                let Some(row) = grants::find_access_token(&self.txn, token_hash).await? else {
+                let Some(row) = grants::find_access_token(self.conn(), token_hash).await? else {
                     return Ok(false);
                 };
-                if !grants::revoke_access_token(&self.txn, token_hash, self.rev.now).await? {
-                    return Ok(false);
-                }
-                NewEvent {
-                    token_hash: Some(token_hash.to_owned()),
-                    client_id: Some(row.client_id),
-                    user_id: row.user_id,
-                    retain_until: row.expires_at + skew,
-                    ..NewEvent::default()
-                }
+                return self.revoke_access_row(&row).await;
             }
+        };
+        self.record(Kind::TokenRevoked, Initiator::Client, event)
+            .await?;
+        Ok(true)
+    }
+
+    /// Revoke the opaque access token whose row the caller has read: its
+    /// client, user and expiry never change, and the conditional UPDATE
+    /// decides whether there is still something to revoke (one read fewer
+    /// on `/revoke`).
+    pub async fn revoke_access_row(&mut self, row: &AccessTokenRecord) -> Result<bool, DbErr> {
+        self.revoke_access(
+            &row.token_hash,
+            &row.client_id,
+            row.user_id.as_deref(),
+            row.expires_at,
+        )
+        .await
+    }
+
+    /// [`revoke_access_row`](Self::revoke_access_row) from the columns it needs.
+    pub async fn revoke_access(
+        &mut self,
+        token_hash: &str,
+        client_id: &str,
+        user_id: Option<&str>,
+        expires_at: i64,
+    ) -> Result<bool, DbErr> {
+        if !grants::revoke_access_token(self.conn(), token_hash, self.rev.now).await? {
+            return Ok(false);
+        }
+        let event = NewEvent {
+            token_hash: Some(token_hash.to_owned()),
+            client_id: Some(client_id.to_owned()),
+            user_id: user_id.map(str::to_owned),
+            retain_until: expires_at + self.rev.clock_skew,
+            ..NewEvent::default()
         };
         self.record(Kind::TokenRevoked, Initiator::Client, event)
             .await?;

@@ -294,12 +294,16 @@ pub async fn consume_refresh_token(
 /// and the grant it belongs to, are unconsumed and unrevoked (RFC 9700
 /// §4.14.2). True: this caller consumed it. False: nothing changed; the
 /// caller reads the row to tell unknown, replayed and revoked apart
-/// ([`consume_refresh_token`] is the two-statement form).
+/// ([`consume_refresh_token`] is the two-statement form). `successor`, the
+/// hash and sealed response of what it is exchanged for, is recorded by the
+/// same statement, so that a retry within the grace period gets the same
+/// pair (see `tokens::refresh_token`).
 pub async fn consume_live_refresh_token(
     db: &impl ConnectionTrait,
     token_hash: &str,
     grant_id: &str,
     now: i64,
+    successor: Option<(&str, &str)>,
 ) -> Result<bool, DbErr> {
     let live_grant = Query::select()
         .column(grant::Column::Id)
@@ -307,8 +311,17 @@ pub async fn consume_live_refresh_token(
         .and_where(grant::Column::Id.eq(grant_id))
         .and_where(grant::Column::RevokedAt.is_null())
         .to_owned();
-    let res = refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::ConsumedAt, Expr::value(now))
+    let mut update = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::ConsumedAt, Expr::value(now));
+    if let Some((successor_hash, sealed)) = successor {
+        update = update
+            .col_expr(
+                refresh_token::Column::SuccessorHash,
+                Expr::value(successor_hash),
+            )
+            .col_expr(refresh_token::Column::SuccessorSealed, Expr::value(sealed));
+    }
+    let res = update
         .filter(refresh_token::Column::TokenHash.eq(token_hash))
         .filter(refresh_token::Column::ConsumedAt.is_null())
         .filter(refresh_token::Column::RevokedAt.is_null())
@@ -330,8 +343,15 @@ pub async fn find_refresh_token(
 /// An opaque token of either kind, as revocation needs it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AnyToken {
-    Access { client_id: String },
-    Refresh { client_id: String, grant_id: String },
+    Access {
+        client_id: String,
+        user_id: Option<String>,
+        expires_at: i64,
+    },
+    Refresh {
+        client_id: String,
+        grant_id: String,
+    },
 }
 
 /// The access and refresh tokens `token_hash` names (at most one of each;
@@ -345,6 +365,8 @@ pub async fn find_any_token(
     let mut query = Query::select()
         .expr_as(Expr::val("access"), kind)
         .column(access_token::Column::ClientId)
+        .column(access_token::Column::UserId)
+        .column(access_token::Column::ExpiresAt)
         .expr_as(Expr::col(access_token::Column::GrantId), grant_id)
         .from(access_token::Entity)
         .and_where(access_token::Column::TokenHash.eq(token_hash))
@@ -354,6 +376,8 @@ pub async fn find_any_token(
         Query::select()
             .expr_as(Expr::val("refresh"), kind)
             .column(refresh_token::Column::ClientId)
+            .column(refresh_token::Column::UserId)
+            .column(refresh_token::Column::ExpiresAt)
             .expr_as(Expr::col(refresh_token::Column::GrantId), grant_id)
             .from(refresh_token::Entity)
             .and_where(refresh_token::Column::TokenHash.eq(token_hash))
@@ -364,35 +388,21 @@ pub async fn find_any_token(
     for row in rows {
         let client_id: String = row.try_get("", "client_id")?;
         let grant: Option<String> = row.try_get("", grant_id)?;
+        let user_id: Option<String> = row.try_get("", "user_id")?;
+        let expires_at: i64 = row.try_get("", "expires_at")?;
         found.push(match (row.try_get::<String>("", kind)?.as_str(), grant) {
             ("refresh", Some(grant_id)) => AnyToken::Refresh {
                 client_id,
                 grant_id,
             },
-            _ => AnyToken::Access { client_id },
+            _ => AnyToken::Access {
+                client_id,
+                user_id,
+                expires_at,
+            },
         });
     }
     Ok(found)
-}
-
-/// Remember, on a consumed refresh token, the successor it was exchanged for
-/// (sealed for the holder of the consumed token; see tokens::refresh_token).
-pub async fn set_successor(
-    db: &impl ConnectionTrait,
-    token_hash: &str,
-    successor_hash: &str,
-    sealed: &str,
-) -> Result<(), DbErr> {
-    refresh_token::Entity::update_many()
-        .col_expr(
-            refresh_token::Column::SuccessorHash,
-            Expr::value(successor_hash),
-        )
-        .col_expr(refresh_token::Column::SuccessorSealed, Expr::value(sealed))
-        .filter(refresh_token::Column::TokenHash.eq(token_hash))
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// Returns false when the token was unknown or revoked already. Only

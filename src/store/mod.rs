@@ -9,6 +9,7 @@ pub mod consents;
 pub mod device_codes;
 pub mod entity;
 pub mod grants;
+pub mod group_commit;
 pub mod interactions;
 pub mod keys;
 pub mod logout_outbox;

@@ -25,6 +25,7 @@ mod discovery;
 mod dpop;
 mod form_post;
 mod gateway;
+mod group_commit;
 mod guard_feed;
 mod guard_tokens;
 mod hot_paths;

@@ -113,13 +113,13 @@ async fn an_instance_started_later_takes_a_users_standing_from_the_table() {
 }
 
 /// A `signoff serve` process on `server`'s database, with its issuer.
-struct Process {
+pub(crate) struct Process {
     child: std::process::Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Process {
-    async fn start(server: &TestServer, env: &[(&str, &str)]) -> Process {
+    pub(crate) async fn start(server: &TestServer, env: &[(&str, &str)]) -> Process {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -158,7 +158,7 @@ impl Process {
     }
 
     /// `kill -9`: no shutdown, nothing flushed beyond what was committed.
-    fn crash(&mut self) {
+    pub(crate) fn crash(&mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reaped");
     }

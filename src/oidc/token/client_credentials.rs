@@ -6,6 +6,7 @@ use crate::error::OAuthError;
 use crate::scope::Scope;
 use crate::state::AppState;
 use crate::store::clients::Client;
+use crate::store::grants;
 use crate::tokens::access_token::{self, NewAccessToken};
 use crate::tokens::claims::USER_SCOPES;
 use crate::tokens::liveness::IssuedUnder;
@@ -45,10 +46,9 @@ pub async fn grant(
     let audience = issue::audience(&state.config, client, resource)?;
     let now = state.now();
     let ttl = Lifetimes::of(state, client).access;
-    let token = access_token::issue(
+    let (token, row) = access_token::mint(
         state,
-        &state.db,
-        NewAccessToken {
+        &NewAccessToken {
             grant_id: None,
             client,
             user_id: None,
@@ -65,8 +65,15 @@ pub async fn grant(
             },
             jkt: dpop,
         },
-    )
-    .await?;
+    )?;
+    // An opaque token is valid through its row: answered only once the row
+    // is committed (with the other requests' rows of the same batch).
+    if let Some(row) = row {
+        state
+            .commits
+            .run(move |txn| Box::pin(grants::insert_access_token(txn, row)))
+            .await?;
+    }
     Ok(TokenResponse {
         access_token: token,
         token_type: access_token::token_type(dpop).into(),

@@ -3,7 +3,7 @@
 //! a consumed one revokes the whole family, except within a short grace
 //! period where the same successor is returned (concurrent tabs, retries).
 
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::{DatabaseTransaction, DbErr};
 
 use super::issue::{self, Lifetimes, Minted, TokenResponse, UserGrant};
 use crate::error::OAuthError;
@@ -13,6 +13,7 @@ use crate::secrets::token_hash;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::grants::{self, RefreshTokenRecord};
+use crate::store::group_commit::AfterCommit;
 use crate::store::users;
 use crate::tokens::liveness::Standing;
 use crate::tokens::refresh_token::{open_successor, seal_successor};
@@ -29,7 +30,6 @@ pub async fn refresh(
     resource: Option<&str>,
     dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    let now = state.now();
     let hash = token_hash(presented);
     let Some(row) = grants::find_refresh_token(&state.db, &hash).await? else {
         return Err(bad_token());
@@ -58,13 +58,17 @@ pub async fn refresh(
         ));
     }
     if row.consumed_at.is_some() {
-        // The reuse check reads, then may revoke: the write lock first.
-        let txn = crate::store::begin_write(&state.db).await?;
-        return replayed(state, txn, client, presented, row).await;
+        // The reuse check reads, then may revoke: in a write transaction.
+        let (s, c, p) = (state.clone(), client.clone(), presented.to_owned());
+        let outcome = state
+            .commits
+            .run_then(move |txn| Box::pin(async move { judge_reuse(&s, txn, &c, &p, row).await }))
+            .await?;
+        return outcome.answer(client);
     }
-    // Check and sign first; the write transaction below then only consumes
-    // the token and stores the new rows, so SQLite's single writer is never
-    // held while a signature is made. Errors so far changed nothing.
+    // Check and sign first; the write below then only consumes the token
+    // and stores the new rows, so the committer (SQLite's single writer) is
+    // never held while a signature is made. Errors so far changed nothing.
     let (grant_id, minted) = prepare(state, client, &row, scope, resource, dpop).await?;
     let successor = match (
         &minted.response.refresh_token,
@@ -79,31 +83,106 @@ pub async fn refresh(
         }
         _ => None,
     };
+    let (s, c, p) = (state.clone(), client.clone(), presented.to_owned());
+    let outcome = state
+        .commits
+        .run_then(move |txn| {
+            Box::pin(async move {
+                let rotation = Rotation {
+                    hash,
+                    grant_id,
+                    minted,
+                    successor,
+                };
+                rotate(&s, txn, &c, &p, rotation).await
+            })
+        })
+        .await?;
+    outcome.answer(client)
+}
 
-    let txn = state.db.begin().await?;
-    // The conditional UPDATE comes first: it takes the write lock before the
-    // transaction reads anything, so concurrent refreshes queue up instead of
-    // failing on a stale snapshot, and exactly one of them wins.
-    // One statement when the rotation succeeds: the token is consumed only
-    // if neither it nor its grant was revoked while we were signing (a
-    // logout, a revocation).
-    if !grants::consume_live_refresh_token(&txn, &hash, &grant_id, now).await? {
-        // Nothing changed: why? Dropping `txn` leaves everything as it was.
-        return match grants::find_refresh_token(&txn, &hash).await? {
+/// A signed rotation waiting for its write.
+struct Rotation {
+    hash: String,
+    grant_id: String,
+    minted: Minted,
+    /// The successor's hash and the response sealed for a retry.
+    successor: Option<(String, String)>,
+}
+
+/// What the write found.
+enum Outcome {
+    Rotated {
+        grant_id: String,
+        response: TokenResponse,
+    },
+    /// Retried within the grace period: the same successor pair.
+    Retried {
+        grant_id: String,
+        response: TokenResponse,
+    },
+    /// Reused: the family is revoked.
+    Reused {
+        grant_id: String,
+    },
+    Refused,
+}
+
+impl Outcome {
+    fn answer(self, client: &Client) -> Result<TokenResponse, OAuthError> {
+        match self {
+            Outcome::Rotated { grant_id, response } => {
+                tracing::info!(client_id = %client.id, grant_id = %grant_id, "refresh token rotated");
+                Ok(response)
+            }
+            Outcome::Retried { grant_id, response } => {
+                tracing::info!(client_id = %client.id, grant_id = %grant_id, "refresh retried within the grace period; same successor returned");
+                Ok(response)
+            }
+            Outcome::Reused { grant_id } => {
+                tracing::warn!(
+                    security_event = "refresh_token_reuse",
+                    client_id = %client.id,
+                    grant_id = %grant_id,
+                    "refresh token reuse detected; token family revoked"
+                );
+                Err(bad_token())
+            }
+            Outcome::Refused => Err(bad_token()),
+        }
+    }
+}
+
+/// The rotation's write, in a group commit's transaction.
+async fn rotate(
+    state: &AppState,
+    txn: &DatabaseTransaction,
+    client: &Client,
+    presented: &str,
+    r: Rotation,
+) -> Result<(Outcome, Option<AfterCommit>), DbErr> {
+    let now = state.now();
+    // One statement when the rotation succeeds: the token is consumed (and
+    // its successor recorded) only if neither it nor its grant was revoked
+    // while we were signing (a logout, a revocation). Of concurrent
+    // rotations, in one batch or not, exactly one wins.
+    let successor = r.successor.as_ref().map(|(h, s)| (h.as_str(), s.as_str()));
+    if !grants::consume_live_refresh_token(txn, &r.hash, &r.grant_id, now, successor).await? {
+        // Nothing changed: why?
+        return match grants::find_refresh_token(txn, &r.hash).await? {
             Some(row) if row.consumed_at.is_some() => {
-                replayed(state, txn, client, presented, row).await
+                judge_reuse(state, txn, client, presented, row).await
             }
             // Unknown (pruned), or revoked with its grant meanwhile.
-            _ => Err(bad_token()),
+            _ => Ok((Outcome::Refused, None)),
         };
     }
-    let response = minted.persist(&txn).await?;
-    if let Some((successor_hash, sealed)) = successor {
-        grants::set_successor(&txn, &hash, &successor_hash, &sealed).await?;
-    }
-    txn.commit().await?;
-    tracing::info!(client_id = %client.id, grant_id = %grant_id, "refresh token rotated");
-    Ok(response)
+    let response = r.minted.persist(txn).await?;
+    let rotated = Outcome::Rotated {
+        grant_id: r.grant_id,
+        response,
+    };
+    Ok((rotated, None))
 }
 
 /// Everything a rotation checks, and the new tokens, signed but not stored.
@@ -176,35 +255,35 @@ async fn prepare(
     Ok((grant.id, minted))
 }
 
-async fn replayed(
+/// A consumed token presented again: the same successor within the grace
+/// period, else the family is revoked (in the caller's transaction; the
+/// events count once it committed).
+async fn judge_reuse(
     state: &AppState,
-    txn: DatabaseTransaction,
+    txn: &DatabaseTransaction,
     client: &Client,
     presented: &str,
     row: RefreshTokenRecord,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<(Outcome, Option<AfterCommit>), DbErr> {
     let now = state.now();
     if row.client_id != client.id {
         tracing::warn!(client_id = %client.id, "client presented another client's refresh token");
-        return Err(bad_token());
+        return Ok((Outcome::Refused, None));
     }
-    if let Some(response) = within_grace(state, &txn, client, presented, &row, now).await? {
-        tracing::info!(client_id = %client.id, grant_id = %row.grant_id, "refresh retried within the grace period; same successor returned");
-        return Ok(response);
+    if let Some(response) = within_grace(state, txn, client, presented, &row, now).await? {
+        let grant_id = row.grant_id;
+        return Ok((Outcome::Retried { grant_id, response }, None));
     }
     // RFC 9700 §4.14.2: a rotated token used again means two parties hold
     // it; revoke the family so the thief's copy dies with the victim's.
-    let mut tx = revocation::Transaction::adopt(state.revoker(), txn);
+    let mut tx = revocation::Transaction::in_batch(state.revoker(), txn);
     tx.revoke_grant(&row.grant_id, GrantReason::ReuseDetected, Initiator::Policy)
         .await?;
-    tx.commit().await?;
-    tracing::warn!(
-        security_event = "refresh_token_reuse",
-        client_id = %client.id,
-        grant_id = %row.grant_id,
-        "refresh token reuse detected; token family revoked"
-    );
-    Err(bad_token())
+    let written = tx.finish().await?;
+    let reused = Outcome::Reused {
+        grant_id: row.grant_id,
+    };
+    Ok((reused, written.after_commit()))
 }
 
 /// The successor pair, if the token was rotated moments ago and its successor
@@ -216,7 +295,7 @@ async fn within_grace(
     presented: &str,
     row: &RefreshTokenRecord,
     now: i64,
-) -> Result<Option<TokenResponse>, OAuthError> {
+) -> Result<Option<TokenResponse>, DbErr> {
     let grace = state.config.tokens.refresh_reuse_grace.as_secs() as i64;
     let (Some(consumed_at), Some(successor_hash), Some(sealed)) =
         (row.consumed_at, &row.successor_hash, &row.successor_sealed)
