@@ -76,6 +76,10 @@ impl<'a> Revoker<'a> {
         self.now
     }
 
+    pub fn rng(&self) -> &'a dyn Random {
+        self.rng
+    }
+
     pub fn db(&self) -> &'a DatabaseConnection {
         self.db
     }
