@@ -128,11 +128,18 @@ fn copy_error(e: &DbErr) -> DbErr {
 async fn run(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit_batch(&db, batch.drain(..)).await;
+        // Each batch in a task of its own: a job that panics takes down its
+        // batch (its transaction rolls back when dropped, its callers get
+        // 503), never the committer, so later writes still go through.
+        let db = db.clone();
+        let jobs: Vec<Job> = batch.drain(..).collect();
+        if let Err(e) = tokio::spawn(async move { commit_batch(&db, jobs).await }).await {
+            tracing::error!(error = %e, "a group-committed batch panicked; its writes were rolled back");
+        }
     }
 }
 
-async fn commit_batch(db: &DatabaseConnection, batch: std::vec::Drain<'_, Job>) {
+async fn commit_batch(db: &DatabaseConnection, batch: Vec<Job>) {
     let alone = batch.len() == 1;
     let mut done: Vec<Completion> = Vec::with_capacity(batch.len());
     let outcome = async {
@@ -243,5 +250,43 @@ mod tests {
             .map(|row| row.try_get_by_index(0).unwrap())
             .collect();
         assert_eq!(ids, [1, 2, 3, 4]);
+    }
+
+    /// A job that panics fails its own caller (503-class error) and leaves
+    /// the committer running for the next one.
+    #[tokio::test]
+    async fn a_panicking_job_does_not_stop_the_committer() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+        let db = crate::store::connect(&url).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        let commits = GroupCommit::spawn(db.clone());
+        let panicked: Result<(), DbErr> = commits
+            .run(|txn| {
+                Box::pin(async move {
+                    insert(txn, 1).await?;
+                    panic!("a job that panics")
+                })
+            })
+            .await;
+        let err = panicked.expect_err("the panicking job's caller gets an error");
+        assert!(crate::store::is_unavailable(&err), "{err}");
+        commits
+            .run(|txn| Box::pin(insert(txn, 2)))
+            .await
+            .expect("the committer still runs");
+        let ids: Vec<i64> = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT id FROM t ORDER BY id",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get_by_index(0).unwrap())
+            .collect();
+        assert_eq!(ids, [2], "the panicked job's row was rolled back");
     }
 }

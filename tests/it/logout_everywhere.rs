@@ -195,6 +195,9 @@ async fn grace_period_does_not_hand_out_tokens_voided_since() {
     let rotated =
         token_json(refresh(&server, JWT_APP, JWT_APP_SECRET, &login.refresh_token()).await).await;
     signoff_cli(&server, &["client", "revoke-tokens", JWT_APP]).await;
+    // The CLI is another process: its revocation counts here once the view
+    // has read it from the log (within the propagation bound).
+    view_caught_up(&server.state).await;
     // A retry within the grace period would return the successor pair,
     // which the revocation has voided: the retry is refused instead.
     refresh_fails(&server, JWT_APP, JWT_APP_SECRET, &login.refresh_token()).await;

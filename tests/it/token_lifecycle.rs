@@ -209,13 +209,17 @@ async fn jti_revocation_list_entry_is_pruned_once_the_token_expired() {
     assert_eq!(entry.retain_until, text_i64(&claims, "exp") + skew);
     let retention = server.state.config.revocation.event_retention;
     let prune = |now| signoff::revocation::prune_log(db, now, retention);
-    assert_eq!(prune(server.clock.now()).await.unwrap(), 0);
+    // Other events (the `client_changed` of the test clients' registration)
+    // may go before it; the jti entry stays until its own time.
+    prune(server.clock.now()).await.unwrap();
+    assert!(listed(server.logged_events().await).is_some());
     server
         .clock
         .set(entry.retain_until + retention.as_secs() as i64);
-    assert_eq!(prune(server.clock.now()).await.unwrap(), 0);
+    prune(server.clock.now()).await.unwrap();
+    assert!(listed(server.logged_events().await).is_some());
     server.clock.advance(1);
-    assert_eq!(prune(server.clock.now()).await.unwrap(), 1);
+    assert!(prune(server.clock.now()).await.unwrap() >= 1);
     assert!(listed(server.logged_events().await).is_none());
     assert_inactive(&server, &access).await;
 }
