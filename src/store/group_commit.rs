@@ -132,7 +132,7 @@ async fn run(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>) {
         // batch (its transaction rolls back when dropped, its callers get
         // 503), never the committer, so later writes still go through.
         let db = db.clone();
-        let jobs: Vec<Job> = batch.drain(..).collect();
+        let jobs = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
         if let Err(e) = tokio::spawn(async move { commit_batch(&db, jobs).await }).await {
             tracing::error!(error = %e, "a group-committed batch panicked; its writes were rolled back");
         }
