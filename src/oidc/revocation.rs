@@ -40,19 +40,33 @@ async fn handle(state: &AppState, client: &Client, params: &Params) -> Result<()
     let hash = token_hash(token);
     let mut found = grants::find_any_token(&state.db, &hash).await?;
     found.sort_by_key(|t| matches!(t, AnyToken::Access { .. }) == refresh_first);
-    match found.into_iter().next() {
+    let (owner, target) = match found.into_iter().next() {
         Some(AnyToken::Access {
             client_id,
             user_id,
             expires_at,
-        }) => revoke_opaque_access(state, client, hash, client_id, user_id, expires_at).await,
+        }) => (
+            client_id,
+            Target::Access {
+                hash,
+                user_id,
+                expires_at,
+            },
+        ),
         Some(AnyToken::Refresh {
             client_id,
             grant_id,
-        }) => revoke_refresh(state, client, &client_id, grant_id).await,
+        }) => (client_id, Target::Grant { grant_id }),
         // RFC 7009 §2.2: an unknown token changes nothing and is not said.
-        None => Ok(()),
+        None => return Ok(()),
+    };
+    // RFC 7009 §2.1: a client may only revoke its own tokens; for anyone
+    // else's, nothing happens and nothing is said (§2.2).
+    if owner != client.id {
+        tracing::info!(client_id = %client.id, "revocation of another client's token ignored");
+        return Ok(());
     }
+    revoke_in_batch(state, owner, target).await
 }
 
 /// A JWT access token cannot be recalled; its `jti` goes on the revocation
@@ -82,51 +96,46 @@ async fn revoke_jwt(state: &AppState, client: &Client, token: &str) -> Result<()
     Ok(())
 }
 
-async fn revoke_opaque_access(
-    state: &AppState,
-    client: &Client,
-    hash: String,
-    owner: String,
-    user_id: Option<String>,
-    expires_at: i64,
-) -> Result<(), OAuthError> {
-    if owner != client.id {
-        return Ok(());
-    }
-    let s = state.clone();
-    state
-        .commits
-        .run_then(move |txn| {
-            Box::pin(async move {
-                let mut tx = revocation::Transaction::in_batch(s.revoker(), txn);
-                tx.revoke_access(&hash, &owner, user_id.as_deref(), expires_at)
-                    .await?;
-                Ok(((), tx.finish().await?.after_commit()))
-            })
-        })
-        .await?;
-    Ok(())
+/// What an opaque token's revocation takes away.
+enum Target {
+    /// One access token.
+    Access {
+        hash: String,
+        user_id: Option<String>,
+        expires_at: i64,
+    },
+    /// RFC 7009 §2.1: revoking a refresh token also invalidates the access
+    /// tokens of the same grant; here the whole family goes.
+    Grant { grant_id: String },
 }
 
-/// RFC 7009 §2.1: revoking a refresh token also invalidates the access
-/// tokens of the same grant; here the whole family goes.
-async fn revoke_refresh(
+/// Revoke through the group committer: the events reach this instance's
+/// view after the commit and before the answer.
+async fn revoke_in_batch(
     state: &AppState,
-    client: &Client,
-    owner: &str,
-    grant_id: String,
+    owner: String,
+    target: Target,
 ) -> Result<(), OAuthError> {
-    if owner != client.id {
-        return Ok(());
-    }
     let s = state.clone();
     state
         .commits
         .run_then(move |txn| {
             Box::pin(async move {
                 let mut tx = revocation::Transaction::in_batch(s.revoker(), txn);
-                tx.revoke_grant(&grant_id, GrantReason::Revoked, Initiator::Client)
-                    .await?;
+                match &target {
+                    Target::Access {
+                        hash,
+                        user_id,
+                        expires_at,
+                    } => {
+                        tx.revoke_access(hash, &owner, user_id.as_deref(), *expires_at)
+                            .await?
+                    }
+                    Target::Grant { grant_id } => {
+                        tx.revoke_grant(grant_id, GrantReason::Revoked, Initiator::Client)
+                            .await?
+                    }
+                };
                 Ok(((), tx.finish().await?.after_commit()))
             })
         })

@@ -177,17 +177,12 @@ pub async fn consume_code(
     code_hash: &str,
     now: i64,
 ) -> Result<Redemption<CodeRecord>, DbErr> {
-    let res = authorization_code::Entity::update_many()
-        .col_expr(authorization_code::Column::ConsumedAt, Expr::value(now))
-        .filter(authorization_code::Column::CodeHash.eq(code_hash))
-        .filter(authorization_code::Column::ConsumedAt.is_null())
-        .exec(db)
-        .await?;
+    let first = take_code(db, code_hash, now).await?;
     let row = authorization_code::Entity::find_by_id(code_hash.to_owned())
         .one(db)
         .await?;
-    Ok(match (res.rows_affected, row) {
-        (1, Some(row)) => Redemption::First(row),
+    Ok(match (first, row) {
+        (true, Some(row)) => Redemption::First(row),
         (_, Some(row)) => Redemption::Replayed(row),
         (_, None) => Redemption::Unknown,
     })

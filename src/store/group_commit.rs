@@ -187,6 +187,18 @@ mod tests {
 
     use super::*;
 
+    async fn ids(db: &DatabaseConnection) -> Vec<i64> {
+        db.query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id FROM t ORDER BY id",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index(0).unwrap())
+        .collect()
+    }
+
     async fn insert(txn: &DatabaseTransaction, id: i64) -> Result<(), DbErr> {
         txn.execute_unprepared(&format!("INSERT INTO t (id) VALUES ({id})"))
             .await
@@ -239,16 +251,7 @@ mod tests {
         assert!(good.await.unwrap().is_ok());
         assert!(bad.await.unwrap().is_err());
         assert!(also_good.await.unwrap().is_ok());
-        let ids: Vec<i64> = db
-            .query_all_raw(sea_orm::Statement::from_string(
-                db.get_database_backend(),
-                "SELECT id FROM t ORDER BY id",
-            ))
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.try_get_by_index(0).unwrap())
-            .collect();
+        let ids = ids(&db).await;
         assert_eq!(ids, [1, 2, 3, 4]);
     }
 
@@ -277,16 +280,7 @@ mod tests {
             .run(|txn| Box::pin(insert(txn, 2)))
             .await
             .expect("the committer still runs");
-        let ids: Vec<i64> = db
-            .query_all_raw(sea_orm::Statement::from_string(
-                db.get_database_backend(),
-                "SELECT id FROM t ORDER BY id",
-            ))
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.try_get_by_index(0).unwrap())
-            .collect();
+        let ids = ids(&db).await;
         assert_eq!(ids, [2], "the panicked job's row was rolled back");
     }
 }
