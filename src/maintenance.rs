@@ -38,6 +38,8 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         let mut prune_tick =
             tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_EVERY, PRUNE_EVERY);
         let mut sweep_tick = tokio::time::interval(state.config.revocation.session_sweep_interval);
+        // Where the empty-grant prune goes on next round.
+        let mut grants_after = None;
         sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -64,15 +66,22 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             // full again, so their memory follows recent traffic only.
             state.interaction_budget.forget_idle();
             state.user_code_attempts.forget_idle();
-            prune_tables(&state, state.now()).await;
+            prune_round(&state, state.now(), &mut grants_after).await;
         }
     })
 }
 
 /// Delete what no request can use any more, from every table that grows
 /// (docs/design.md, "Pruning"): each in bounded batches through an index.
-/// Failures are logged and retried next round.
+/// Failures are logged and retried next round. Empty grants are looked for
+/// from the first grant on.
 pub async fn prune_tables(state: &AppState, now: i64) {
+    prune_round(state, now, &mut None).await
+}
+
+/// [`prune_tables`], looking for empty grants after `grants_after` and
+/// leaving there where the next round goes on.
+async fn prune_round(state: &AppState, now: i64, grants_after: &mut Option<String>) {
     let db = &state.db;
     let skew = state.config.keys.clock_skew.as_secs() as i64;
     // Events keep their clock skew margin in `retain_until`.
@@ -113,7 +122,7 @@ pub async fn prune_tables(state: &AppState, now: i64) {
     // After the tokens: a grant goes once nothing is left under it.
     report(
         "empty grants",
-        batches(|| grants::prune_empty(db, now - skew - EMPTY_GRANT_GRACE)).await,
+        empty_grants(db, now - skew - EMPTY_GRANT_GRACE, grants_after).await,
     );
     report(
         "failed back-channel deliveries past retention",
@@ -133,6 +142,29 @@ where
         let n = step().await?;
         pruned += n;
         if n == 0 {
+            break;
+        }
+    }
+    Ok(pruned)
+}
+
+/// Look for empty grants in at most [`ROUNDS`] windows of
+/// `grants::PRUNE_WINDOW` grants from `after` on, which is left where the
+/// next round goes on (`None` once the last grant was examined). A live
+/// grant is never deleted, so a pass over all of them takes
+/// grants / (ROUNDS × window) rounds: bounded work per round, whatever the
+/// table's size.
+async fn empty_grants(
+    db: &sea_orm::DatabaseConnection,
+    before: i64,
+    after: &mut Option<String>,
+) -> Result<u64, DbErr> {
+    let mut pruned = 0;
+    for _ in 0..ROUNDS {
+        let (n, next) = grants::prune_empty(db, before, after.as_deref()).await?;
+        pruned += n;
+        *after = next;
+        if after.is_none() {
             break;
         }
     }

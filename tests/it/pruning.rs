@@ -330,3 +330,34 @@ async fn one_prune_statement_removes_at_most_one_batch_of_expired_tokens() {
     assert_eq!(grants::prune_expired(db, now).await.unwrap(), 0);
     assert!(exists::<access_token::Entity>(&server, "live").await);
 }
+
+#[tokio::test]
+async fn the_empty_grant_prune_examines_one_window_of_grants_per_call_and_goes_on_after_it() {
+    let server = TestServer::start().await;
+    let now = server.clock.now();
+    let old = now - 2 * DAY;
+    let db = &server.state.db;
+    let window = grants::PRUNE_WINDOW as usize;
+    let id = |i: usize| format!("g{i:05}");
+    let rows: Vec<grant::ActiveModel> = (0..window + 5)
+        .map(|i| grant_row(&id(i), old).into_active_model())
+        .collect();
+    for chunk in rows.chunks(200) {
+        grant::Entity::insert_many(chunk.to_vec())
+            .exec(db)
+            .await
+            .unwrap();
+    }
+    put(&server, refresh_row("r", &id(3), now + DAY)).await;
+    // The first window: every empty grant in it goes, the live one stays,
+    // and nothing after the window is even looked at.
+    let (pruned, next) = grants::prune_empty(db, now, None).await.unwrap();
+    assert_eq!(pruned, grants::PRUNE_WINDOW - 1);
+    assert_eq!(next.as_deref(), Some(id(window - 1).as_str()));
+    assert!(exists::<grant::Entity>(&server, &id(window)).await);
+    // The next call goes on after it and reaches the end.
+    let (pruned, next) = grants::prune_empty(db, now, next.as_deref()).await.unwrap();
+    assert_eq!((pruned, next), (5, None));
+    assert!(exists::<grant::Entity>(&server, &id(3)).await);
+    assert_eq!(grant::Entity::find().count(db).await.unwrap(), 1);
+}
