@@ -10,13 +10,15 @@
 #   SCALES="10000 100000" bench/growth.sh            # a short run
 #   DB=signoff_growth_big SCALES=10000000 bench/growth.sh   # measure (and top up) an existing growth database
 #
-# Env: SCALES PG_URL=postgres://postgres@127.0.0.1:5432 DB=signoff_growth_<random> RATE=200 SECONDS=10 CHAINS=32
+# Env: SCALES PG_URL=postgres://postgres@127.0.0.1:5432 DB=signoff_growth_<random> RATE=200 ROW_SECONDS=10 CHAINS=32
 #      PORT=4700 SIGNOFF_BIN=<prebuilt> (else cargo build --release) OUT=bench/results/growth-<date>.md KEEP_DB=0
+#      GROWTH_MASTER_KEY (required with an existing DB). Not SECONDS: bash sets that itself (seconds since the
+#      shell started, 0 here), so it would always win over the default and make every row 0 s long.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); repo=$(cd "$here/.." && pwd)
 SCALES=${SCALES:-10000 100000 1000000 10000000}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
-RATE=${RATE:-200} SECONDS_PER_ROW=${SECONDS:-10} CHAINS=${CHAINS:-32} PORT=${PORT:-4700} KEEP_DB=${KEEP_DB:-0}
+RATE=${RATE:-200} SECONDS_PER_ROW=${ROW_SECONDS:-10} CHAINS=${CHAINS:-32} PORT=${PORT:-4700} KEEP_DB=${KEEP_DB:-0}
 OUT=${OUT:-$repo/bench/results/growth-$(date -u +%Y-%m-%d).md}
 fresh_db=0
 if [ -z "${DB:-}" ]; then DB=signoff_growth_$(openssl rand -hex 4); fresh_db=1; fi
@@ -77,7 +79,10 @@ for scale in $SCALES; do
   tokens=$(psql "$url" -qAtc "SELECT count(*) FROM refresh_tokens")
   size=$(psql "$url" -qAtc "SELECT pg_size_pretty(pg_database_size(current_database()))")
   echo "$json" >>"${OUT%.md}.raw.jsonl"
-  cell() { jq -r --arg r "$1" '.[$r] | "\(.p50_ms) / \(.p99_ms)" + (if .errors > 0 then " (\(.errors) errors)" else "" end)' <<<"$json"; }
+  # A row that could not keep up with RATE measured a growing queue: say what rate it did sustain.
+  cell() { jq -r --arg r "$1" --argjson rate "$RATE" '.[$r] | "\(.p50_ms) / \(.p99_ms)"
+    + (if .achieved_rps < 0.9 * $rate then " (kept up with \(.achieved_rps)/s only)" else "" end)
+    + (if .errors > 0 then " (\(.errors) errors)" else "" end)' <<<"$json"; }
   row="| $scale ($tokens rows) | $startup | $(cell introspection) | $(cell introspection_cold) | $(cell refresh) | $(cell logout) | $size | $seed_s |"
   echo "$row" >&2; rows+=("$row")
   bad=$(jq -r '.logout.sampled_still_active' <<<"$json")
@@ -95,14 +100,15 @@ at a fixed $RATE req/s for $SECONDS_PER_ROW s per row, open loop (each latency f
 Rows: **introspection** of one opaque access token minted over HTTP; **introspection, cold** of a different live seeded
 refresh token per request (a primary-key lookup anywhere in the table); **refresh** with rotation on $CHAINS chains
 minted over HTTP (code flow); **logout** = RFC 7009 revocation of a different live seeded refresh token per request
-(revokes its grant). Start-up: from \`signoff serve\` to the first 200 from /readyz. Seed s: time to top up to the point.
+(revokes its grant). A cell marked "kept up with N/s only" did not sustain the rate: its latencies measure a
+growing queue, and N is the rate it did serve (requests / time until the last answer). Start-up: from \`signoff serve\` to the first 200 from /readyz. Seed s: time to top up to the point.
 Seeded rows: bench/seed.sql (users, sessions, consents, grants, rotation chains of 10 refresh tokens per grant).
 
 HDR
   cat <<RUN
 ## Run $started
 
-Command: \`SCALES="$SCALES" RATE=$RATE SECONDS=$SECONDS_PER_ROW bench/growth.sh\` on database $DB; $(nproc) CPUs,
+Command: \`SCALES="$SCALES" RATE=$RATE ROW_SECONDS=$SECONDS_PER_ROW bench/growth.sh\` on database $DB; $(nproc) CPUs,
 $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg);
 PostgreSQL $(psql "$url" -qAtc 'SHOW server_version'); Signoff $(git -C "$repo" rev-parse --short HEAD); whole run ${run_s} s.
 ${NOTE:-}
