@@ -38,9 +38,9 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         let mut prune_tick =
             tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_EVERY, PRUNE_EVERY);
         let mut sweep_tick = tokio::time::interval(state.config.revocation.session_sweep_interval);
+        sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Where the empty-grant prune goes on next round.
         let mut grants_after = None;
-        sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = key_tick.tick() => {
