@@ -34,7 +34,12 @@ pub use sea_orm::{DatabaseConnection as Db, DbErr as StoreError};
 
 /// Open the database named by `url`. SQLite runs in WAL mode with
 /// `synchronous=NORMAL`: a commit survives a crash of the process (the
-/// durability the token endpoint promises) while readers never block writers.
+/// durability the token endpoint promises: "Transactions are durable across
+/// application crashes regardless of the synchronous setting or journal
+/// mode", <https://www.sqlite.org/pragma.html#pragma_synchronous>), though
+/// not necessarily a power loss or OS crash (that would take `FULL`, an
+/// fsync per commit; docs/design.md, "Group commit"), while readers never
+/// block writers.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options

@@ -6,7 +6,6 @@ use crate::error::OAuthError;
 use crate::scope::Scope;
 use crate::state::AppState;
 use crate::store::clients::Client;
-use crate::store::grants;
 use crate::tokens::access_token::{self, NewAccessToken};
 use crate::tokens::claims::USER_SCOPES;
 use crate::tokens::liveness::IssuedUnder;
@@ -69,10 +68,7 @@ pub async fn grant(
     // An opaque token is valid through its row: answered only once the row
     // is committed (with the other requests' rows of the same batch).
     if let Some(row) = row {
-        state
-            .commits
-            .run(move |txn| Box::pin(grants::insert_access_token(txn, row)))
-            .await?;
+        state.commits.insert_access_token(row).await?;
     }
     Ok(TokenResponse {
         access_token: token,
