@@ -2,6 +2,7 @@
 //! JWTs?" a configuration choice. See README.md and docs/design.md.
 
 pub mod admin;
+pub mod allocator;
 pub mod audit;
 pub mod cli;
 pub mod clock;

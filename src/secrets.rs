@@ -3,7 +3,7 @@
 //! are 256-bit random values, so a fast hash is enough and keeps lookups cheap).
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier as Argon2Verify};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openssl::sha::sha256;
@@ -35,6 +35,113 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     Argon2Verify::<str>::verify_password(&argon2(), password.as_bytes(), stored).is_ok()
 }
 
+/// [`verify_password`] with the working memory given: `area` when it is
+/// large enough for the stored hash's parameters (argon2 writes every block
+/// it reads, so what a previous verification left there does not matter).
+fn verify_password_in(password: &str, stored: &str, area: &mut [Block]) -> bool {
+    let Ok(hash) = argon2::PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(hash.algorithm.as_str()),
+        Params::try_from(&hash),
+    ) else {
+        return false;
+    };
+    // As the argon2 crate reads a PHC string: no version means the current.
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    if params.block_count() > area.len() {
+        return verify_password(password, stored);
+    }
+    let mut out = [0u8; 64];
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), out, &mut *area)
+        .is_ok()
+        && constant_time_eq_bytes(out, expected.as_bytes())
+}
+
+/// argon2id working areas (19 MiB each) kept between verifications: at most
+/// one per verification slot, all dropped once no verification has started
+/// for [`AREA_IDLE`]. A fresh area costs a page fault per 4 KiB (about 4,900
+/// per verification, paid in system time), so a busy login path reuses them;
+/// an idle instance gives them back (`crate::allocator` makes the free reach
+/// the system).
+#[derive(Default)]
+struct Areas {
+    inner: Mutex<AreasInner>,
+}
+
+#[derive(Default)]
+struct AreasInner {
+    free: Vec<Vec<Block>>,
+    /// Areas handed out so far: the reaper's sign of activity.
+    taken: u64,
+    reaper: bool,
+}
+
+const AREA_IDLE: Duration = Duration::from_secs(2);
+
+impl Areas {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AreasInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take(&self) -> Vec<Block> {
+        let reused = {
+            let mut inner = self.lock();
+            inner.taken += 1;
+            inner.free.pop()
+        };
+        reused.unwrap_or_else(|| vec![Block::new(); argon2().params().block_count()])
+    }
+
+    /// Give an area back; the caller still holds its slot, so the free list
+    /// never holds more areas than there are slots.
+    fn put(self: &Arc<Self>, area: Vec<Block>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut inner = self.lock();
+        inner.free.push(area);
+        if !inner.reaper {
+            inner.reaper = true;
+            runtime.spawn(self.clone().reap());
+        }
+    }
+
+    async fn reap(self: Arc<Self>) {
+        loop {
+            let seen = self.lock().taken;
+            tokio::time::sleep(AREA_IDLE).await;
+            if self.release_if_idle(seen) {
+                return;
+            }
+        }
+    }
+
+    /// Drop the free areas if none was taken since `seen`; then the reaper
+    /// ends (under the lock, so a later `put` starts a new one).
+    fn release_if_idle(&self, seen: u64) -> bool {
+        let mut inner = self.lock();
+        if inner.taken != seen {
+            return false;
+        }
+        inner.free = Vec::new();
+        inner.reaper = false;
+        true
+    }
+}
+
 /// Every password verification is busy: the caller answers 503 with
 /// `Retry-After` instead of queueing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +163,7 @@ pub struct PasswordVerifier {
     verifications: AtomicU64,
     /// Checks waiting for a slot now.
     waiting: Arc<std::sync::atomic::AtomicUsize>,
+    areas: Arc<Areas>,
 }
 
 /// Counts a check as waiting while it lives.
@@ -82,6 +190,7 @@ impl PasswordVerifier {
             wait,
             verifications: AtomicU64::new(0),
             waiting: Arc::default(),
+            areas: Arc::default(),
         }
     }
 
@@ -95,11 +204,15 @@ impl PasswordVerifier {
         drop(waiting);
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let (password, stored) = (password.to_owned(), stored.to_owned());
+        let areas = self.areas.clone();
         // The permit moves into the task: a request abandoned mid-hash keeps
         // its slot until the hashing really ends.
         let job = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            verify_password(&password, &stored)
+            let mut area = areas.take();
+            let ok = verify_password_in(&password, &stored, &mut area);
+            areas.put(area);
+            ok
         });
         Ok(job.await.unwrap_or(false))
     }
@@ -284,6 +397,49 @@ mod tests {
         assert!(verify_password("correct horse", &hash));
         assert!(!verify_password("wrong horse", &hash));
         assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn verifying_in_a_reused_area_agrees_with_the_crate() {
+        let hash = hash_password("pw", &OsRandom).unwrap();
+        let mut area = vec![Block::new(); argon2().params().block_count()];
+        for (password, matches) in [("pw", true), ("px", false), ("pw", true)] {
+            assert_eq!(verify_password_in(password, &hash, &mut area), matches);
+        }
+        assert!(!verify_password_in("pw", "not a hash", &mut area));
+        // Hashes made with other parameters: a smaller area than ours is a
+        // prefix of it, a larger one gets its own memory.
+        for m_cost in [1024, 32 * 1024] {
+            let params = Params::new(m_cost, 1, 1, Some(16)).unwrap();
+            let other = Argon2::new(Algorithm::Argon2i, Version::V0x10, params)
+                .hash_password_with_salt(b"pw", b"0123456789abcdef")
+                .unwrap()
+                .to_string();
+            assert!(verify_password_in("pw", &other, &mut area), "{other}");
+            assert!(!verify_password_in("px", &other, &mut area), "{other}");
+        }
+    }
+
+    #[tokio::test]
+    async fn argon2_areas_are_reused_then_given_back_when_idle() {
+        let areas = Arc::new(Areas::default());
+        let (a, b) = (areas.take(), areas.take());
+        areas.put(a);
+        areas.put(b);
+        let c = areas.take();
+        areas.put(c);
+        assert_eq!(areas.lock().free.len(), 2);
+        assert!(areas.lock().reaper);
+        // A take since the reaper looked keeps the areas; none releases them.
+        let seen = areas.lock().taken;
+        let d = areas.take();
+        areas.put(d);
+        assert!(!areas.release_if_idle(seen));
+        assert_eq!(areas.lock().free.len(), 2);
+        let now = areas.lock().taken;
+        assert!(areas.release_if_idle(now));
+        let inner = areas.lock();
+        assert!(inner.free.is_empty() && !inner.reaper);
     }
 
     #[tokio::test]
