@@ -6,7 +6,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier as Argon2Verify};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openssl::sha::sha256;
+use openssl::sha::{Sha256, sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -250,7 +250,7 @@ impl PasswordVerifier {
 /// memory answers only a match; any other secret gets the full argon2 check,
 /// so a wrong secret costs what it costs for an unknown client.
 pub struct VerifiedSecrets {
-    key: openssl::pkey::PKey<openssl::pkey::Private>,
+    key: HmacSha256,
     entries: Mutex<HashMap<Entry, [u8; 32]>>,
     flights: Mutex<HashMap<Entry, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -265,21 +265,14 @@ impl VerifiedSecrets {
         let mut key = [0u8; 32];
         rng.fill(&mut key);
         Self {
-            key: openssl::pkey::PKey::hmac(&key).expect("an HMAC key from 32 bytes"),
+            key: HmacSha256::new(&key),
             entries: Mutex::default(),
             flights: Mutex::default(),
         }
     }
 
     fn digest(&self, presented: &str) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        let mut signer =
-            openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &self.key)
-                .expect("HMAC-SHA256 is available");
-        signer
-            .sign_oneshot(&mut out, presented.as_bytes())
-            .expect("HMAC-SHA256 output is 32 bytes");
-        out
+        self.key.mac(presented.as_bytes())
     }
 
     fn matches(&self, entry: &Entry, digest: &[u8; 32]) -> bool {
@@ -365,13 +358,54 @@ pub fn token_hash(token: &str) -> String {
 
 /// HMAC-SHA256 (RFC 2104) of `message` under `key`.
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let key = openssl::pkey::PKey::hmac(key).expect("an HMAC key from any bytes");
-    let mut out = [0u8; 32];
-    openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)
-        .expect("HMAC-SHA256 is available")
-        .sign_oneshot(&mut out, message)
-        .expect("HMAC-SHA256 output is 32 bytes");
-    out
+    HmacSha256::new(key).mac(message)
+}
+
+/// An HMAC-SHA256 key (RFC 2104) with its two padded blocks already hashed,
+/// so a MAC costs two SHA-256 finishes on OpenSSL's plain SHA-256. Through
+/// `EVP_PKEY`/`EVP_DigestSign` every MAC paid OpenSSL 3's per-call context,
+/// provider and key-management setup, several times the hashing itself, on
+/// every request that authenticates a client (docs/design.md, "CPU per
+/// request").
+#[derive(Clone)]
+pub struct HmacSha256 {
+    inner: Sha256,
+    outer: Sha256,
+}
+
+impl HmacSha256 {
+    /// SHA-256's block size (RFC 2104 §2, B).
+    const BLOCK: usize = 64;
+
+    pub fn new(key: &[u8]) -> Self {
+        // RFC 2104 §3: a key longer than a block is hashed first.
+        let hashed;
+        let key = if key.len() > Self::BLOCK {
+            hashed = sha256(key);
+            &hashed[..]
+        } else {
+            key
+        };
+        let mut ipad = [0x36u8; Self::BLOCK];
+        let mut opad = [0x5cu8; Self::BLOCK];
+        for (i, b) in key.iter().enumerate() {
+            ipad[i] ^= b;
+            opad[i] ^= b;
+        }
+        let mut inner = Sha256::new();
+        inner.update(&ipad);
+        let mut outer = Sha256::new();
+        outer.update(&opad);
+        HmacSha256 { inner, outer }
+    }
+
+    pub fn mac(&self, message: &[u8]) -> [u8; 32] {
+        let mut inner = self.inner.clone();
+        inner.update(message);
+        let mut outer = self.outer.clone();
+        outer.update(&inner.finish());
+        outer.finish()
+    }
 }
 
 /// Constant-time string equality for values such as CSRF tokens.
@@ -389,6 +423,42 @@ pub fn constant_time_eq_bytes(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::random::OsRandom;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn hmac_sha256_matches_rfc_4231_and_openssl() {
+        // RFC 4231 §4.2 (test case 1) and §4.7 (test case 6: a key longer
+        // than the block, hashed first).
+        assert_eq!(
+            hex(&hmac_sha256(&[0x0b; 20], b"Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        assert_eq!(
+            hex(&hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        // The same bytes as OpenSSL's EVP HMAC, which computed them before,
+        // at the block-size boundaries and for a reused key (OpenSSL refuses
+        // an empty key, so lengths start at 1).
+        for len in [1, 32, 63, 64, 65, 200] {
+            let key: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let ours = HmacSha256::new(&key);
+            for message in [&b""[..], b"a", &[7u8; 1000]] {
+                let pkey = openssl::pkey::PKey::hmac(&key).unwrap();
+                let mut signer =
+                    openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &pkey)
+                        .unwrap();
+                let expected = signer.sign_oneshot_to_vec(message).unwrap();
+                assert_eq!(ours.mac(message).to_vec(), expected, "key length {len}");
+            }
+        }
+    }
 
     #[test]
     fn password_round_trip_and_rejection() {
